@@ -1,0 +1,105 @@
+"""The Hurricane Electric Tunnelbroker integration.
+
+One config entry per router (found by SSDP, or by its description URL); one config subentry per
+HE tunnel it serves. The router is polled once, whatever the number of tunnels.
+"""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import (
+    CONF_LOCATION,
+    CONF_TUNNEL_ID,
+    DOMAIN,
+    SUBENTRY_TUNNEL,
+)
+from .coordinator import RouterCoordinator
+from .endpoint_store import async_get_endpoint_store
+from .clients import api_url, async_create_igd_client, create_he_client
+from .igd_client import NotAnIgdError, RouterConnectionError, RouterError
+from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
+from .services import async_setup_services
+from .tunnel_updater import TunnelUpdater
+
+PLATFORMS: list[Platform] = [Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions."""
+    api_url(hass)
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> bool:
+    """Connect to the router, read its WAN state and start the tunnels' updaters."""
+    location = entry.data[CONF_LOCATION]
+    try:
+        client = await async_create_igd_client(hass, location)
+    except RouterConnectionError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="router_unreachable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    except NotAnIgdError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="not_an_igd",
+            translation_placeholders={"location": location},
+        ) from err
+    except RouterError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="router_bad_reply",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+    router = RouterCoordinator(hass, entry, client)
+    await router.async_config_entry_first_refresh()
+
+    he_client = create_he_client(hass)
+    store = await async_get_endpoint_store(hass)
+    tunnels = {
+        subentry_id: TunnelUpdater(hass, entry, subentry, router, he_client, store)
+        for subentry_id, subentry in entry.subentries.items()
+        if subentry.subentry_type == SUBENTRY_TUNNEL
+    }
+    entry.runtime_data = TunnelbrokerRuntimeData(router=router, tunnels=tunnels)
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    for tunnel in tunnels.values():
+        entry.async_on_unload(router.async_add_listener(tunnel.async_schedule_automatic_update))
+        entry.async_on_unload(tunnel.async_shutdown)
+        # The address may have changed while Home Assistant was not running.
+        tunnel.async_schedule_automatic_update()
+
+    entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
+    return True
+
+
+async def _async_reload_on_change(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> None:
+    """Options changed, or a tunnel was added, changed or removed."""
+    hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> bool:
+    """Unload the entry; background updates are cancelled with it."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> None:
+    """Forget the endpoints remembered for the entry's tunnels."""
+    store = await async_get_endpoint_store(hass)
+    await store.async_forget(
+        {
+            subentry.data[CONF_TUNNEL_ID]
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_TUNNEL
+        }
+    )

@@ -1,0 +1,419 @@
+"""Config flow: find the router (SSDP or description URL), then add its first HE tunnel.
+
+The entry is the router (unique per UPnP device), each tunnel a config subentry: one router serves
+any number of tunnels and is polled once. The tunnel's credentials are checked by sending HE the
+router's current address: the one request that both proves them and sets the endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+
+from homeassistant.components import ssdp
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
+    OptionsFlow,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_USERNAME
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.selector import (
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.helpers.service_info.ssdp import (
+    ATTR_UPNP_DEVICE_TYPE,
+    ATTR_UPNP_FRIENDLY_NAME,
+    ATTR_UPNP_UDN,
+    SsdpServiceInfo,
+)
+from homeassistant.util import dt as dt_util
+
+from .clients import async_create_igd_client, create_he_client
+from .const import (
+    CONF_AUTOMATIC_UPDATE,
+    CONF_LOCATION,
+    CONF_TUNNEL_ID,
+    CONF_UDN,
+    CONF_UPDATE_KEY,
+    DEFAULT_AUTOMATIC_UPDATE,
+    DOMAIN,
+    IGD_DEVICE_TYPES,
+    LOGGER,
+    ST_IGD_V1,
+    ST_IGD_V2,
+    SUBENTRY_TUNNEL,
+)
+from .endpoint_store import async_get_endpoint_store
+from .he_client import TunnelCredentials, UpdateStatus
+from .igd_client import (
+    IgdClient,
+    NotAnIgdError,
+    NoWanServiceError,
+    RouterConnectionError,
+    RouterError,
+)
+from .runtime_data import TunnelbrokerConfigEntry
+from .wan_address import wan_address_problem
+
+CONF_ROUTER = "router"
+MANUAL_ENTRY = "manual"
+
+# HE's answer -> the error shown in the tunnel form.
+_UPDATE_ERRORS: dict[UpdateStatus, str] = {
+    UpdateStatus.BADAUTH: "invalid_auth",
+    UpdateStatus.NOHOST: "unknown_tunnel",
+    UpdateStatus.UNAVAILABLE: "cannot_connect",
+    UpdateStatus.ABUSE: "abuse",
+    UpdateStatus.ICMP_BLOCKED: "icmp_blocked",
+    UpdateStatus.BADIP: "address_refused",
+    UpdateStatus.ERROR: "he_error",
+    UpdateStatus.UNKNOWN: "unknown",
+}
+
+TUNNEL_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_USERNAME): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
+        ),
+        vol.Required(CONF_UPDATE_KEY): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="off")
+        ),
+        vol.Required(CONF_TUNNEL_ID): TextSelector(),
+    }
+)
+
+
+def _tunnel_subentry(credentials: TunnelCredentials) -> ConfigSubentryData:
+    return ConfigSubentryData(
+        data={
+            CONF_USERNAME: credentials.username,
+            CONF_UPDATE_KEY: credentials.update_key,
+            CONF_TUNNEL_ID: credentials.tunnel_id,
+        },
+        subentry_type=SUBENTRY_TUNNEL,
+        title=f"Tunnel {credentials.tunnel_id}",
+        unique_id=credentials.tunnel_id,
+    )
+
+
+def _credentials(user_input: Mapping[str, Any]) -> TunnelCredentials:
+    return TunnelCredentials(
+        username=str(user_input[CONF_USERNAME]).strip(),
+        update_key=str(user_input[CONF_UPDATE_KEY]),
+        tunnel_id=str(user_input[CONF_TUNNEL_ID]).strip(),
+    )
+
+
+def _configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
+    return {
+        subentry.data[CONF_TUNNEL_ID]
+        for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False)
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_TUNNEL
+    }
+
+
+async def async_validate_tunnel(
+    hass: HomeAssistant, credentials: TunnelCredentials, wan_ip: str | None
+) -> tuple[str | None, dict[str, str]]:
+    """Send the router's address to HE; return (error key or None, placeholders).
+
+    On success HE holds the address, and that is remembered: setting up sends nothing more.
+    """
+    placeholders = {"ip": wan_ip or "-", "tunnel_id": credentials.tunnel_id}
+    if not credentials.tunnel_id.isdigit():
+        return "invalid_tunnel_id", placeholders
+    if credentials.tunnel_id in _configured_tunnel_ids(hass):
+        return "tunnel_already_configured", placeholders
+    if wan_ip is None or wan_address_problem(wan_ip) is not None:
+        return "wan_not_public", placeholders
+    result = await create_he_client(hass).async_update_endpoint(credentials, wan_ip)
+    if not result.success:
+        placeholders["message"] = result.message
+        return _UPDATE_ERRORS[result.status], placeholders
+    store = await async_get_endpoint_store(hass)
+    await store.async_set(credentials.tunnel_id, result.ip or wan_ip, dt_util.utcnow())
+    return None, placeholders
+
+
+async def _async_read_wan_ip(client: IgdClient) -> str | None:
+    """Return the router's WAN address, or None if it cannot tell now."""
+    try:
+        return (await client.async_get_wan_status()).external_ip
+    except RouterError as err:
+        LOGGER.debug("Could not read the WAN address: %s", err)
+        return None
+
+
+def _discovery_udn(discovery_info: SsdpServiceInfo) -> str | None:
+    return discovery_info.ssdp_udn or discovery_info.upnp.get(ATTR_UPNP_UDN)
+
+
+def _discovery_name(discovery_info: SsdpServiceInfo) -> str:
+    return str(
+        discovery_info.upnp.get(ATTR_UPNP_FRIENDLY_NAME) or discovery_info.ssdp_location
+    )
+
+
+class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Find the router, confirm it, then ask for the tunnel's credentials."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with no router chosen."""
+        self._location: str | None = None
+        self._client: IgdClient | None = None
+        self._discoveries: dict[str, SsdpServiceInfo] = {}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> TunnelbrokerOptionsFlow:
+        """Return the options flow."""
+        return TunnelbrokerOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Tunnels are added to a router as subentries."""
+        return {SUBENTRY_TUNNEL: TunnelSubentryFlow}
+
+    # -- discovery -------------------------------------------------------------------------
+    async def async_step_ssdp(self, discovery_info: SsdpServiceInfo) -> ConfigFlowResult:
+        """Handle an Internet Gateway Device found by SSDP."""
+        udn = _discovery_udn(discovery_info)
+        if not udn or not discovery_info.ssdp_location:
+            return self.async_abort(reason="incomplete_discovery")
+        if discovery_info.upnp.get(ATTR_UPNP_DEVICE_TYPE) not in IGD_DEVICE_TYPES:
+            return self.async_abort(reason="not_igd")
+        await self.async_set_unique_id(udn)
+        # A known router at a new address (reboot, new DHCP lease): follow it.
+        self._abort_if_unique_id_configured(
+            updates={CONF_LOCATION: discovery_info.ssdp_location}
+        )
+        self._location = discovery_info.ssdp_location
+        self.context["title_placeholders"] = {"name": _discovery_name(discovery_info)}
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user confirm the discovered router."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            assert self._location is not None
+            if (error := await self._async_connect(self._location)) is None:
+                return await self.async_step_tunnel()
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="confirm",
+            description_placeholders=self.context["title_placeholders"],
+            errors=errors,
+        )
+
+    # -- started by the user ---------------------------------------------------------------
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer the routers SSDP has seen, or a description URL typed by hand."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if (location := user_input[CONF_ROUTER]) == MANUAL_ENTRY:
+                return await self.async_step_manual()
+            await self.async_set_unique_id(
+                _discovery_udn(self._discoveries[location]), raise_on_progress=False
+            )
+            self._abort_if_unique_id_configured()
+            if (error := await self._async_connect(location)) is None:
+                return await self.async_step_tunnel()
+            errors["base"] = error
+        else:
+            self._discoveries = await self._async_new_discoveries()
+            if not self._discoveries:
+                return await self.async_step_manual()
+        options = [
+            SelectOptionDict(value=location, label=f"{_discovery_name(info)} ({location})")
+            for location, info in self._discoveries.items()
+        ]
+        options.append(SelectOptionDict(value=MANUAL_ENTRY, label=MANUAL_ENTRY))
+        return self.async_show_form(
+            step_id="user",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_ROUTER): SelectSelector(
+                        SelectSelectorConfig(options=options, translation_key=CONF_ROUTER)
+                    )
+                }
+            ),
+            errors=errors,
+        )
+
+    async def async_step_manual(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the router's description URL (its SSDP LOCATION)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            location = str(user_input[CONF_LOCATION]).strip()
+            if (error := await self._async_connect(location)) is None:
+                assert self._client is not None
+                await self.async_set_unique_id(self._client.info.udn, raise_on_progress=False)
+                self._abort_if_unique_id_configured(updates={CONF_LOCATION: location})
+                return await self.async_step_tunnel()
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="manual",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(CONF_LOCATION): TextSelector(
+                            TextSelectorConfig(type=TextSelectorType.URL)
+                        )
+                    }
+                ),
+                user_input,
+            ),
+            errors=errors,
+        )
+
+    async def _async_new_discoveries(self) -> dict[str, SsdpServiceInfo]:
+        configured = self._async_current_ids(include_ignore=True)
+        found: dict[str, SsdpServiceInfo] = {}
+        for st in (ST_IGD_V1, ST_IGD_V2):
+            for info in await ssdp.async_get_discovery_info_by_st(self.hass, st):
+                udn = _discovery_udn(info)
+                if (
+                    udn
+                    and info.ssdp_location
+                    and udn not in configured
+                    and info.upnp.get(ATTR_UPNP_DEVICE_TYPE) in IGD_DEVICE_TYPES
+                    and all(_discovery_udn(seen) != udn for seen in found.values())
+                ):
+                    found[info.ssdp_location] = info
+        return found
+
+    async def _async_connect(self, location: str) -> str | None:
+        """Read the router's description; return an error key or None."""
+        try:
+            self._client = await async_create_igd_client(self.hass, location)
+        except RouterConnectionError:
+            return "cannot_connect_router"
+        except NotAnIgdError:
+            return "not_igd"
+        except NoWanServiceError:
+            return "no_wan_service"
+        except RouterError:
+            return "invalid_description"
+        self._location = location
+        return None
+
+    # -- the first tunnel ------------------------------------------------------------------
+    async def async_step_tunnel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the tunnel's credentials and check them with HE."""
+        assert self._client is not None and self._location is not None
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"name": self._client.info.friendly_name}
+        if user_input is not None:
+            credentials = _credentials(user_input)
+            wan_ip = await _async_read_wan_ip(self._client)
+            error, details = await async_validate_tunnel(self.hass, credentials, wan_ip)
+            placeholders.update(details)
+            if error is None:
+                info = self._client.info
+                return self.async_create_entry(
+                    title=info.friendly_name,
+                    data={CONF_LOCATION: self._location, CONF_UDN: info.udn},
+                    subentries=[_tunnel_subentry(credentials)],
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="tunnel",
+            data_schema=self.add_suggested_values_to_schema(
+                TUNNEL_SCHEMA, _without_key(user_input)
+            ),
+            description_placeholders=placeholders,
+            errors=errors,
+        )
+
+
+def _without_key(user_input: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """What to show again in a form after an error: everything but the secret."""
+    if user_input is None:
+        return None
+    return {key: value for key, value in user_input.items() if key != CONF_UPDATE_KEY}
+
+
+class TunnelSubentryFlow(ConfigSubentryFlow):
+    """Add another tunnel to a router that is already set up."""
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the tunnel's credentials and check them with HE."""
+        entry: TunnelbrokerConfigEntry = self._get_entry()
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="router_not_loaded")
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"name": entry.title}
+        if user_input is not None:
+            credentials = _credentials(user_input)
+            wan_ip = await _async_read_wan_ip(entry.runtime_data.router.client)
+            error, details = await async_validate_tunnel(self.hass, credentials, wan_ip)
+            placeholders.update(details)
+            if error is None:
+                subentry = _tunnel_subentry(credentials)
+                return self.async_create_entry(
+                    title=subentry["title"],
+                    data=subentry["data"],
+                    unique_id=subentry["unique_id"],
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                TUNNEL_SCHEMA, _without_key(user_input)
+            ),
+            description_placeholders=placeholders,
+            errors=errors,
+        )
+
+
+class TunnelbrokerOptionsFlow(OptionsFlow):
+    """Options of a router's tunnels."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Automatic update on or off."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_AUTOMATIC_UPDATE,
+                        default=self.config_entry.options.get(
+                            CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE
+                        ),
+                    ): bool
+                }
+            ),
+        )

@@ -1,0 +1,49 @@
+"""Constants for the Hurricane Electric Tunnelbroker integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "tunnelbroker"
+LOGGER = logging.getLogger(__package__)
+
+# Config entry (one per router) and its subentries (one per tunnel).
+CONF_LOCATION: Final = "location"
+CONF_UDN: Final = "udn"
+CONF_UPDATE_KEY: Final = "update_key"
+CONF_TUNNEL_ID: Final = "tunnel_id"
+CONF_AUTOMATIC_UPDATE: Final = "automatic_update"
+DEFAULT_AUTOMATIC_UPDATE: Final = True
+SUBENTRY_TUNNEL: Final = "tunnel"
+
+ST_IGD_V1: Final = "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
+ST_IGD_V2: Final = "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
+IGD_DEVICE_TYPES: Final = frozenset({ST_IGD_V1, ST_IGD_V2})
+
+# The router answers on the LAN: a local poll is cheap (core `upnp` polls every 30 s too).
+ROUTER_POLL_INTERVAL: Final = timedelta(seconds=30)
+ROUTER_TIMEOUT: Final = 10
+
+# Developer setting read at start-up: lets tests, benchmarks and the demo point the integration
+# at a simulated HE server. Never settable from the UI, never stored in a config entry.
+ENV_API_URL: Final = "TUNNELBROKER_API_URL"
+
+# Retry of an automatic update after HE or the network failed (issue 4 makes this a full policy).
+RETRY_INITIAL: Final = timedelta(minutes=1)
+RETRY_MAX: Final = timedelta(hours=1)
+
+# Bus event behind the device triggers.
+EVENT_TUNNELBROKER: Final = f"{DOMAIN}_event"
+TRIGGER_WAN_IP_CHANGED: Final = "wan_ip_changed"
+TRIGGER_ENDPOINT_UPDATED: Final = "endpoint_updated"
+TRIGGER_ENDPOINT_UPDATE_FAILED: Final = "endpoint_update_failed"
+ROUTER_TRIGGER_TYPES: Final = (TRIGGER_WAN_IP_CHANGED,)
+TUNNEL_TRIGGER_TYPES: Final = (TRIGGER_ENDPOINT_UPDATED, TRIGGER_ENDPOINT_UPDATE_FAILED)
+
+SERVICE_UPDATE_ENDPOINT: Final = "update_endpoint"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_IP: Final = "ip"
+ATTR_FORCE: Final = "force"

@@ -1,0 +1,79 @@
+"""Keeps the router's WAN state: the one poll every tunnel of this router shares."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import (
+    DOMAIN,
+    EVENT_TUNNELBROKER,
+    LOGGER,
+    ROUTER_POLL_INTERVAL,
+    TRIGGER_WAN_IP_CHANGED,
+)
+from .igd_client import IgdClient, RouterConnectionError, RouterError, WanStatus
+
+if TYPE_CHECKING:
+    from .runtime_data import TunnelbrokerConfigEntry
+
+
+class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
+    """Polls the router for its WAN address; fires an event when the address changes."""
+
+    config_entry: TunnelbrokerConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: TunnelbrokerConfigEntry, client: IgdClient
+    ) -> None:
+        """Initialize for one router."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {client.info.friendly_name}",
+            update_interval=ROUTER_POLL_INTERVAL,
+            always_update=False,
+        )
+        self.client = client
+
+    @property
+    def udn(self) -> str:
+        """Return the router's unique device name."""
+        return self.client.info.udn
+
+    async def _async_update_data(self) -> WanStatus:
+        try:
+            status = await self.client.async_get_wan_status()
+        except RouterConnectionError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="router_unreachable",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except RouterError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="router_bad_reply",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        previous = self.data.external_ip if self.data is not None else None
+        if previous is not None and status.external_ip != previous:
+            self._fire_wan_ip_changed(previous, status.external_ip)
+        return status
+
+    def _fire_wan_ip_changed(self, previous: str, current: str | None) -> None:
+        LOGGER.debug("WAN address of %s changed: %s -> %s", self.name, previous, current)
+        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, self.udn)})
+        self.hass.bus.async_fire(
+            EVENT_TUNNELBROKER,
+            {
+                "device_id": device.id if device else None,
+                "type": TRIGGER_WAN_IP_CHANGED,
+                "ip": current,
+                "previous_ip": previous,
+            },
+        )

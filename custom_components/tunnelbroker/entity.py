@@ -1,0 +1,64 @@
+"""Base entities: the router device and the tunnel devices."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN
+from .coordinator import RouterCoordinator
+from .tunnel_updater import TunnelUpdater, tunnel_device_identifier
+
+
+def router_device_info(router: RouterCoordinator) -> DeviceInfo:
+    """Return the router's device, as its description names it."""
+    info = router.client.info
+    return DeviceInfo(
+        identifiers={(DOMAIN, info.udn)},
+        name=info.friendly_name,
+        manufacturer=info.manufacturer,
+        model=info.model_name,
+        model_id=info.model_number,
+        serial_number=info.serial_number,
+    )
+
+
+class RouterEntity(CoordinatorEntity[RouterCoordinator]):
+    """An entity of the router device, fed by the router's coordinator."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, router: RouterCoordinator, description: EntityDescription) -> None:
+        """Initialize for one router."""
+        super().__init__(router)
+        self.entity_description = description
+        self._attr_unique_id = f"{router.udn}_{description.key}"
+        self._attr_device_info = router_device_info(router)
+
+
+class TunnelEntity(Entity):
+    """An entity of a tunnel device, refreshed after every update attempt."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, tunnel: TunnelUpdater, description: EntityDescription) -> None:
+        """Initialize for one tunnel."""
+        self.tunnel = tunnel
+        self.entity_description = description
+        self._attr_unique_id = f"tunnel_{tunnel.tunnel_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={tunnel_device_identifier(tunnel.tunnel_id)},
+            name=tunnel.subentry.title,
+            manufacturer="Hurricane Electric",
+            model="6in4 tunnel",
+            entry_type=DeviceEntryType.SERVICE,
+            configuration_url=f"https://tunnelbroker.net/tunnel_detail.php?tid={tunnel.tunnel_id}",
+            via_device=(DOMAIN, tunnel.router.udn),
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the tunnel's update attempts."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.tunnel.async_add_listener(self.async_write_ha_state))

@@ -1,0 +1,157 @@
+"""The `tunnelbroker.update_endpoint` action: send a tunnel's endpoint to HE on demand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+
+from .const import (
+    ATTR_CONFIG_ENTRY_ID,
+    ATTR_DEVICE_ID,
+    ATTR_FORCE,
+    ATTR_IP,
+    DOMAIN,
+    SERVICE_UPDATE_ENDPOINT,
+)
+from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_updater import TunnelUpdater, tunnel_device_identifier
+from .wan_address import wan_address_problem
+
+UPDATE_ENDPOINT_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_DEVICE_ID): cv.string,
+        vol.Optional(ATTR_IP): cv.string,
+        vol.Optional(ATTR_FORCE, default=False): cv.boolean,
+    }
+)
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's actions."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_UPDATE_ENDPOINT,
+        _async_update_endpoint,
+        schema=UPDATE_ENDPOINT_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
+
+def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders or None,
+    )
+
+
+def _loaded_entry(hass: HomeAssistant, entry_id: str) -> TunnelbrokerConfigEntry:
+    entry: TunnelbrokerConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise _validation_error("entry_not_found", entry_id=entry_id)
+    if entry.state is not ConfigEntryState.LOADED:
+        raise _validation_error("entry_not_loaded", title=entry.title)
+    return entry
+
+
+def _target_tunnels(
+    hass: HomeAssistant, call: ServiceCall
+) -> tuple[TunnelbrokerConfigEntry, list[TunnelUpdater]]:
+    """Return the entry and the tunnels the call is about."""
+    entry_id = call.data.get(ATTR_CONFIG_ENTRY_ID)
+    device_id = call.data.get(ATTR_DEVICE_ID)
+    if (entry_id is None) == (device_id is None):
+        raise _validation_error("target_required")
+    if entry_id is not None:
+        entry = _loaded_entry(hass, entry_id)
+        tunnels = list(entry.runtime_data.tunnels.values())
+    else:
+        device = dr.async_get(hass).async_get(device_id)
+        entry_ids = [
+            config_entry_id
+            for config_entry_id in (device.config_entries if device else ())
+            if (candidate := hass.config_entries.async_get_entry(config_entry_id))
+            and candidate.domain == DOMAIN
+        ]
+        if device is None or not entry_ids:
+            raise _validation_error("device_not_found", device_id=str(device_id))
+        entry = _loaded_entry(hass, entry_ids[0])
+        tunnels = [
+            tunnel
+            for tunnel in entry.runtime_data.tunnels.values()
+            if (DOMAIN, entry.runtime_data.router.udn) in device.identifiers
+            or tunnel_device_identifier(tunnel.tunnel_id) in device.identifiers
+        ]
+    if not tunnels:
+        raise _validation_error("no_tunnel", title=entry.title)
+    return entry, tunnels
+
+
+def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> str:
+    if requested is not None:
+        if (problem := wan_address_problem(requested)) is not None:
+            raise _validation_error("invalid_ip", ip=requested, problem=problem.value)
+        return requested.strip()
+    router = entry.runtime_data.router
+    if not router.last_update_success or router.data is None:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="router_unavailable",
+            translation_placeholders={"title": entry.title},
+        )
+    current = router.data.external_ip
+    if (problem := wan_address_problem(current)) is not None:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="router_address_unusable",
+            translation_placeholders={"ip": current or "-", "problem": problem.value},
+        )
+    assert current is not None
+    return current
+
+
+async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
+    entry, tunnels = _target_tunnels(call.hass, call)
+    ip = _address_to_send(entry, call.data.get(ATTR_IP))
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for tunnel in tunnels:
+        record = tunnel.record
+        if not call.data[ATTR_FORCE] and record is not None and record.endpoint == ip:
+            results.append(
+                {"tunnel_id": tunnel.tunnel_id, "ip": ip, "result": "unchanged", "sent": False}
+            )
+            continue
+        result = await tunnel.async_update(ip)
+        results.append(
+            {
+                "tunnel_id": tunnel.tunnel_id,
+                "ip": ip,
+                "result": result.status.value,
+                "sent": True,
+                "message": result.message,
+            }
+        )
+        if not result.success:
+            failures.append(f"{tunnel.tunnel_id}: {result.status.value} {result.message}".strip())
+    if failures:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="update_failed",
+            translation_placeholders={"details": "; ".join(failures)},
+        )
+    return {"tunnels": results}

@@ -1,0 +1,46 @@
+"""Whether a router's WAN address can be a 6in4 tunnel endpoint (no Home Assistant imports)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network, ip_address
+
+# Ranges a router holds when it is itself behind another NAT: RFC 1918, carrier-grade NAT
+# (RFC 6598) and link-local (no DHCP answer upstream).
+_BEHIND_NAT_NETWORKS = tuple(
+    IPv4Network(net)
+    for net in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+    )
+)
+
+
+class WanAddressProblem(StrEnum):
+    """Why an address cannot be the tunnel's endpoint."""
+
+    MISSING = "missing"  # empty, or 0.0.0.0: the router has no WAN address
+    INVALID = "invalid"  # not an IPv4 address at all
+    BEHIND_NAT = "behind_nat"  # private, CGNAT or link-local: another NAT sits upstream
+    NOT_PUBLIC = "not_public"  # loopback, multicast, reserved, documentation ranges
+
+
+def wan_address_problem(address: str | None) -> WanAddressProblem | None:
+    """Return why `address` cannot be a tunnel endpoint, or None when it can."""
+    if not address or address.strip() in ("", "0.0.0.0"):
+        return WanAddressProblem.MISSING
+    try:
+        parsed = ip_address(address.strip())
+    except ValueError:
+        return WanAddressProblem.INVALID
+    if not isinstance(parsed, IPv4Address):
+        return WanAddressProblem.INVALID
+    if any(parsed in network for network in _BEHIND_NAT_NETWORKS):
+        return WanAddressProblem.BEHIND_NAT
+    if not parsed.is_global:
+        return WanAddressProblem.NOT_PUBLIC
+    return None
+

@@ -1,0 +1,270 @@
+"""A simulated UPnP Internet Gateway Device: real device descriptions, real SOAP, on loopback.
+
+Used by the tests, the benchmarks and the demo (scripts/develop). It serves a router's device
+description in one of several shapes taken from real routers, the services' SCPDs, and answers
+the SOAP actions GetExternalIPAddress and GetStatusInfo on the WAN connection service. Its WAN
+address, link state and faults can be changed while it runs (from Python, or over HTTP under
+/sim/ for the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+import re
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+DESCRIPTIONS = Path(__file__).parent / "descriptions"
+DEVICE_NS = "{urn:schemas-upnp-org:device-1-0}"
+SOAP_ENVELOPE = (
+    '<?xml version="1.0"?>\n'
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+    's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>{body}</s:Body>'
+    "</s:Envelope>"
+)
+SOAP_FAULT = (
+    '<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>'
+    '<UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>{code}</errorCode>'
+    "<errorDescription>{description}</errorDescription></UPnPError></detail></s:Fault>"
+)
+WAN_SERVICE = re.compile(r"urn:schemas-upnp-org:service:WAN(IP|PPP)Connection:\d")
+DESCRIPTION_PATH = "/rootDesc.xml"
+
+
+class RouterShape(StrEnum):
+    """Device descriptions of real routers, as they describe themselves."""
+
+    IGD1_WANIP = "igd1-wanip"  # IGD:1 with WANIPConnection:1 (cable/fibre routers)
+    IGD1_WANPPP = "igd1-wanppp"  # IGD:1 DSL router with WANPPPConnection:1 only
+    IGD2_MINIUPNPD = "igd2-miniupnpd"  # IGD:2 with WANIPConnection:2, as miniupnpd says
+    # DSL router listing both WANIPConnection:1 (unused) and WANPPPConnection:1 (the link)
+    IGD1_DSL_DUAL = "igd1-dsl-dual"
+
+
+class Fault(StrEnum):
+    """Ways the router can misbehave, switched on while it runs."""
+
+    NONE = "none"
+    HTTP_500 = "http_500"  # every request answers 500 with no SOAP body
+    SOAP_FAULT = "soap_fault"  # actions answer a UPnP 501 Action Failed fault
+    MALFORMED_SOAP = "malformed_soap"  # actions answer 200 with a body that is not XML
+    SLOW = "slow"  # actions take `slow_seconds` before answering
+
+
+@dataclass
+class IgdState:
+    """What the router reports, and how it misbehaves."""
+
+    external_ip: str = "84.17.0.10"
+    connection_status: str = "Connected"
+    fault: Fault = Fault.NONE
+    slow_seconds: float = 30.0
+    # Services (by name, e.g. "WANIPConnection") that report Disconnected and no address.
+    idle_services: set[str] = field(default_factory=set)
+    soap_requests: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _Service:
+    service_type: str
+    scpd_url: str
+    control_url: str
+
+
+class IgdSimulator:
+    """One simulated router served by an aiohttp app on loopback."""
+
+    def __init__(
+        self,
+        shape: RouterShape = RouterShape.IGD2_MINIUPNPD,
+        *,
+        udn: str = "uuid:3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b",
+        friendly_name: str = "Simulated router",
+        external_ip: str = "84.17.0.10",
+    ) -> None:
+        """Prepare the router; start() serves it."""
+        self.shape = shape
+        self.udn = udn
+        self.friendly_name = friendly_name
+        self.state = IgdState(external_ip=external_ip)
+        self._template = (DESCRIPTIONS / f"{shape}.xml").read_text()
+        self._services = _services_of(self._template)
+        self._runner: web.AppRunner | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+        self.app = self._make_app()
+
+    # -- control ---------------------------------------------------------------------------
+    def set_external_ip(self, ip: str) -> None:
+        """Change the WAN address the router reports."""
+        self.state.external_ip = ip
+
+    def set_fault(self, fault: Fault) -> None:
+        """Make the router misbehave (Fault.NONE: behave)."""
+        self.state.fault = fault
+
+    @property
+    def location(self) -> str:
+        """Return the description URL (what SSDP announces as LOCATION)."""
+        return f"http://{self._host}:{self._port}{DESCRIPTION_PATH}"
+
+    @property
+    def soap_requests(self) -> Counter[str]:
+        """Return how many times each action was called."""
+        return self.state.soap_requests
+
+    # -- serving ---------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on host:port (port 0: any free one); return the description URL."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - the bound port when port=0
+        assert server is not None
+        self._host, self._port = host, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self.location
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(DESCRIPTION_PATH, self._handle_description)
+        for service in self._services:
+            app.router.add_get(service.scpd_url, self._scpd_handler(service))
+            app.router.add_post(service.control_url, self._control_handler(service))
+        app.router.add_get("/sim/state", self._handle_get_state)
+        app.router.add_post("/sim/state", self._handle_set_state)
+        return app
+
+    def description(self) -> str:
+        """Return the device description as served."""
+        return self._template.format(
+            udn=self.udn,
+            friendly_name=self.friendly_name,
+            host=f"{self._host}:{self._port}",
+        )
+
+    async def _handle_description(self, request: web.Request) -> web.Response:
+        if self.state.fault is Fault.HTTP_500:
+            return web.Response(status=500)
+        return _xml(self.description())
+
+    def _scpd_handler(self, service: _Service):  # type: ignore[no-untyped-def]
+        name = "wan-connection-scpd" if WAN_SERVICE.fullmatch(service.service_type) else "other-scpd"
+        scpd = (DESCRIPTIONS / f"{name}.xml").read_text()
+
+        async def handle(request: web.Request) -> web.Response:
+            return _xml(scpd)
+
+        return handle
+
+    def _control_handler(self, service: _Service):  # type: ignore[no-untyped-def]
+        async def handle(request: web.Request) -> web.Response:
+            action = request.headers.get("SOAPACTION", "").strip('"').partition("#")[2]
+            await request.read()
+            self.state.soap_requests[action] += 1
+            return await self._answer(service, action)
+
+        return handle
+
+    async def _answer(self, service: _Service, action: str) -> web.Response:
+        state = self.state
+        if state.fault is Fault.HTTP_500:
+            return web.Response(status=500)
+        if state.fault is Fault.SLOW:
+            await asyncio.sleep(state.slow_seconds)
+        if state.fault is Fault.MALFORMED_SOAP:
+            return _xml("<s:Envelope><not-closed>")
+        if state.fault is Fault.SOAP_FAULT:
+            return _soap_fault(501, "Action Failed")
+        if match := WAN_SERVICE.fullmatch(service.service_type):
+            idle = f"WAN{match.group(1)}Connection" in state.idle_services
+            if action == "GetExternalIPAddress":
+                return _soap_reply(
+                    service, action, {"NewExternalIPAddress": "" if idle else state.external_ip}
+                )
+            if action == "GetStatusInfo":
+                return _soap_reply(
+                    service,
+                    action,
+                    {
+                        "NewConnectionStatus": "Disconnected" if idle else state.connection_status,
+                        "NewLastConnectionError": "ERROR_NONE",
+                        "NewUptime": "3600",
+                    },
+                )
+        return _soap_fault(401, "Invalid Action")
+
+    async def _handle_get_state(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "external_ip": self.state.external_ip,
+                "connection_status": self.state.connection_status,
+                "fault": self.state.fault,
+                "soap_requests": dict(self.state.soap_requests),
+            }
+        )
+
+    async def _handle_set_state(self, request: web.Request) -> web.Response:
+        data = await request.post() if request.content_type != "application/json" else await request.json()
+        if "external_ip" in data:
+            self.set_external_ip(str(data["external_ip"]))
+        if "connection_status" in data:
+            self.state.connection_status = str(data["connection_status"])
+        if "fault" in data:
+            try:
+                self.set_fault(Fault(str(data["fault"])))
+            except ValueError:
+                return web.json_response({"error": "unknown fault"}, status=400)
+        return await self._handle_get_state(request)
+
+
+def _services_of(template: str) -> list[_Service]:
+    root = ET.fromstring(template.encode())
+    return [
+        _Service(
+            service_type=_text(service, "serviceType"),
+            scpd_url=_text(service, "SCPDURL"),
+            control_url=_text(service, "controlURL"),
+        )
+        for service in root.iter(f"{DEVICE_NS}service")
+    ]
+
+
+def _text(element: ET.Element, tag: str) -> str:
+    child = element.find(f"{DEVICE_NS}{tag}")
+    assert child is not None and child.text, tag
+    return child.text.strip()
+
+
+def _xml(body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        text=body, status=status, content_type="text/xml", charset="utf-8"
+    )
+
+
+def _soap_reply(service: _Service, action: str, values: dict[str, str]) -> web.Response:
+    arguments = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in values.items())
+    body = (
+        f'<u:{action}Response xmlns:u="{service.service_type}">{arguments}'
+        f"</u:{action}Response>"
+    )
+    return _xml(SOAP_ENVELOPE.format(body=body))
+
+
+def _soap_fault(code: int, description: str) -> web.Response:
+    return _xml(
+        SOAP_ENVELOPE.format(body=SOAP_FAULT.format(code=code, description=description)),
+        status=500,
+    )

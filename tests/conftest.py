@@ -1,0 +1,104 @@
+"""Fixtures: a simulated router and a simulated HE server, both real HTTP servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from unittest.mock import patch
+
+import pytest
+
+from custom_components.tunnelbroker.const import (
+    CONF_LOCATION,
+    CONF_TUNNEL_ID,
+    CONF_UDN,
+    CONF_UPDATE_KEY,
+    DOMAIN,
+    ENV_API_URL,
+    SUBENTRY_TUNNEL,
+)
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.const import CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from simulators.he import HeSimulator
+from simulators.igd import IgdSimulator, RouterShape
+
+USERNAME = "alice"
+UPDATE_KEY = "s3cr3t-Upd4te-K3y"
+TUNNEL_ID = "123456"
+ROUTER_UDN = "uuid:3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b"
+WAN_IP = "84.17.0.10"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ in every test."""
+
+
+@pytest.fixture(autouse=True)
+def auto_socket_enabled(socket_enabled: None) -> None:
+    """Allow sockets: the simulators are real servers (connections stay limited to 127.0.0.1)."""
+
+
+@pytest.fixture(autouse=True)
+def no_ssdp_network() -> Generator[None]:
+    """Keep HA's SSDP scanner and server off the test machine's network.
+
+    The `ssdp` dependency is set up for real; only its multicast sockets are not opened
+    (the tests' network is loopback only). Discoveries reach the flow as SsdpServiceInfo.
+    """
+    with (
+        patch("homeassistant.components.ssdp.scanner.Scanner.async_start"),
+        patch("homeassistant.components.ssdp.scanner.Scanner.async_stop"),
+        patch("homeassistant.components.ssdp.server.Server.async_start"),
+        patch("homeassistant.components.ssdp.server.Server.async_stop"),
+    ):
+        yield
+
+
+@pytest.fixture(params=[RouterShape.IGD2_MINIUPNPD])
+async def igd(request: pytest.FixtureRequest) -> AsyncGenerator[IgdSimulator]:
+    """A simulated router serving its description on loopback."""
+    simulator = IgdSimulator(request.param, udn=ROUTER_UDN, external_ip=WAN_IP)
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def he(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[HeSimulator]:
+    """A simulated HE server with one tunnel, which the integration is pointed at."""
+    simulator = HeSimulator()
+    simulator.add_tunnel(USERNAME, TUNNEL_ID, UPDATE_KEY, endpoint="198.51.100.1")
+    monkeypatch.setenv(ENV_API_URL, await simulator.start())
+    yield simulator
+    await simulator.stop()
+
+
+def tunnel_subentry(tunnel_id: str = TUNNEL_ID, update_key: str = UPDATE_KEY) -> ConfigSubentryData:
+    """Return a tunnel subentry as the config flow creates it."""
+    return ConfigSubentryData(
+        data={CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: update_key, CONF_TUNNEL_ID: tunnel_id},
+        subentry_type=SUBENTRY_TUNNEL,
+        title=f"Tunnel {tunnel_id}",
+        unique_id=tunnel_id,
+    )
+
+
+@pytest.fixture
+def config_entry(igd: IgdSimulator) -> MockConfigEntry:
+    """A router entry with one tunnel, pointing at the simulated router."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Simulated router",
+        unique_id=ROUTER_UDN,
+        data={CONF_LOCATION: igd.location, CONF_UDN: ROUTER_UDN},
+        subentries_data=[tunnel_subentry()],
+    )
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add the entry and set it up, waiting for background updates."""
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
