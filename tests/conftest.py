@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -16,6 +17,7 @@ from custom_components.tunnelbroker.const import (
     ENV_API_URL,
     SUBENTRY_TUNNEL,
 )
+from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -38,6 +40,27 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture(autouse=True)
 def auto_socket_enabled(socket_enabled: None) -> None:
     """Allow sockets: the simulators are real servers (connections stay limited to 127.0.0.1)."""
+
+
+@pytest.fixture(autouse=True)
+def never_real_he(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point HE's URL at a closed loopback port unless a test starts the HE simulator.
+
+    A test that forgot the `he` fixture then fails to connect instead of reaching HE.
+    """
+    monkeypatch.setenv(ENV_API_URL, "http://127.0.0.1:9")
+
+
+def seed_endpoint(
+    hass_storage: dict[str, Any], endpoint: str, tunnel_id: str = TUNNEL_ID
+) -> None:
+    """Make the integration remember that HE holds `endpoint` (as after an earlier run)."""
+    hass_storage[STORAGE_KEY] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": STORAGE_KEY,
+        "data": {tunnel_id: {"endpoint": endpoint, "updated_at": "2026-11-01T10:00:00+00:00"}},
+    }
 
 
 @pytest.fixture(autouse=True)

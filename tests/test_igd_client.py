@@ -48,8 +48,8 @@ async def test_reads_wan_address_of_each_shape(
         assert status.external_ip == WAN_IP
         assert status.connection_status == "Connected"
         assert status.service_type == service_type
-        simulator.set_external_ip("203.0.113.50")
-        assert (await client.async_get_wan_status()).external_ip == "203.0.113.50"
+        simulator.set_external_ip("84.17.1.50")
+        assert (await client.async_get_wan_status()).external_ip == "84.17.1.50"
         assert simulator.soap_requests["GetExternalIPAddress"] == 2
     finally:
         await simulator.stop()

@@ -150,7 +150,7 @@ class TunnelUpdater:
         """Start an automatic update in the background if one is due."""
         ip = self.router.data.external_ip if self.router.data else None
         if self.skip_reason(ip, dt_util.utcnow()) is None:
-            self.entry.async_create_background_task(
+            self.entry.async_create_task(
                 self.hass,
                 self.async_automatic_update(),
                 f"{DOMAIN} update tunnel {self.tunnel_id}",

@@ -40,7 +40,7 @@ def wan_address_problem(address: str | None) -> WanAddressProblem | None:
         return WanAddressProblem.INVALID
     if any(parsed in network for network in _BEHIND_NAT_NETWORKS):
         return WanAddressProblem.BEHIND_NAT
-    if not parsed.is_global:
+    if not parsed.is_global or parsed.is_multicast:
         return WanAddressProblem.NOT_PUBLIC
     return None
 

@@ -1,0 +1,102 @@
+"""Setting up and unloading a router entry against the simulated router and HE."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from custom_components.tunnelbroker.const import DOMAIN, ENV_API_URL
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from simulators.he import HeSimulator
+from simulators.igd import Fault, IgdSimulator
+
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
+
+
+async def test_setup_and_unload(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+) -> None:
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.LOADED
+    devices = dr.async_get(hass)
+    router = devices.async_get_device(identifiers={(DOMAIN, ROUTER_UDN)})
+    assert router is not None
+    assert router.manufacturer == "MiniUPnP"
+    assert router.model == "MiniUPnPd"
+    assert router.serial_number == "00000000"
+    tunnel = devices.async_get_device(identifiers={(DOMAIN, f"tunnel_{TUNNEL_ID}")})
+    assert tunnel is not None
+    assert tunnel.via_device_id == router.id
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_router_unreachable_at_setup_retries(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+) -> None:
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert not he.requests
+
+
+async def test_router_broken_at_setup_retries(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+) -> None:
+    igd.set_fault(Fault.HTTP_500)
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_router_soap_broken_at_first_refresh_retries(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+) -> None:
+    await igd.start()
+    igd.set_fault(Fault.SOAP_FAULT)
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_not_an_igd_is_an_error(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+) -> None:
+    igd._template = igd._template.replace("InternetGatewayDevice:2", "MediaRenderer:1")
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+
+
+async def test_api_url_override_is_logged(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        await setup_entry(hass, config_entry)
+    assert f"{ENV_API_URL} is set: tunnel updates go to {he.url}" in caplog.text
+
+
+async def test_insecure_api_url_override_is_ignored(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV_API_URL, "http://tunnelbroker.example")
+    # HE holds the router's address already: nothing is sent, so HE itself is never contacted.
+    seed_endpoint(hass_storage, WAN_IP)
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert "Ignoring TUNNELBROKER_API_URL (plain http is allowed only towards loopback)" in caplog.text
+    assert config_entry.runtime_data.tunnels
+    tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
+    assert tunnel._client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
+    assert tunnel.last_attempt is None

@@ -1,0 +1,34 @@
+"""Which router addresses can be a 6in4 endpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.tunnelbroker.wan_address import WanAddressProblem, wan_address_problem
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("84.17.0.10", None),
+        (" 84.17.0.10 ", None),
+        (None, WanAddressProblem.MISSING),
+        ("", WanAddressProblem.MISSING),
+        ("0.0.0.0", WanAddressProblem.MISSING),
+        ("10.1.2.3", WanAddressProblem.BEHIND_NAT),
+        ("172.16.0.1", WanAddressProblem.BEHIND_NAT),
+        ("172.31.255.254", WanAddressProblem.BEHIND_NAT),
+        ("192.168.0.10", WanAddressProblem.BEHIND_NAT),
+        ("100.64.0.1", WanAddressProblem.BEHIND_NAT),
+        ("100.127.255.254", WanAddressProblem.BEHIND_NAT),
+        ("169.254.3.4", WanAddressProblem.BEHIND_NAT),
+        ("127.0.0.1", WanAddressProblem.NOT_PUBLIC),
+        ("224.0.0.1", WanAddressProblem.NOT_PUBLIC),
+        ("192.0.2.1", WanAddressProblem.NOT_PUBLIC),
+        ("2001:db8::1", WanAddressProblem.INVALID),
+        ("999.1.1.1", WanAddressProblem.INVALID),
+        ("<script>", WanAddressProblem.INVALID),
+    ],
+)
+def test_wan_address_problem(address: str | None, problem: WanAddressProblem | None) -> None:
+    assert wan_address_problem(address) is problem
