@@ -1,4 +1,5 @@
-"""A simulated Hurricane Electric Tunnelbroker server, answering as HE does, on loopback.
+"""
+A simulated Hurricane Electric Tunnelbroker server, answering as HE does, on loopback.
 
 `GET /nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update key),
 answered with HE's plain-text replies (see ../shared/reference/tunnelbroker-api.md): good, nochg,
@@ -80,7 +81,11 @@ class HeSimulator:
         self.app.router.add_get("/sim/state", self._handle_state)
 
     def add_tunnel(
-        self, username: str, tunnel_id: str, update_key: str, endpoint: str | None = None
+        self,
+        username: str,
+        tunnel_id: str,
+        update_key: str,
+        endpoint: str | None = None,
     ) -> Tunnel:
         """Create a tunnel for `username` (the account is created as needed)."""
         tunnel = Tunnel(tunnel_id=tunnel_id, update_key=update_key, endpoint=endpoint)
@@ -94,7 +99,9 @@ class HeSimulator:
                 return tunnels[tunnel_id]
         raise KeyError(tunnel_id)
 
-    def force_reply(self, body: str = "", status: int = 200, delay: float = 0.0) -> None:
+    def force_reply(
+        self, body: str = "", status: int = 200, delay: float = 0.0
+    ) -> None:
         """Answer every request with this reply until clear_forced_reply()."""
         self.state.forced = ForcedReply(body=body, status=status, delay=delay)
 
@@ -162,8 +169,14 @@ class HeSimulator:
         tunnels = self.state.accounts.get(username or "")
         if tunnels is None:
             return "badauth", False
-        if tunnel_id and tunnel_id.startswith("tunnel") and tunnel_id.endswith(".tunnelbroker.net"):
-            tunnel_id = tunnel_id.removeprefix("tunnel").removesuffix(".tunnelbroker.net")
+        if (
+            tunnel_id
+            and tunnel_id.startswith("tunnel")
+            and tunnel_id.endswith(".tunnelbroker.net")
+        ):
+            tunnel_id = tunnel_id.removeprefix("tunnel").removesuffix(
+                ".tunnelbroker.net"
+            )
         tunnel = tunnels.get(tunnel_id or "")
         if tunnel is None:
             # HE checks the key against the tunnel; an unknown tunnel is reported as such.

@@ -1,4 +1,5 @@
-"""A simulated UPnP Internet Gateway Device: real device descriptions, real SOAP, on loopback.
+"""
+A simulated UPnP Internet Gateway Device: real device descriptions, real SOAP, on loopback.
 
 Used by the tests, the benchmarks and the demo (scripts/develop). It serves a router's device
 description in one of several shapes taken from real routers, the services' SCPDs, and answers
@@ -19,6 +20,7 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from aiohttp import web
+import defusedxml.ElementTree as DET
 
 DESCRIPTIONS = Path(__file__).parent / "descriptions"
 DEVICE_NS = "{urn:schemas-upnp-org:device-1-0}"
@@ -29,7 +31,7 @@ SOAP_ENVELOPE = (
     "</s:Envelope>"
 )
 SOAP_FAULT = (
-    '<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>'
+    "<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>"
     '<UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>{code}</errorCode>'
     "<errorDescription>{description}</errorDescription></UPnPError></detail></s:Fault>"
 )
@@ -161,7 +163,11 @@ class IgdSimulator:
         return _xml(self.description())
 
     def _scpd_handler(self, service: _Service):  # type: ignore[no-untyped-def]
-        name = "wan-connection-scpd" if WAN_SERVICE.fullmatch(service.service_type) else "other-scpd"
+        name = (
+            "wan-connection-scpd"
+            if WAN_SERVICE.fullmatch(service.service_type)
+            else "other-scpd"
+        )
         scpd = (DESCRIPTIONS / f"{name}.xml").read_text()
 
         async def handle(request: web.Request) -> web.Response:
@@ -192,14 +198,18 @@ class IgdSimulator:
             idle = f"WAN{match.group(1)}Connection" in state.idle_services
             if action == "GetExternalIPAddress":
                 return _soap_reply(
-                    service, action, {"NewExternalIPAddress": "" if idle else state.external_ip}
+                    service,
+                    action,
+                    {"NewExternalIPAddress": "" if idle else state.external_ip},
                 )
             if action == "GetStatusInfo":
                 return _soap_reply(
                     service,
                     action,
                     {
-                        "NewConnectionStatus": "Disconnected" if idle else state.connection_status,
+                        "NewConnectionStatus": "Disconnected"
+                        if idle
+                        else state.connection_status,
                         "NewLastConnectionError": "ERROR_NONE",
                         "NewUptime": "3600",
                     },
@@ -217,7 +227,11 @@ class IgdSimulator:
         )
 
     async def _handle_set_state(self, request: web.Request) -> web.Response:
-        data = await request.post() if request.content_type != "application/json" else await request.json()
+        data = (
+            await request.post()
+            if request.content_type != "application/json"
+            else await request.json()
+        )
         if "external_ip" in data:
             self.set_external_ip(str(data["external_ip"]))
         if "connection_status" in data:
@@ -231,7 +245,7 @@ class IgdSimulator:
 
 
 def _services_of(template: str) -> list[_Service]:
-    root = ET.fromstring(template.encode())
+    root = DET.fromstring(template.encode())
     return [
         _Service(
             service_type=_text(service, "serviceType"),
@@ -255,7 +269,9 @@ def _xml(body: str, status: int = 200) -> web.Response:
 
 
 def _soap_reply(service: _Service, action: str, values: dict[str, str]) -> web.Response:
-    arguments = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in values.items())
+    arguments = "".join(
+        f"<{name}>{escape(value)}</{name}>" for name, value in values.items()
+    )
     body = (
         f'<u:{action}Response xmlns:u="{service.service_type}">{arguments}'
         f"</u:{action}Response>"
@@ -265,6 +281,8 @@ def _soap_reply(service: _Service, action: str, values: dict[str, str]) -> web.R
 
 def _soap_fault(code: int, description: str) -> web.Response:
     return _xml(
-        SOAP_ENVELOPE.format(body=SOAP_FAULT.format(code=code, description=description)),
+        SOAP_ENVELOPE.format(
+            body=SOAP_FAULT.format(code=code, description=description)
+        ),
         status=500,
     )

@@ -7,6 +7,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
@@ -21,7 +22,6 @@ from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
 
@@ -44,7 +44,8 @@ def auto_socket_enabled(socket_enabled: None) -> None:
 
 @pytest.fixture(autouse=True)
 def never_real_he(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point HE's URL at a closed loopback port unless a test starts the HE simulator.
+    """
+    Point HE's URL at a closed loopback port unless a test starts the HE simulator.
 
     A test that forgot the `he` fixture then fails to connect instead of reaching HE.
     """
@@ -59,13 +60,16 @@ def seed_endpoint(
         "version": 1,
         "minor_version": 1,
         "key": STORAGE_KEY,
-        "data": {tunnel_id: {"endpoint": endpoint, "updated_at": "2026-11-01T10:00:00+00:00"}},
+        "data": {
+            tunnel_id: {"endpoint": endpoint, "updated_at": "2026-11-01T10:00:00+00:00"}
+        },
     }
 
 
 @pytest.fixture(autouse=True)
 def no_ssdp_network() -> Generator[None]:
-    """Keep HA's SSDP scanner and server off the test machine's network.
+    """
+    Keep HA's SSDP scanner and server off the test machine's network.
 
     The `ssdp` dependency is set up for real; only its multicast sockets are not opened
     (the tests' network is loopback only). Discoveries reach the flow as SsdpServiceInfo.
@@ -98,10 +102,16 @@ async def he(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[HeSimulator]:
     await simulator.stop()
 
 
-def tunnel_subentry(tunnel_id: str = TUNNEL_ID, update_key: str = UPDATE_KEY) -> ConfigSubentryData:
+def tunnel_subentry(
+    tunnel_id: str = TUNNEL_ID, update_key: str = UPDATE_KEY
+) -> ConfigSubentryData:
     """Return a tunnel subentry as the config flow creates it."""
     return ConfigSubentryData(
-        data={CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: update_key, CONF_TUNNEL_ID: tunnel_id},
+        data={
+            CONF_USERNAME: USERNAME,
+            CONF_UPDATE_KEY: update_key,
+            CONF_TUNNEL_ID: tunnel_id,
+        },
         subentry_type=SUBENTRY_TUNNEL,
         title=f"Tunnel {tunnel_id}",
         unique_id=tunnel_id,

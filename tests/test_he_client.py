@@ -122,7 +122,9 @@ async def test_connection_refused(client: TunnelbrokerClient, he: HeSimulator) -
     assert result.message.startswith("connection failed")
 
 
-async def test_huge_reply_is_bounded(client: TunnelbrokerClient, he: HeSimulator) -> None:
+async def test_huge_reply_is_bounded(
+    client: TunnelbrokerClient, he: HeSimulator
+) -> None:
     he.force_reply("x" * 1_000_000)
     result = await client.async_update_endpoint(CREDENTIALS, "84.17.1.7")
     assert result.status is UpdateStatus.UNKNOWN
@@ -151,7 +153,12 @@ def test_api_url_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://ipv4.tunnelbroker.net/", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"],
+    [
+        "https://ipv4.tunnelbroker.net/",
+        "http://127.0.0.1:8080",
+        "http://localhost:1",
+        "http://[::1]:2",
+    ],
 )
 def test_api_url_accepted(url: str) -> None:
     assert validate_api_url(url) == url.rstrip("/")

@@ -29,13 +29,28 @@ async def requester() -> AsyncGenerator[AiohttpSessionRequester]:
 @pytest.mark.parametrize(
     ("shape", "service_type", "model"),
     [
-        (RouterShape.IGD1_WANIP, "urn:schemas-upnp-org:service:WANIPConnection:1", "R7000"),
-        (RouterShape.IGD1_WANPPP, "urn:schemas-upnp-org:service:WANPPPConnection:1", "FRITZ!Box 7590"),
-        (RouterShape.IGD2_MINIUPNPD, "urn:schemas-upnp-org:service:WANIPConnection:2", "MiniUPnPd"),
+        (
+            RouterShape.IGD1_WANIP,
+            "urn:schemas-upnp-org:service:WANIPConnection:1",
+            "R7000",
+        ),
+        (
+            RouterShape.IGD1_WANPPP,
+            "urn:schemas-upnp-org:service:WANPPPConnection:1",
+            "FRITZ!Box 7590",
+        ),
+        (
+            RouterShape.IGD2_MINIUPNPD,
+            "urn:schemas-upnp-org:service:WANIPConnection:2",
+            "MiniUPnPd",
+        ),
     ],
 )
 async def test_reads_wan_address_of_each_shape(
-    requester: AiohttpSessionRequester, shape: RouterShape, service_type: str, model: str
+    requester: AiohttpSessionRequester,
+    shape: RouterShape,
+    service_type: str,
+    model: str,
 ) -> None:
     simulator = IgdSimulator(shape, udn=ROUTER_UDN, external_ip=WAN_IP)
     location = await simulator.start()
@@ -66,7 +81,9 @@ async def test_disconnected_link_is_reported(
     assert status.external_ip == "0.0.0.0"
 
 
-async def test_unreachable_router(requester: AiohttpSessionRequester, igd: IgdSimulator) -> None:
+async def test_unreachable_router(
+    requester: AiohttpSessionRequester, igd: IgdSimulator
+) -> None:
     location = igd.location
     await igd.stop()
     with pytest.raises(RouterConnectionError):
@@ -81,7 +98,9 @@ async def test_description_error_status(
         await IgdClient.async_create(requester, igd.location)
 
 
-@pytest.mark.parametrize("fault", [Fault.SOAP_FAULT, Fault.MALFORMED_SOAP, Fault.HTTP_500])
+@pytest.mark.parametrize(
+    "fault", [Fault.SOAP_FAULT, Fault.MALFORMED_SOAP, Fault.HTTP_500]
+)
 async def test_broken_action_replies(
     requester: AiohttpSessionRequester, igd: IgdSimulator, fault: Fault
 ) -> None:
@@ -110,7 +129,9 @@ async def test_slow_router_times_out(igd: IgdSimulator) -> None:
             await client.async_get_wan_status()
 
 
-async def test_not_an_igd(requester: AiohttpSessionRequester, igd: IgdSimulator) -> None:
+async def test_not_an_igd(
+    requester: AiohttpSessionRequester, igd: IgdSimulator
+) -> None:
     igd._template = igd._template.replace(
         "device:InternetGatewayDevice:2", "device:MediaRenderer:1"
     )
@@ -121,12 +142,16 @@ async def test_not_an_igd(requester: AiohttpSessionRequester, igd: IgdSimulator)
 async def test_igd_without_wan_connection_service(
     requester: AiohttpSessionRequester, igd: IgdSimulator
 ) -> None:
-    igd._template = igd._template.replace("WANIPConnection:2", "WANIPv6FirewallControl:1")
+    igd._template = igd._template.replace(
+        "WANIPConnection:2", "WANIPv6FirewallControl:1"
+    )
     with pytest.raises(NoWanServiceError):
         await IgdClient.async_create(requester, igd.location)
 
 
-async def test_not_xml_description(requester: AiohttpSessionRequester, igd: IgdSimulator) -> None:
+async def test_not_xml_description(
+    requester: AiohttpSessionRequester, igd: IgdSimulator
+) -> None:
     igd._template = "this is not <xml"
     with pytest.raises(RouterResponseError):
         await IgdClient.async_create(requester, igd.location)
@@ -136,7 +161,9 @@ async def test_dsl_router_with_both_services_uses_the_connected_one(
     requester: AiohttpSessionRequester,
 ) -> None:
     """A DSL router lists WANIPConnection (unused) and WANPPPConnection (the real link)."""
-    simulator = IgdSimulator(RouterShape.IGD1_DSL_DUAL, udn=ROUTER_UDN, external_ip=WAN_IP)
+    simulator = IgdSimulator(
+        RouterShape.IGD1_DSL_DUAL, udn=ROUTER_UDN, external_ip=WAN_IP
+    )
     simulator.state.idle_services.add("WANIPConnection")
     location = await simulator.start()
     try:

@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import DOMAIN, ENV_API_URL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
@@ -19,7 +19,10 @@ from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
 
 
 async def test_setup_and_unload(
-    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
 ) -> None:
     await setup_entry(hass, config_entry)
     assert config_entry.state is ConfigEntryState.LOADED
@@ -37,7 +40,10 @@ async def test_setup_and_unload(
 
 
 async def test_router_unreachable_at_setup_retries(
-    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
 ) -> None:
     await igd.stop()
     await setup_entry(hass, config_entry)
@@ -46,7 +52,10 @@ async def test_router_unreachable_at_setup_retries(
 
 
 async def test_router_broken_at_setup_retries(
-    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
 ) -> None:
     igd.set_fault(Fault.HTTP_500)
     await setup_entry(hass, config_entry)
@@ -54,7 +63,10 @@ async def test_router_broken_at_setup_retries(
 
 
 async def test_router_soap_broken_at_first_refresh_retries(
-    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
 ) -> None:
     await igd.start()
     igd.set_fault(Fault.SOAP_FAULT)
@@ -63,7 +75,10 @@ async def test_router_soap_broken_at_first_refresh_retries(
 
 
 async def test_not_an_igd_is_an_error(
-    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
 ) -> None:
     igd._template = igd._template.replace("InternetGatewayDevice:2", "MediaRenderer:1")
     await setup_entry(hass, config_entry)
@@ -95,8 +110,25 @@ async def test_insecure_api_url_override_is_ignored(
     seed_endpoint(hass_storage, WAN_IP)
     await setup_entry(hass, config_entry)
     assert config_entry.state is ConfigEntryState.LOADED
-    assert "Ignoring TUNNELBROKER_API_URL (plain http is allowed only towards loopback)" in caplog.text
+    assert (
+        "Ignoring TUNNELBROKER_API_URL (plain http is allowed only towards loopback)"
+        in caplog.text
+    )
     assert config_entry.runtime_data.tunnels
     tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
     assert tunnel._client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
     assert tunnel.last_attempt is None
+
+
+async def test_removing_the_router_forgets_its_endpoints(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    assert TUNNEL_ID in hass_storage["tunnelbroker.endpoints"]["data"]
+    await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass_storage["tunnelbroker.endpoints"]["data"] == {}

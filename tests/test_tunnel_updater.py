@@ -7,6 +7,11 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
@@ -18,11 +23,6 @@ from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_capture_events,
-    async_fire_time_changed,
-)
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
@@ -35,7 +35,11 @@ def the_tunnel(entry: MockConfigEntry) -> TunnelUpdater:
     return next(iter(entry.runtime_data.tunnels.values()))
 
 
-async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta = ROUTER_POLL_INTERVAL) -> None:
+async def poll(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    delta: timedelta = ROUTER_POLL_INTERVAL,
+) -> None:
     freezer.tick(delta)
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -70,7 +74,10 @@ async def test_unchanged_address_sends_nothing(
     await setup_entry(hass, config_entry)
     await poll(hass, freezer)
     assert he.requests == []
-    assert the_tunnel(config_entry).skip_reason(WAN_IP, dt_util.utcnow()) is SkipReason.UNCHANGED
+    assert (
+        the_tunnel(config_entry).skip_reason(WAN_IP, dt_util.utcnow())
+        is SkipReason.UNCHANGED
+    )
 
 
 async def test_each_change_sends_exactly_one_update(
@@ -100,7 +107,16 @@ async def test_each_change_sends_exactly_one_update(
 
 
 @pytest.mark.parametrize(
-    "address", ["", "0.0.0.0", "10.0.0.2", "192.168.178.20", "172.20.1.1", "100.72.3.4", "169.254.1.1"]
+    "address",
+    [
+        "",
+        "0.0.0.0",
+        "10.0.0.2",
+        "192.168.178.20",
+        "172.20.1.1",
+        "100.72.3.4",
+        "169.254.1.1",
+    ],
 )
 async def test_unusable_address_sends_nothing(
     hass: HomeAssistant,
@@ -117,7 +133,10 @@ async def test_unusable_address_sends_nothing(
     await poll(hass, freezer)
     assert he.requests == []
     tunnel = the_tunnel(config_entry)
-    assert tunnel.skip_reason(address or None, dt_util.utcnow()) is SkipReason.NO_USABLE_ADDRESS
+    assert (
+        tunnel.skip_reason(address or None, dt_util.utcnow())
+        is SkipReason.NO_USABLE_ADDRESS
+    )
     assert tunnel.record is not None
     assert tunnel.record.endpoint == WAN_IP
 
@@ -151,13 +170,18 @@ async def test_automatic_update_off(
 ) -> None:
     seed_endpoint(hass_storage, WAN_IP)
     config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(config_entry, options={CONF_AUTOMATIC_UPDATE: False})
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_AUTOMATIC_UPDATE: False}
+    )
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer)
     assert he.requests == []
-    assert the_tunnel(config_entry).skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.AUTOMATIC_OFF
+    assert (
+        the_tunnel(config_entry).skip_reason(NEW_IP, dt_util.utcnow())
+        is SkipReason.AUTOMATIC_OFF
+    )
 
 
 async def test_outage_is_retried_with_backoff_and_endpoint_kept(

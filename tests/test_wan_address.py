@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.tunnelbroker.wan_address import WanAddressProblem, wan_address_problem
+from custom_components.tunnelbroker.wan_address import (
+    WanAddressProblem,
+    wan_address_problem,
+)
 
 
 @pytest.mark.parametrize(
@@ -30,5 +33,7 @@ from custom_components.tunnelbroker.wan_address import WanAddressProblem, wan_ad
         ("<script>", WanAddressProblem.INVALID),
     ],
 )
-def test_wan_address_problem(address: str | None, problem: WanAddressProblem | None) -> None:
+def test_wan_address_problem(
+    address: str | None, problem: WanAddressProblem | None
+) -> None:
     assert wan_address_problem(address) is problem

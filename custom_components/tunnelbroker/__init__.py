@@ -1,4 +1,5 @@
-"""The Hurricane Electric Tunnelbroker integration.
+"""
+The Hurricane Electric Tunnelbroker integration.
 
 One config entry per router (found by SSDP, or by its description URL); one config subentry per
 HE tunnel it serves. The router is polled once, whatever the number of tunnels.
@@ -12,15 +13,10 @@ from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import (
-    CONF_LOCATION,
-    CONF_TUNNEL_ID,
-    DOMAIN,
-    SUBENTRY_TUNNEL,
-)
+from .clients import api_url, async_create_igd_client, create_he_client
+from .const import CONF_LOCATION, CONF_TUNNEL_ID, DOMAIN, SUBENTRY_TUNNEL
 from .coordinator import RouterCoordinator
 from .endpoint_store import async_get_endpoint_store
-from .clients import api_url, async_create_igd_client, create_he_client
 from .igd_client import NotAnIgdError, RouterConnectionError, RouterError
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
@@ -28,6 +24,8 @@ from .tunnel_updater import TunnelUpdater
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions."""
     api_url(hass)
@@ -35,7 +33,9 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> bool:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: TunnelbrokerConfigEntry
+) -> bool:
     """Connect to the router, read its WAN state and start the tunnels' updaters."""
     location = entry.data[CONF_LOCATION]
     try:
@@ -65,7 +65,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry)
     he_client = create_he_client(hass)
     store = await async_get_endpoint_store(hass)
     tunnels = {
-        subentry_id: TunnelUpdater(hass, entry, subentry, router, he_client, store)
+        subentry_id: TunnelUpdater(
+            hass, entry, subentry, router=router, client=he_client, store=store
+        )
         for subentry_id, subentry in entry.subentries.items()
         if subentry.subentry_type == SUBENTRY_TUNNEL
     }
@@ -74,7 +76,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
     for tunnel in tunnels.values():
-        entry.async_on_unload(router.async_add_listener(tunnel.async_schedule_automatic_update))
+        entry.async_on_unload(
+            router.async_add_listener(tunnel.async_schedule_automatic_update)
+        )
         entry.async_on_unload(tunnel.async_shutdown)
         # The address may have changed while Home Assistant was not running.
         tunnel.async_schedule_automatic_update()
@@ -83,17 +87,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry)
     return True
 
 
-async def _async_reload_on_change(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> None:
+async def _async_reload_on_change(
+    hass: HomeAssistant, entry: TunnelbrokerConfigEntry
+) -> None:
     """Options changed, or a tunnel was added, changed or removed."""
     hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> bool:
+async def async_unload_entry(
+    hass: HomeAssistant, entry: TunnelbrokerConfigEntry
+) -> bool:
     """Unload the entry; background updates are cancelled with it."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
-async def async_remove_entry(hass: HomeAssistant, entry: TunnelbrokerConfigEntry) -> None:
+async def async_remove_entry(
+    hass: HomeAssistant, entry: TunnelbrokerConfigEntry
+) -> None:
     """Forget the endpoints remembered for the entry's tunnels."""
     store = await async_get_endpoint_store(hass)
     await store.async_forget(

@@ -1,4 +1,5 @@
-"""The protocol clients, bound to Home Assistant's shared HTTP session.
+"""
+The protocol clients, bound to Home Assistant's shared HTTP session.
 
 Every request, to the router or to HE, goes through the one aiohttp session Home Assistant
 shares: connections are kept alive and reused rather than opened per request.
@@ -38,7 +39,9 @@ def _api_url_from_environment() -> str:
         LOGGER.error("Ignoring %s (%s); using %s", ENV_API_URL, err, DEFAULT_API_URL)
         return DEFAULT_API_URL
     LOGGER.warning(
-        "%s is set: tunnel updates go to %s instead of Hurricane Electric", ENV_API_URL, url
+        "%s is set: tunnel updates go to %s instead of Hurricane Electric",
+        ENV_API_URL,
+        url,
     )
     return url
 

@@ -1,4 +1,5 @@
-"""Config flow: find the router (SSDP or description URL), then add its first HE tunnel.
+"""
+Config flow: find the router (SSDP or description URL), then add its first HE tunnel.
 
 The entry is the router (unique per UPnP device), each tunnel a config subentry: one router serves
 any number of tunnels and is polled once. The tunnel's credentials are checked by sending HE the
@@ -129,7 +130,8 @@ def _configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
 async def async_validate_tunnel(
     hass: HomeAssistant, credentials: TunnelCredentials, wan_ip: str | None
 ) -> tuple[str | None, dict[str, str]]:
-    """Send the router's address to HE; return (error key or None, placeholders).
+    """
+    Send the router's address to HE; return (error key or None, placeholders).
 
     On success HE holds the address, and that is remembered: setting up sends nothing more.
     """
@@ -194,7 +196,9 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         return {SUBENTRY_TUNNEL: TunnelSubentryFlow}
 
     # -- discovery -------------------------------------------------------------------------
-    async def async_step_ssdp(self, discovery_info: SsdpServiceInfo) -> ConfigFlowResult:
+    async def async_step_ssdp(
+        self, discovery_info: SsdpServiceInfo
+    ) -> ConfigFlowResult:
         """Handle an Internet Gateway Device found by SSDP."""
         udn = _discovery_udn(discovery_info)
         if not udn or not discovery_info.ssdp_location:
@@ -247,7 +251,9 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             if not self._discoveries:
                 return await self.async_step_manual()
         options = [
-            SelectOptionDict(value=location, label=f"{_discovery_name(info)} ({location})")
+            SelectOptionDict(
+                value=location, label=f"{_discovery_name(info)} ({location})"
+            )
             for location, info in self._discoveries.items()
         ]
         options.append(SelectOptionDict(value=MANUAL_ENTRY, label=MANUAL_ENTRY))
@@ -256,7 +262,9 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=vol.Schema(
                 {
                     vol.Required(CONF_ROUTER): SelectSelector(
-                        SelectSelectorConfig(options=options, translation_key=CONF_ROUTER)
+                        SelectSelectorConfig(
+                            options=options, translation_key=CONF_ROUTER
+                        )
                     )
                 }
             ),
@@ -272,7 +280,9 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             location = str(user_input[CONF_LOCATION]).strip()
             if (error := await self._async_connect(location)) is None:
                 assert self._client is not None
-                await self.async_set_unique_id(self._client.info.udn, raise_on_progress=False)
+                await self.async_set_unique_id(
+                    self._client.info.udn, raise_on_progress=False
+                )
                 self._abort_if_unique_id_configured(updates={CONF_LOCATION: location})
                 return await self.async_step_tunnel()
             errors["base"] = error
@@ -354,7 +364,7 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 def _without_key(user_input: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """What to show again in a form after an error: everything but the secret."""
+    """Return what to show again in a form after an error: everything but the secret."""
     if user_input is None:
         return None
     return {key: value for key, value in user_input.items() if key != CONF_UPDATE_KEY}

@@ -6,6 +6,8 @@ from datetime import timedelta
 import logging
 from typing import Final
 
+from .igd_client import IGD_DEVICE_TYPES
+
 DOMAIN: Final = "tunnelbroker"
 LOGGER = logging.getLogger(__package__)
 
@@ -18,9 +20,7 @@ CONF_AUTOMATIC_UPDATE: Final = "automatic_update"
 DEFAULT_AUTOMATIC_UPDATE: Final = True
 SUBENTRY_TUNNEL: Final = "tunnel"
 
-ST_IGD_V1: Final = "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
-ST_IGD_V2: Final = "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
-IGD_DEVICE_TYPES: Final = frozenset({ST_IGD_V1, ST_IGD_V2})
+ST_IGD_V1, ST_IGD_V2 = IGD_DEVICE_TYPES
 
 # The router answers on the LAN: a local poll is cheap (core `upnp` polls every 30 s too).
 ROUTER_POLL_INTERVAL: Final = timedelta(seconds=30)

@@ -66,8 +66,12 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         return status
 
     def _fire_wan_ip_changed(self, previous: str, current: str | None) -> None:
-        LOGGER.debug("WAN address of %s changed: %s -> %s", self.name, previous, current)
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, self.udn)})
+        LOGGER.debug(
+            "WAN address of %s changed: %s -> %s", self.name, previous, current
+        )
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={(DOMAIN, self.udn)}
+        )
         self.hass.bus.async_fire(
             EVENT_TUNNELBROKER,
             {

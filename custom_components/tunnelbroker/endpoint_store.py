@@ -1,4 +1,5 @@
-"""What HE holds for each tunnel, remembered across Home Assistant restarts.
+"""
+What HE holds for each tunnel, remembered across Home Assistant restarts.
 
 A restart must not send an update: the endpoint last confirmed by HE (good/nochg) is stored and
 compared with the router's address before anything is sent. It is advanced only on success.
@@ -69,7 +70,9 @@ class EndpointStore:
         """Return what HE holds for the tunnel, as far as we know."""
         return self._records.get(tunnel_id)
 
-    async def async_set(self, tunnel_id: str, endpoint: str, when: datetime) -> EndpointRecord:
+    async def async_set(
+        self, tunnel_id: str, endpoint: str, when: datetime
+    ) -> EndpointRecord:
         """Remember that HE confirmed `endpoint` for the tunnel."""
         record = EndpointRecord(endpoint, when)
         self._records[tunnel_id] = record

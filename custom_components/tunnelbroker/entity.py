@@ -29,7 +29,9 @@ class RouterEntity(CoordinatorEntity[RouterCoordinator]):
 
     _attr_has_entity_name = True
 
-    def __init__(self, router: RouterCoordinator, description: EntityDescription) -> None:
+    def __init__(
+        self, router: RouterCoordinator, description: EntityDescription
+    ) -> None:
         """Initialize for one router."""
         super().__init__(router)
         self.entity_description = description

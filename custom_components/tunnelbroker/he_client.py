@@ -1,4 +1,5 @@
-"""Client for Hurricane Electric's Tunnelbroker endpoint update API (no Home Assistant imports).
+"""
+Client for Hurricane Electric's Tunnelbroker endpoint update API (no Home Assistant imports).
 
 `GET <api>/nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update
 key). The key travels only in the Authorization header: never in a URL, never in a log line.
@@ -97,7 +98,9 @@ def parse_update_reply(http_status: int, body: str) -> UpdateResult:
             return UpdateResult(UpdateStatus.ICMP_BLOCKED, message=message)
         return UpdateResult(UpdateStatus.ERROR, message=message)
     if http_status in (401, 403):
-        return UpdateResult(UpdateStatus.BADAUTH, message=message or f"HTTP {http_status}")
+        return UpdateResult(
+            UpdateStatus.BADAUTH, message=message or f"HTTP {http_status}"
+        )
     return UpdateResult(UpdateStatus.UNKNOWN, message=message or f"HTTP {http_status}")
 
 
@@ -109,7 +112,8 @@ def _is_ipv4(text: str) -> bool:
 
 
 def validate_api_url(url: str) -> str:
-    """Return the API base URL without a trailing slash, or raise ValueError.
+    """
+    Return the API base URL without a trailing slash, or raise ValueError.
 
     HTTPS is required, except towards loopback (a simulated HE server in tests or the demo):
     the update key must never cross a network in clear text.
@@ -118,7 +122,9 @@ def validate_api_url(url: str) -> str:
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("the API URL must not carry credentials, a query or a fragment")
+        raise ValueError(
+            "the API URL must not carry credentials, a query or a fragment"
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ValueError("plain http is allowed only towards loopback")
     return url.rstrip("/")
@@ -134,7 +140,8 @@ def _is_loopback(host: str) -> bool:
 
 
 class TunnelbrokerClient:
-    """Sends endpoint updates to HE over a shared (injected) aiohttp session.
+    """
+    Sends endpoint updates to HE over a shared (injected) aiohttp session.
 
     One session for every request: connections are kept alive and reused, never one per update.
     """
@@ -177,7 +184,8 @@ class TunnelbrokerClient:
             result = UpdateResult(UpdateStatus.UNAVAILABLE, message="timeout")
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as err:
             result = UpdateResult(
-                UpdateStatus.UNAVAILABLE, message=f"connection failed: {type(err).__name__}"
+                UpdateStatus.UNAVAILABLE,
+                message=f"connection failed: {type(err).__name__}",
             )
         else:
             result = parse_update_reply(status, raw.decode("utf-8", errors="replace"))

@@ -1,4 +1,5 @@
-"""Reads a UPnP Internet Gateway Device's WAN state (no Home Assistant imports).
+"""
+Reads a UPnP Internet Gateway Device's WAN state (no Home Assistant imports).
 
 Built on async-upnp-client: the device description is fetched and parsed by its UpnpFactory and
 every request goes through the injected requester (Home Assistant's shared aiohttp session).
@@ -11,16 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from async_upnp_client.client import UpnpDevice, UpnpService
+import aiohttp
+from async_upnp_client.client import UpnpDevice, UpnpRequester, UpnpService
 from async_upnp_client.client_factory import UpnpFactory
-from async_upnp_client.client_factory import UpnpRequester
 from async_upnp_client.exceptions import (
     UpnpActionError,
     UpnpCommunicationError,
     UpnpConnectionError,
     UpnpError,
 )
-import aiohttp
 
 IGD_DEVICE_TYPES: Final = (
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
@@ -100,10 +100,18 @@ class IgdClient:
         factory = UpnpFactory(requester, non_strict=True)
         try:
             device = await factory.async_create_device(location)
-        except (UpnpConnectionError, aiohttp.ClientConnectionError, TimeoutError) as err:
-            raise RouterConnectionError(f"{location}: {err or type(err).__name__}") from err
+        except (
+            UpnpConnectionError,
+            aiohttp.ClientConnectionError,
+            TimeoutError,
+        ) as err:
+            raise RouterConnectionError(
+                f"{location}: {err or type(err).__name__}"
+            ) from err
         except (UpnpError, aiohttp.ClientError, ValueError, KeyError) as err:
-            raise RouterResponseError(f"{location}: {err or type(err).__name__}") from err
+            raise RouterResponseError(
+                f"{location}: {err or type(err).__name__}"
+            ) from err
         if device.device_type not in IGD_DEVICE_TYPES:
             raise NotAnIgdError(f"{location} describes a {device.device_type}")
         return cls(device, location)
@@ -162,9 +170,13 @@ async def _async_read_service(service: UpnpService) -> WanStatus:
             connection_status = _optional_str(status_info.get("NewConnectionStatus"))
         reply = await service.action("GetExternalIPAddress").async_call()
     except (UpnpConnectionError, aiohttp.ClientConnectionError, TimeoutError) as err:
-        raise RouterConnectionError(f"{service.service_type}: {err or type(err).__name__}") from err
+        raise RouterConnectionError(
+            f"{service.service_type}: {err or type(err).__name__}"
+        ) from err
     except (UpnpActionError, UpnpCommunicationError, UpnpError, ValueError) as err:
-        raise RouterResponseError(f"{service.service_type}: {err or type(err).__name__}") from err
+        raise RouterResponseError(
+            f"{service.service_type}: {err or type(err).__name__}"
+        ) from err
     return WanStatus(
         external_ip=_optional_str(reply.get("NewExternalIPAddress")),
         connection_status=connection_status,

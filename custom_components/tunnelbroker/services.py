@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import voluptuous as vol
 
 from homeassistant.config_entries import ConfigEntryState
@@ -16,6 +14,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.util.json import JsonValueType
 
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
@@ -60,7 +59,9 @@ def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
 
 
 def _loaded_entry(hass: HomeAssistant, entry_id: str) -> TunnelbrokerConfigEntry:
-    entry: TunnelbrokerConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    entry: TunnelbrokerConfigEntry | None = hass.config_entries.async_get_entry(
+        entry_id
+    )
     if entry is None or entry.domain != DOMAIN:
         raise _validation_error("entry_not_found", entry_id=entry_id)
     if entry.state is not ConfigEntryState.LOADED:
@@ -72,14 +73,15 @@ def _target_tunnels(
     hass: HomeAssistant, call: ServiceCall
 ) -> tuple[TunnelbrokerConfigEntry, list[TunnelUpdater]]:
     """Return the entry and the tunnels the call is about."""
-    entry_id = call.data.get(ATTR_CONFIG_ENTRY_ID)
-    device_id = call.data.get(ATTR_DEVICE_ID)
+    entry_id: str | None = call.data.get(ATTR_CONFIG_ENTRY_ID)
+    device_id: str | None = call.data.get(ATTR_DEVICE_ID)
     if (entry_id is None) == (device_id is None):
         raise _validation_error("target_required")
     if entry_id is not None:
         entry = _loaded_entry(hass, entry_id)
         tunnels = list(entry.runtime_data.tunnels.values())
     else:
+        assert device_id is not None
         device = dr.async_get(hass).async_get(device_id)
         entry_ids = [
             config_entry_id
@@ -127,27 +129,33 @@ def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> s
 async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
     entry, tunnels = _target_tunnels(call.hass, call)
     ip = _address_to_send(entry, call.data.get(ATTR_IP))
-    results: list[dict[str, Any]] = []
+    results: list[JsonValueType] = []
     failures: list[str] = []
     for tunnel in tunnels:
         record = tunnel.record
         if not call.data[ATTR_FORCE] and record is not None and record.endpoint == ip:
             results.append(
-                {"tunnel_id": tunnel.tunnel_id, "ip": ip, "result": "unchanged", "sent": False}
+                {
+                    "tunnel_id": tunnel.tunnel_id,
+                    "ip": ip,
+                    "result": "unchanged",
+                    "sent": False,
+                }
             )
             continue
         result = await tunnel.async_update(ip)
-        results.append(
-            {
-                "tunnel_id": tunnel.tunnel_id,
-                "ip": ip,
-                "result": result.status.value,
-                "sent": True,
-                "message": result.message,
-            }
-        )
+        sent: dict[str, JsonValueType] = {
+            "tunnel_id": tunnel.tunnel_id,
+            "ip": ip,
+            "result": result.status.value,
+            "sent": True,
+            "message": result.message,
+        }
+        results.append(sent)
         if not result.success:
-            failures.append(f"{tunnel.tunnel_id}: {result.status.value} {result.message}".strip())
+            failures.append(
+                f"{tunnel.tunnel_id}: {result.status.value} {result.message}".strip()
+            )
     if failures:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

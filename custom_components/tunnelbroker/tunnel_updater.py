@@ -1,4 +1,5 @@
-"""Decides when a tunnel's endpoint is sent to HE, sends it, and remembers the outcome.
+"""
+Decides when a tunnel's endpoint is sent to HE, sends it, and remembers the outcome.
 
 HE blocks clients that send updates that are not needed, so an automatic update goes out only
 when the router's address is usable, differs from the endpoint HE holds (remembered across
@@ -76,6 +77,7 @@ class TunnelUpdater:
         hass: HomeAssistant,
         entry: TunnelbrokerConfigEntry,
         subentry: ConfigSubentry,
+        *,
         router: RouterCoordinator,
         client: TunnelbrokerClient,
         store: EndpointStore,
@@ -112,7 +114,9 @@ class TunnelUpdater:
     @property
     def automatic(self) -> bool:
         """Return whether address changes are sent without being asked."""
-        return bool(self.entry.options.get(CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE))
+        return bool(
+            self.entry.options.get(CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE)
+        )
 
     # -- listeners (entities) ----------------------------------------------------------------
     @callback
@@ -173,12 +177,16 @@ class TunnelUpdater:
     async def _async_send(self, ip: str, *, automatic: bool) -> UpdateResult:
         result = await self._client.async_update_endpoint(self.credentials, ip)
         now = dt_util.utcnow()
-        self.last_attempt = UpdateAttempt(ip=ip, result=result, at=now, automatic=automatic)
+        self.last_attempt = UpdateAttempt(
+            ip=ip, result=result, at=now, automatic=automatic
+        )
         if result.success:
             self._failures = 0
             self._retry_at = None
             await self._store.async_set(self.tunnel_id, result.ip or ip, now)
-            LOGGER.info("Tunnel %s endpoint is now %s (%s)", self.tunnel_id, ip, result.status)
+            LOGGER.info(
+                "Tunnel %s endpoint is now %s (%s)", self.tunnel_id, ip, result.status
+            )
             self._fire(TRIGGER_ENDPOINT_UPDATED, ip, result)
         else:
             self._failures += 1
@@ -200,9 +208,7 @@ class TunnelUpdater:
         delay = min(RETRY_INITIAL * 2 ** (self._failures - 1), RETRY_MAX)
         self._retry_at = now + delay
         self.async_shutdown()
-        self._cancel_retry = async_call_later(
-            self.hass, delay, self._async_retry_due
-        )
+        self._cancel_retry = async_call_later(self.hass, delay, self._async_retry_due)
 
     @callback
     def _async_retry_due(self, _now: datetime) -> None:
@@ -222,4 +228,3 @@ class TunnelUpdater:
             "message": result.message,
         }
         self.hass.bus.async_fire(EVENT_TUNNELBROKER, data)
-

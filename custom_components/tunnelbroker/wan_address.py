@@ -43,4 +43,3 @@ def wan_address_problem(address: str | None) -> WanAddressProblem | None:
     if not parsed.is_global or parsed.is_multicast:
         return WanAddressProblem.NOT_PUBLIC
     return None
-

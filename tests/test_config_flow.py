@@ -1,0 +1,536 @@
+"""Config flow, tunnel subentry flow and options flow, against the simulated router and HE."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.tunnelbroker.const import (
+    CONF_AUTOMATIC_UPDATE,
+    CONF_LOCATION,
+    CONF_TUNNEL_ID,
+    CONF_UDN,
+    CONF_UPDATE_KEY,
+    DOMAIN,
+    ST_IGD_V1,
+    ST_IGD_V2,
+    SUBENTRY_TUNNEL,
+)
+from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
+from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.ssdp import (
+    ATTR_UPNP_DEVICE_TYPE,
+    ATTR_UPNP_FRIENDLY_NAME,
+    ATTR_UPNP_UDN,
+    SsdpServiceInfo,
+)
+from simulators.he import HeSimulator
+from simulators.igd import IgdSimulator
+
+from .conftest import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, setup_entry
+
+CREDENTIALS = {
+    CONF_USERNAME: USERNAME,
+    CONF_UPDATE_KEY: UPDATE_KEY,
+    CONF_TUNNEL_ID: TUNNEL_ID,
+}
+
+
+def discovery(
+    location: str, st: str = ST_IGD_V2, udn: str = ROUTER_UDN
+) -> SsdpServiceInfo:
+    """What HA's SSDP scanner hands a flow for an IGD."""
+    return SsdpServiceInfo(
+        ssdp_usn=f"{udn}::{st}",
+        ssdp_st=st,
+        ssdp_location=location,
+        ssdp_udn=udn,
+        upnp={
+            ATTR_UPNP_DEVICE_TYPE: st,
+            ATTR_UPNP_FRIENDLY_NAME: "Simulated router",
+            ATTR_UPNP_UDN: udn,
+        },
+    )
+
+
+@pytest.fixture
+def discovered() -> Generator[list[SsdpServiceInfo]]:
+    """The routers HA's SSDP scanner has seen (fill the list in a test)."""
+    seen: list[SsdpServiceInfo] = []
+
+    async def by_st(hass: HomeAssistant, st: str) -> list[SsdpServiceInfo]:
+        return [info for info in seen if info.ssdp_st == st]
+
+    with patch("homeassistant.components.ssdp.async_get_discovery_info_by_st", by_st):
+        yield seen
+
+
+async def test_ssdp_discovery_creates_entry_with_tunnel(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] == {"name": "Simulated router"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tunnel"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], CREDENTIALS
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Simulated router"
+    assert result["data"] == {CONF_LOCATION: igd.location, CONF_UDN: ROUTER_UDN}
+    entry = result["result"]
+    assert entry.unique_id == ROUTER_UDN
+    (subentry,) = entry.subentries.values()
+    assert subentry.subentry_type == SUBENTRY_TUNNEL
+    assert subentry.unique_id == TUNNEL_ID
+    assert dict(subentry.data) == CREDENTIALS
+    # The credentials were checked by the one update that set the endpoint; setup sends nothing.
+    assert [(r.myip, r.reply) for r in he.requests] == [(WAN_IP, f"good {WAN_IP}")]
+    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["endpoint"] == WAN_IP
+    assert entry.state is ConfigEntryState.LOADED
+    assert (
+        hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP
+    )
+
+
+async def test_ssdp_incomplete_discovery(hass: HomeAssistant) -> None:
+    info = discovery("")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=info
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "incomplete_discovery"
+
+
+async def test_ssdp_not_an_igd(hass: HomeAssistant, igd: IgdSimulator) -> None:
+    info = discovery(igd.location)
+    info.upnp[ATTR_UPNP_DEVICE_TYPE] = "urn:schemas-upnp-org:device:MediaRenderer:1"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=info
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_igd"
+
+
+async def test_ssdp_igd_v1_and_v2_of_one_router_give_one_flow(
+    hass: HomeAssistant, igd: IgdSimulator
+) -> None:
+    first = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location, ST_IGD_V1)
+    )
+    assert first["type"] is FlowResultType.FORM
+    second = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location, ST_IGD_V2)
+    )
+    assert second["type"] is FlowResultType.ABORT
+    assert second["reason"] == "already_in_progress"
+
+
+async def test_ssdp_known_router_at_new_location_is_followed(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    old_location = igd.location
+    await igd.stop()
+    new_location = await igd.start()
+    assert new_location != old_location
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(new_location)
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert config_entry.data[CONF_LOCATION] == new_location
+    assert config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_confirm_router_gone_then_back(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+    )
+    location = igd.location
+    await igd.stop()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect_router"}
+    port = int(location.rsplit(":", 1)[1].split("/")[0])
+    await igd.start(port=port)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["step_id"] == "tunnel"
+
+
+async def _at_tunnel_step(hass: HomeAssistant, igd: IgdSimulator) -> str:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["step_id"] == "tunnel"
+    return result["flow_id"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({CONF_UPDATE_KEY: "wrong"}, "invalid_auth"),
+        ({CONF_USERNAME: "mallory"}, "invalid_auth"),
+        ({CONF_TUNNEL_ID: "999"}, "unknown_tunnel"),
+        ({CONF_TUNNEL_ID: "tunnel123"}, "invalid_tunnel_id"),
+    ],
+)
+async def test_tunnel_step_input_errors_then_success(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    change: dict[str, str],
+    error: str,
+) -> None:
+    flow_id = await _at_tunnel_step(hass, igd)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**CREDENTIALS, **change}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    assert he.tunnel(TUNNEL_ID).endpoint != WAN_IP
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ("", 503, "cannot_connect"),
+        ("911", 200, "cannot_connect"),
+        ("abuse", 200, "abuse"),
+        ("badip", 200, "address_refused"),
+        ("-ERROR: Tunnel is in maintenance", 200, "he_error"),
+        ("<html>proxy login</html>", 200, "unknown"),
+    ],
+)
+async def test_tunnel_step_he_errors_then_success(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    body: str,
+    status: int,
+    error: str,
+) -> None:
+    flow_id = await _at_tunnel_step(hass, igd)
+    he.force_reply(body, status)
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": error}
+    he.clear_forced_reply()
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_tunnel_step_he_down(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    flow_id = await _at_tunnel_step(hass, igd)
+    await he.stop()
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_tunnel_step_icmp_blocked(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    he.state.unpingable.add(WAN_IP)
+    flow_id = await _at_tunnel_step(hass, igd)
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "icmp_blocked"}
+    assert result["description_placeholders"]["ip"] == WAN_IP
+    he.state.unpingable.clear()
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize("wan_ip", ["100.64.1.2", "192.168.1.2", "0.0.0.0", ""])
+async def test_tunnel_step_router_behind_nat(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, wan_ip: str
+) -> None:
+    flow_id = await _at_tunnel_step(hass, igd)
+    igd.set_external_ip(wan_ip)
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "wan_not_public"}
+    assert he.requests == []
+    # The form keeps what was typed, except the key.
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description
+    }
+    assert suggested == {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID}
+    igd.set_external_ip(WAN_IP)
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_tunnel_step_router_stopped_answering(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    flow_id = await _at_tunnel_step(hass, igd)
+    await igd.stop()
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "wan_not_public"}
+    assert result["description_placeholders"]["ip"] == "-"
+
+
+async def test_tunnel_already_configured_elsewhere(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="uuid:other-router",
+        data={
+            CONF_LOCATION: "http://127.0.0.1:1/rootDesc.xml",
+            CONF_UDN: "uuid:other-router",
+        },
+        subentries_data=[
+            {
+                "data": CREDENTIALS,
+                "subentry_type": SUBENTRY_TUNNEL,
+                "title": "T",
+                "unique_id": TUNNEL_ID,
+            }
+        ],
+    ).add_to_hass(hass)
+    flow_id = await _at_tunnel_step(hass, igd)
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "tunnel_already_configured"}
+    assert he.requests == []
+
+
+async def test_user_picks_discovered_router(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    discovered: list[SsdpServiceInfo],
+) -> None:
+    discovered.extend(
+        [discovery(igd.location, ST_IGD_V1), discovery(igd.location, ST_IGD_V2)]
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    options = result["data_schema"].schema["router"].config["options"]
+    assert [option["value"] for option in options] == [igd.location, "manual"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"router": igd.location}
+    )
+    assert result["step_id"] == "tunnel"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], CREDENTIALS
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == ROUTER_UDN
+
+
+async def test_user_discovered_router_gone(
+    hass: HomeAssistant, igd: IgdSimulator, discovered: list[SsdpServiceInfo]
+) -> None:
+    discovered.append(discovery(igd.location))
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    await igd.stop()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"router": igd.location}
+    )
+    assert result["step_id"] == "user"
+    assert result["errors"] == {"base": "cannot_connect_router"}
+
+
+async def test_user_skips_configured_and_foreign_discoveries(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    discovered: list[SsdpServiceInfo],
+) -> None:
+    config_entry.add_to_hass(hass)
+    foreign = discovery("http://127.0.0.1:2/desc.xml", udn="uuid:printer")
+    foreign.upnp[ATTR_UPNP_DEVICE_TYPE] = "urn:schemas-upnp-org:device:Printer:1"
+    discovered.extend([discovery(igd.location), foreign])
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["step_id"] == "manual"
+
+
+async def test_user_chooses_manual_entry(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    discovered: list[SsdpServiceInfo],
+) -> None:
+    discovered.append(discovery("http://127.0.0.1:3/other.xml", udn="uuid:other"))
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"router": "manual"}
+    )
+    assert result["step_id"] == "manual"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_LOCATION: igd.location}
+    )
+    assert result["step_id"] == "tunnel"
+
+
+async def test_manual_url_errors_then_success(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    discovered: list[SsdpServiceInfo],
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["step_id"] == "manual"
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_LOCATION: "http://127.0.0.1:9/rootDesc.xml"}
+    )
+    assert result["errors"] == {"base": "cannot_connect_router"}
+
+    template = igd._template
+    igd._template = template.replace("InternetGatewayDevice:2", "MediaServer:1")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_LOCATION: igd.location}
+    )
+    assert result["errors"] == {"base": "not_igd"}
+
+    igd._template = template.replace("WANIPConnection:2", "WANIPv6FirewallControl:1")
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_LOCATION: igd.location}
+    )
+    assert result["errors"] == {"base": "no_wan_service"}
+
+    igd._template = "<root><unclosed>"
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_LOCATION: igd.location}
+    )
+    assert result["errors"] == {"base": "invalid_description"}
+
+    igd._template = template
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_LOCATION: f" {igd.location} "}
+    )
+    assert result["step_id"] == "tunnel"
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_LOCATION] == igd.location
+
+
+async def test_manual_url_of_configured_router_updates_location(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    discovered: list[SsdpServiceInfo],
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=ROUTER_UDN,
+        data={CONF_LOCATION: "http://127.0.0.1:1/old.xml", CONF_UDN: ROUTER_UDN},
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_LOCATION: igd.location}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_LOCATION] == igd.location
+
+
+async def test_add_second_tunnel(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    he.add_tunnel(USERNAME, "654321", "other-key", endpoint="84.17.9.9")
+    result = await hass.config_entries.subentries.async_init(
+        (config_entry.entry_id, SUBENTRY_TUNNEL), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    second = {**CREDENTIALS, CONF_TUNNEL_ID: "654321", CONF_UPDATE_KEY: "other-key"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**second, CONF_UPDATE_KEY: "bad"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], second
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert he.tunnel("654321").endpoint == WAN_IP
+    assert {s.unique_id for s in config_entry.subentries.values()} == {
+        TUNNEL_ID,
+        "654321",
+    }
+    # The entry reloaded with both tunnels; the router is still polled by one coordinator.
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert len(config_entry.runtime_data.tunnels) == 2
+    assert hass.states.get("sensor.tunnel_654321_tunnel_endpoint").state == WAN_IP
+
+
+async def test_add_tunnel_when_router_not_loaded(
+    hass: HomeAssistant, igd: IgdSimulator, config_entry: MockConfigEntry
+) -> None:
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    result = await hass.config_entries.subentries.async_init(
+        (config_entry.entry_id, SUBENTRY_TUNNEL), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "router_not_loaded"
+
+
+async def test_options_flow_turns_automatic_update_off(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_AUTOMATIC_UPDATE: False}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options == {CONF_AUTOMATIC_UPDATE: False}
+    assert config_entry.state is ConfigEntryState.LOADED
+    tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
+    assert not tunnel.automatic

@@ -1,0 +1,127 @@
+"""Device triggers listed for router and tunnel devices, and firing real automations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_get_device_automations,
+)
+from pytest_unordered import unordered
+
+from custom_components.tunnelbroker.const import DOMAIN
+from homeassistant.components import automation
+from homeassistant.components.device_automation import DeviceAutomationType
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from simulators.he import HeSimulator
+from simulators.igd import IgdSimulator
+
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
+
+
+def _device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, identifier)})
+    assert device is not None
+    return device
+
+
+async def test_triggers_listed(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    router = _device(hass, ROUTER_UDN)
+    tunnel = _device(hass, f"tunnel_{TUNNEL_ID}")
+    base = {"platform": "device", "domain": DOMAIN, "metadata": {}}
+    assert await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, router.id
+    ) == unordered([{**base, "device_id": router.id, "type": "wan_ip_changed"}])
+    assert await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, tunnel.id
+    ) == unordered(
+        [
+            {**base, "device_id": tunnel.id, "type": "endpoint_updated"},
+            {**base, "device_id": tunnel.id, "type": "endpoint_update_failed"},
+        ]
+    )
+
+
+async def test_no_triggers_for_unknown_or_foreign_device(hass: HomeAssistant) -> None:
+    from custom_components.tunnelbroker.device_trigger import async_get_triggers
+
+    other = MockConfigEntry(domain="other")
+    other.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=other.entry_id, identifiers={("other", "x")}
+    )
+    assert await async_get_triggers(hass, device.id) == []
+    assert await async_get_triggers(hass, "missing") == []
+
+
+async def test_triggers_fire_automations(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    service_calls: list[ServiceCall],
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP)
+    await setup_entry(hass, config_entry)
+    router = _device(hass, ROUTER_UDN)
+    tunnel = _device(hass, f"tunnel_{TUNNEL_ID}")
+
+    def automation_for(device_id: str, trigger_type: str) -> dict[str, Any]:
+        return {
+            "trigger": {
+                "platform": "device",
+                "domain": DOMAIN,
+                "device_id": device_id,
+                "type": trigger_type,
+            },
+            "action": {
+                "service": "test.automation",
+                "data_template": {
+                    "some": f"{trigger_type} {{{{ trigger.event.data.ip }}}}"
+                },
+            },
+        }
+
+    assert await async_setup_component(
+        hass,
+        automation.DOMAIN,
+        {
+            automation.DOMAIN: [
+                automation_for(router.id, "wan_ip_changed"),
+                automation_for(tunnel.id, "endpoint_updated"),
+                automation_for(tunnel.id, "endpoint_update_failed"),
+            ]
+        },
+    )
+    igd.set_external_ip("84.17.5.5")
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [call.data["some"] for call in service_calls] == [
+        "wan_ip_changed 84.17.5.5",
+        "endpoint_updated 84.17.5.5",
+    ]
+
+    he.force_reply("abuse")
+    igd.set_external_ip("84.17.5.6")
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [call.data["some"] for call in service_calls][2:] == [
+        "wan_ip_changed 84.17.5.6",
+        "endpoint_update_failed 84.17.5.6",
+    ]

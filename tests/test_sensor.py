@@ -1,0 +1,95 @@
+"""Sensors: the router's external address, the tunnel's endpoint and last update."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from simulators.he import HeSimulator
+from simulators.igd import Fault, IgdSimulator
+
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, setup_entry
+
+EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
+ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
+LAST_UPDATE = "sensor.tunnel_123456_last_update"
+
+
+async def tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_sensors_follow_router_and_tunnel(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await setup_entry(hass, config_entry)
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
+    assert hass.states.get(EXTERNAL_IP).attributes["friendly_name"] == (
+        "Simulated router External IP address"
+    )
+    assert hass.states.get(ENDPOINT).state == WAN_IP
+    first_update = hass.states.get(LAST_UPDATE).state
+    assert first_update not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+
+    igd.set_external_ip("84.17.7.7")
+    await tick(hass, freezer)
+    assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
+    assert hass.states.get(ENDPOINT).state == "84.17.7.7"
+    assert hass.states.get(LAST_UPDATE).state != first_update
+
+    # Router stops answering: its sensor is unavailable, the tunnel keeps what HE holds.
+    igd.set_fault(Fault.HTTP_500)
+    await tick(hass, freezer)
+    assert hass.states.get(EXTERNAL_IP).state == STATE_UNAVAILABLE
+    assert hass.states.get(ENDPOINT).state == "84.17.7.7"
+    igd.set_fault(Fault.NONE)
+    await tick(hass, freezer)
+    assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
+
+
+async def test_unknown_until_he_confirms(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    he.force_reply("", status=500)
+    await setup_entry(hass, config_entry)
+    assert hass.states.get(ENDPOINT).state == STATE_UNKNOWN
+    assert hass.states.get(LAST_UPDATE).state == STATE_UNKNOWN
+
+
+async def test_registry_entries(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry)
+    external = entity_registry.async_get(EXTERNAL_IP)
+    assert external is not None
+    assert external.unique_id == f"{ROUTER_UDN}_external_ip"
+    assert external.translation_key == "external_ip"
+    assert external.config_subentry_id is None
+    last = entity_registry.async_get(LAST_UPDATE)
+    assert last is not None
+    assert last.unique_id == f"tunnel_{TUNNEL_ID}_last_update"
+    assert last.entity_category is EntityCategory.DIAGNOSTIC
+    assert last.config_subentry_id in config_entry.subentries

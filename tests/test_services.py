@@ -1,0 +1,199 @@
+"""The tunnelbroker.update_endpoint action: response data and every validation error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.tunnelbroker.const import (
+    CONF_AUTOMATIC_UPDATE,
+    DOMAIN,
+    SERVICE_UPDATE_ENDPOINT,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from simulators.he import HeSimulator
+from simulators.igd import Fault, IgdSimulator
+
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
+
+
+async def call(hass: HomeAssistant, **data: Any) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, SERVICE_UPDATE_ENDPOINT, data, blocking=True, return_response=True
+    )
+
+
+@pytest.fixture
+async def loaded(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> MockConfigEntry:
+    seed_endpoint(hass_storage, WAN_IP)
+    await setup_entry(hass, config_entry)
+    return config_entry
+
+
+def device_id(hass: HomeAssistant, identifier: str) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, identifier)})
+    assert device is not None
+    return device.id
+
+
+async def test_unchanged_address_is_not_sent(
+    hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
+) -> None:
+    response = await call(hass, config_entry_id=loaded.entry_id)
+    assert response == {
+        "tunnels": [
+            {"tunnel_id": TUNNEL_ID, "ip": WAN_IP, "result": "unchanged", "sent": False}
+        ]
+    }
+    assert he.requests == []
+
+
+async def test_forced_update_is_sent(
+    hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
+) -> None:
+    he.tunnel(TUNNEL_ID).endpoint = WAN_IP
+    response = await call(hass, config_entry_id=loaded.entry_id, force=True)
+    assert response["tunnels"][0]["result"] == "nochg"
+    assert response["tunnels"][0]["sent"] is True
+    assert len(he.requests) == 1
+
+
+async def test_explicit_ip_by_tunnel_device(
+    hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
+) -> None:
+    response = await call(
+        hass, device_id=device_id(hass, f"tunnel_{TUNNEL_ID}"), ip="84.17.2.2"
+    )
+    assert response["tunnels"] == [
+        {
+            "tunnel_id": TUNNEL_ID,
+            "ip": "84.17.2.2",
+            "result": "good",
+            "sent": True,
+            "message": "good 84.17.2.2",
+        }
+    ]
+    assert he.tunnel(TUNNEL_ID).endpoint == "84.17.2.2"
+    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == "84.17.2.2"
+
+
+async def test_router_device_updates_its_tunnels(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    he: HeSimulator,
+    igd: IgdSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """With automatic update off, the action is how a new address reaches HE."""
+    seed_endpoint(hass_storage, WAN_IP)
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_AUTOMATIC_UPDATE: False}
+    )
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    igd.set_external_ip("84.17.3.3")
+    await config_entry.runtime_data.router.async_refresh()
+    await hass.async_block_till_done()
+    assert he.requests == []
+    response = await call(hass, device_id=device_id(hass, ROUTER_UDN))
+    assert [t["result"] for t in response["tunnels"]] == ["good"]
+    assert [r.myip for r in he.requests] == ["84.17.3.3"]
+
+
+async def test_he_refusal_raises(
+    hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
+) -> None:
+    he.tunnel(TUNNEL_ID).update_key = "rotated"
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, config_entry_id=loaded.entry_id, ip="84.17.2.2")
+    assert err.value.translation_key == "update_failed"
+    assert "badauth" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({}, "target_required"),
+        ({"config_entry_id": "x", "device_id": "y"}, "target_required"),
+        ({"config_entry_id": "nope"}, "entry_not_found"),
+        ({"device_id": "nope"}, "device_not_found"),
+        ({"ip": "192.168.1.1"}, "invalid_ip"),
+        ({"ip": "not-an-ip"}, "invalid_ip"),
+    ],
+)
+async def test_validation_errors(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    he: HeSimulator,
+    data: dict[str, str],
+    key: str,
+) -> None:
+    if "ip" in data:
+        data = {**data, "config_entry_id": loaded.entry_id}
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, **data)
+    assert err.value.translation_key == key
+    assert he.requests == []
+
+
+async def test_device_of_other_integration(
+    hass: HomeAssistant, loaded: MockConfigEntry
+) -> None:
+    other = MockConfigEntry(domain="other")
+    other.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=other.entry_id, identifiers={("other", "x")}
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, device_id=device.id)
+    assert err.value.translation_key == "device_not_found"
+
+
+async def test_entry_not_loaded(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    await hass.config_entries.async_unload(loaded.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, config_entry_id=loaded.entry_id)
+    assert err.value.translation_key == "entry_not_loaded"
+
+
+async def test_entry_without_tunnels(
+    hass: HomeAssistant, igd: IgdSimulator, loaded: MockConfigEntry
+) -> None:
+    for subentry_id in list(loaded.subentries):
+        hass.config_entries.async_remove_subentry(loaded, subentry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, config_entry_id=loaded.entry_id)
+    assert err.value.translation_key == "no_tunnel"
+
+
+async def test_router_unavailable(
+    hass: HomeAssistant, loaded: MockConfigEntry, igd: IgdSimulator
+) -> None:
+    igd.set_fault(Fault.HTTP_500)
+    await loaded.runtime_data.router.async_refresh()
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, config_entry_id=loaded.entry_id)
+    assert err.value.translation_key == "router_unavailable"
+
+
+async def test_router_address_unusable(
+    hass: HomeAssistant, loaded: MockConfigEntry, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    igd.set_external_ip("100.64.0.9")
+    await loaded.runtime_data.router.async_refresh()
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, config_entry_id=loaded.entry_id)
+    assert err.value.translation_key == "router_address_unusable"
+    assert "100.64.0.9" in str(err.value)
+    assert he.requests == []
