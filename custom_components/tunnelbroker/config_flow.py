@@ -51,7 +51,6 @@ from .const import (
     CONF_UPDATE_KEY,
     DEFAULT_AUTOMATIC_UPDATE,
     DOMAIN,
-    IGD_DEVICE_TYPES,
     LOGGER,
     ST_IGD_V1,
     ST_IGD_V2,
@@ -60,6 +59,7 @@ from .const import (
 from .endpoint_store import async_get_endpoint_store
 from .he_client import TunnelCredentials, UpdateStatus
 from .igd_client import (
+    IGD_DEVICE_TYPES,
     IgdClient,
     NotAnIgdError,
     NoWanServiceError,
