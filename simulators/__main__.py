@@ -1,0 +1,55 @@
+"""Run the simulated router and HE server on loopback: `python -m simulators`.
+
+Prints the router's description URL (for the integration's manual setup) and the HE base URL
+(for TUNNELBROKER_API_URL). Change the router's WAN address while it runs with
+`curl -d external_ip=84.17.1.2 http://127.0.0.1:<router port>/sim/state`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from .he import HeSimulator
+from .igd import IgdSimulator, RouterShape
+
+DEMO_USERNAME = "demo"
+DEMO_UPDATE_KEY = "demo-update-key"
+DEMO_TUNNEL_ID = "100000"
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    router = IgdSimulator(RouterShape(args.shape), external_ip=args.wan_ip)
+    he = HeSimulator()
+    he.add_tunnel(DEMO_USERNAME, DEMO_TUNNEL_ID, DEMO_UPDATE_KEY)
+    location = await router.start(port=args.router_port)
+    he_url = await he.start(port=args.he_port)
+    print(f"router description URL: {location}", flush=True)  # noqa: T201
+    print(
+        f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "  # noqa: T201
+        f"{DEMO_UPDATE_KEY}, tunnel id {DEMO_TUNNEL_ID})",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await router.stop()
+        await he.stop()
+
+
+def main() -> None:
+    """Parse the command line and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
+    parser.add_argument("--router-port", type=int, default=8125)
+    parser.add_argument("--he-port", type=int, default=8124)
+    parser.add_argument("--wan-ip", default="84.17.0.10")
+    parser.add_argument(
+        "--shape", choices=[s.value for s in RouterShape], default="igd2-miniupnpd"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
