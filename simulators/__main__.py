@@ -25,9 +25,9 @@ async def _serve(args: argparse.Namespace) -> None:
     he.add_tunnel(DEMO_USERNAME, DEMO_TUNNEL_ID, DEMO_UPDATE_KEY)
     location = await router.start(port=args.router_port)
     he_url = await he.start(port=args.he_port)
-    print(f"router description URL: {location}", flush=True)  # noqa: T201
+    print(f"router description URL: {location}", flush=True)
     print(
-        f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "  # noqa: T201
+        f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "
         f"{DEMO_UPDATE_KEY}, tunnel id {DEMO_TUNNEL_ID})",
         flush=True,
     )

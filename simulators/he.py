@@ -1,5 +1,4 @@
-"""
-A simulated Hurricane Electric Tunnelbroker server, answering as HE does, on loopback.
+"""A simulated Hurricane Electric Tunnelbroker server, answering as HE does, on loopback.
 
 `GET /nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update key),
 answered with HE's plain-text replies (see ../shared/reference/tunnelbroker-api.md): good, nochg,

@@ -1,5 +1,4 @@
-"""
-A simulated UPnP Internet Gateway Device: real device descriptions, real SOAP, on loopback.
+"""A simulated UPnP Internet Gateway Device: real device descriptions, real SOAP, on loopback.
 
 Used by the tests, the benchmarks and the demo (scripts/develop). It serves a router's device
 description in one of several shapes taken from real routers, the services' SCPDs, and answers

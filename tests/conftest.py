@@ -44,8 +44,7 @@ def auto_socket_enabled(socket_enabled: None) -> None:
 
 @pytest.fixture(autouse=True)
 def never_real_he(monkeypatch: pytest.MonkeyPatch) -> None:
-    """
-    Point HE's URL at a closed loopback port unless a test starts the HE simulator.
+    """Point HE's URL at a closed loopback port unless a test starts the HE simulator.
 
     A test that forgot the `he` fixture then fails to connect instead of reaching HE.
     """
@@ -68,8 +67,7 @@ def seed_endpoint(
 
 @pytest.fixture(autouse=True)
 def no_ssdp_network() -> Generator[None]:
-    """
-    Keep HA's SSDP scanner and server off the test machine's network.
+    """Keep HA's SSDP scanner and server off the test machine's network.
 
     The `ssdp` dependency is set up for real; only its multicast sockets are not opened
     (the tests' network is loopback only). Discoveries reach the flow as SsdpServiceInfo.

@@ -1,5 +1,4 @@
-"""
-The Hurricane Electric Tunnelbroker integration.
+"""The Hurricane Electric Tunnelbroker integration.
 
 One config entry per router (found by SSDP, or by its description URL); one config subentry per
 HE tunnel it serves. The router is polled once, whatever the number of tunnels.

@@ -1,5 +1,4 @@
-"""
-The protocol clients, bound to Home Assistant's shared HTTP session.
+"""The protocol clients, bound to Home Assistant's shared HTTP session.
 
 Every request, to the router or to HE, goes through the one aiohttp session Home Assistant
 shares: connections are kept alive and reused rather than opened per request.

@@ -1,5 +1,4 @@
-"""
-Config flow: find the router (SSDP or description URL), then add its first HE tunnel.
+"""Config flow: find the router (SSDP or description URL), then add its first HE tunnel.
 
 The entry is the router (unique per UPnP device), each tunnel a config subentry: one router serves
 any number of tunnels and is polled once. The tunnel's credentials are checked by sending HE the
@@ -130,8 +129,7 @@ def _configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
 async def async_validate_tunnel(
     hass: HomeAssistant, credentials: TunnelCredentials, wan_ip: str | None
 ) -> tuple[str | None, dict[str, str]]:
-    """
-    Send the router's address to HE; return (error key or None, placeholders).
+    """Send the router's address to HE; return (error key or None, placeholders).
 
     On success HE holds the address, and that is remembered: setting up sends nothing more.
     """

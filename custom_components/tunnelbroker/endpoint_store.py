@@ -1,5 +1,4 @@
-"""
-What HE holds for each tunnel, remembered across Home Assistant restarts.
+"""What HE holds for each tunnel, remembered across Home Assistant restarts.
 
 A restart must not send an update: the endpoint last confirmed by HE (good/nochg) is stored and
 compared with the router's address before anything is sent. It is advanced only on success.

@@ -1,5 +1,4 @@
-"""
-Client for Hurricane Electric's Tunnelbroker endpoint update API (no Home Assistant imports).
+"""Client for Hurricane Electric's Tunnelbroker endpoint update API (no Home Assistant imports).
 
 `GET <api>/nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update
 key). The key travels only in the Authorization header: never in a URL, never in a log line.
@@ -112,8 +111,7 @@ def _is_ipv4(text: str) -> bool:
 
 
 def validate_api_url(url: str) -> str:
-    """
-    Return the API base URL without a trailing slash, or raise ValueError.
+    """Return the API base URL without a trailing slash, or raise ValueError.
 
     HTTPS is required, except towards loopback (a simulated HE server in tests or the demo):
     the update key must never cross a network in clear text.
@@ -140,8 +138,7 @@ def _is_loopback(host: str) -> bool:
 
 
 class TunnelbrokerClient:
-    """
-    Sends endpoint updates to HE over a shared (injected) aiohttp session.
+    """Sends endpoint updates to HE over a shared (injected) aiohttp session.
 
     One session for every request: connections are kept alive and reused, never one per update.
     """

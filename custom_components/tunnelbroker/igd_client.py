@@ -1,5 +1,4 @@
-"""
-Reads a UPnP Internet Gateway Device's WAN state (no Home Assistant imports).
+"""Reads a UPnP Internet Gateway Device's WAN state (no Home Assistant imports).
 
 Built on async-upnp-client: the device description is fetched and parsed by its UpnpFactory and
 every request goes through the injected requester (Home Assistant's shared aiohttp session).

@@ -1,5 +1,4 @@
-"""
-Decides when a tunnel's endpoint is sent to HE, sends it, and remembers the outcome.
+"""Decides when a tunnel's endpoint is sent to HE, sends it, and remembers the outcome.
 
 HE blocks clients that send updates that are not needed, so an automatic update goes out only
 when the router's address is usable, differs from the endpoint HE holds (remembered across
