@@ -19,6 +19,8 @@ import time
 
 from aiohttp import web
 
+from .loopback_server import LoopbackServer
+
 ICMP_ERROR = (
     "-ERROR: IP is not ICMP pingable. Please make sure ICMP is not blocked. "
     "If you are blocking ICMP, please allow 66.220.2.74 through your firewall."
@@ -67,15 +69,13 @@ class HeState:
     requests: list[UpdateRequest] = field(default_factory=list)
 
 
-class HeSimulator:
+class HeSimulator(LoopbackServer):
     """The simulated server, an aiohttp app on loopback."""
 
     def __init__(self) -> None:
         """Start with no accounts; add_tunnel() adds them."""
+        super().__init__()
         self.state = HeState()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-        self.app = web.Application()
         self.app.router.add_get("/nic/update", self._handle_update)
         self.app.router.add_get("/sim/state", self._handle_state)
 
@@ -112,24 +112,6 @@ class HeSimulator:
     def requests(self) -> list[UpdateRequest]:
         """Return every update request received, oldest first."""
         return self.state.requests
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on host:port (port 0: any free one); return the base URL."""
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server  # noqa: SLF001 - the bound port when port=0
-        assert server is not None
-        bound_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.url = f"http://{host}:{bound_port}"
-        return self.url
-
-    async def stop(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _handle_update(self, request: web.Request) -> web.Response:
         username, password = _basic_auth(request.headers.get("Authorization", ""))

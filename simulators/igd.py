@@ -21,6 +21,8 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 import defusedxml.ElementTree as DET
 
+from .loopback_server import LoopbackServer
+
 DESCRIPTIONS = Path(__file__).parent / "descriptions"
 DEVICE_NS = "{urn:schemas-upnp-org:device-1-0}"
 SOAP_ENVELOPE = (
@@ -78,7 +80,7 @@ class _Service:
     control_url: str
 
 
-class IgdSimulator:
+class IgdSimulator(LoopbackServer):
     """One simulated router served by an aiohttp app on loopback."""
 
     def __init__(
@@ -96,15 +98,24 @@ class IgdSimulator:
         self.state = IgdState(external_ip=external_ip)
         self._template = (DESCRIPTIONS / f"{shape}.xml").read_text()
         self._services = _services_of(self._template)
-        self._runner: web.AppRunner | None = None
-        self._host = "127.0.0.1"
-        self._port = 0
-        self.app = self._make_app()
+        self._raw_description: str | None = None
+        super().__init__()
+        self._add_routes()
 
     # -- control ---------------------------------------------------------------------------
     def set_external_ip(self, ip: str) -> None:
         """Change the WAN address the router reports."""
         self.state.external_ip = ip
+
+    def edit_description(self, old: str, new: str) -> None:
+        """Serve the shape's description with `old` replaced (a foreign or broken device)."""
+        if old not in self._template:
+            raise ValueError(f"{old!r} is not in the {self.shape} description")
+        self._template = self._template.replace(old, new)
+
+    def serve_raw_description(self, body: str | None) -> None:
+        """Serve `body`, as is, as the device description (None: the real one again)."""
+        self._raw_description = body
 
     def set_fault(self, fault: Fault) -> None:
         """Make the router misbehave (Fault.NONE: behave)."""
@@ -113,7 +124,7 @@ class IgdSimulator:
     @property
     def location(self) -> str:
         """Return the description URL (what SSDP announces as LOCATION)."""
-        return f"http://{self._host}:{self._port}{DESCRIPTION_PATH}"
+        return f"{self.url}{DESCRIPTION_PATH}"
 
     @property
     def soap_requests(self) -> Counter[str]:
@@ -123,42 +134,31 @@ class IgdSimulator:
     # -- serving ---------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (port 0: any free one); return the description URL."""
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server  # noqa: SLF001 - the bound port when port=0
-        assert server is not None
-        self._host, self._port = host, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await super().start(host, port)
         return self.location
 
-    async def stop(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def _make_app(self) -> web.Application:
-        app = web.Application()
+    def _add_routes(self) -> None:
+        app = self.app
         app.router.add_get(DESCRIPTION_PATH, self._handle_description)
         for service in self._services:
             app.router.add_get(service.scpd_url, self._scpd_handler(service))
             app.router.add_post(service.control_url, self._control_handler(service))
         app.router.add_get("/sim/state", self._handle_get_state)
         app.router.add_post("/sim/state", self._handle_set_state)
-        return app
 
     def description(self) -> str:
         """Return the device description as served."""
         return self._template.format(
             udn=self.udn,
             friendly_name=self.friendly_name,
-            host=f"{self._host}:{self._port}",
+            host=f"{self.host}:{self.port}",
         )
 
     async def _handle_description(self, request: web.Request) -> web.Response:
         if self.state.fault is Fault.HTTP_500:
             return web.Response(status=500)
+        if self._raw_description is not None:
+            return _xml(self._raw_description)
         return _xml(self.description())
 
     def _scpd_handler(self, service: _Service):  # type: ignore[no-untyped-def]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
@@ -16,6 +21,7 @@ from custom_components.tunnelbroker.const import (
     CONF_UPDATE_KEY,
     DOMAIN,
     ENV_API_URL,
+    ROUTER_POLL_INTERVAL,
     SUBENTRY_TUNNEL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
@@ -128,8 +134,37 @@ def config_entry(igd: IgdSimulator) -> MockConfigEntry:
     )
 
 
-async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Add the entry and set it up, waiting for background updates."""
+@pytest.fixture
+async def loaded(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> MockConfigEntry:
+    """The router entry, set up, with HE already holding the router's address."""
+    seed_endpoint(hass_storage, WAN_IP)
+    await setup_entry(hass, config_entry)
+    return config_entry
+
+
+async def poll(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    delta: timedelta = ROUTER_POLL_INTERVAL,
+) -> None:
+    """Let `delta` pass: the router is polled, and what follows runs to its end."""
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def setup_entry(
+    hass: HomeAssistant, entry: MockConfigEntry, options: dict[str, Any] | None = None
+) -> None:
+    """Add the entry (with `options`) and set it up, waiting for the work it starts."""
     entry.add_to_hass(hass)
+    if options is not None:
+        hass.config_entries.async_update_entry(entry, options=options)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

@@ -419,26 +419,30 @@ async def test_manual_url_errors_then_success(
     )
     assert result["errors"] == {"base": "cannot_connect_router"}
 
-    template = igd._template
-    igd._template = template.replace("InternetGatewayDevice:2", "MediaServer:1")
+    description = igd.description()
+    igd.serve_raw_description(
+        description.replace("InternetGatewayDevice:2", "MediaServer:1")
+    )
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: igd.location}
     )
     assert result["errors"] == {"base": "not_igd"}
 
-    igd._template = template.replace("WANIPConnection:2", "WANIPv6FirewallControl:1")
+    igd.serve_raw_description(
+        description.replace("WANIPConnection:2", "WANIPv6FirewallControl:1")
+    )
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: igd.location}
     )
     assert result["errors"] == {"base": "no_wan_service"}
 
-    igd._template = "<root><unclosed>"
+    igd.serve_raw_description("<root><unclosed>")
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: igd.location}
     )
     assert result["errors"] == {"base": "invalid_description"}
 
-    igd._template = template
+    igd.serve_raw_description(None)
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: f" {igd.location} "}
     )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
     async_get_device_automations,
 )
 from pytest_unordered import unordered
@@ -22,7 +20,7 @@ from homeassistant.setup import async_setup_component
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry
 
 
 def _device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry:
@@ -108,9 +106,7 @@ async def test_triggers_fire_automations(
         },
     )
     igd.set_external_ip("84.17.5.5")
-    freezer.tick(timedelta(seconds=30))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await poll(hass, freezer)
     assert [call.data["some"] for call in service_calls] == [
         "wan_ip_changed 84.17.5.5",
         "endpoint_updated 84.17.5.5",
@@ -118,9 +114,7 @@ async def test_triggers_fire_automations(
 
     he.force_reply("abuse")
     igd.set_external_ip("84.17.5.6")
-    freezer.tick(timedelta(seconds=30))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await poll(hass, freezer)
     assert [call.data["some"] for call in service_calls][2:] == [
         "wan_ip_changed 84.17.5.6",
         "endpoint_update_failed 84.17.5.6",

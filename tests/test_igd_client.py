@@ -129,31 +129,23 @@ async def test_slow_router_times_out(igd: IgdSimulator) -> None:
             await client.async_get_wan_status()
 
 
-async def test_not_an_igd(
-    requester: AiohttpSessionRequester, igd: IgdSimulator
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("device:InternetGatewayDevice:2", "device:MediaRenderer:1", NotAnIgdError),
+        ("WANIPConnection:2", "WANIPv6FirewallControl:1", NoWanServiceError),
+        ("</root>", "", RouterResponseError),
+    ],
+)
+async def test_unusable_descriptions(
+    requester: AiohttpSessionRequester,
+    igd: IgdSimulator,
+    old: str,
+    new: str,
+    error: type[Exception],
 ) -> None:
-    igd._template = igd._template.replace(
-        "device:InternetGatewayDevice:2", "device:MediaRenderer:1"
-    )
-    with pytest.raises(NotAnIgdError):
-        await IgdClient.async_create(requester, igd.location)
-
-
-async def test_igd_without_wan_connection_service(
-    requester: AiohttpSessionRequester, igd: IgdSimulator
-) -> None:
-    igd._template = igd._template.replace(
-        "WANIPConnection:2", "WANIPv6FirewallControl:1"
-    )
-    with pytest.raises(NoWanServiceError):
-        await IgdClient.async_create(requester, igd.location)
-
-
-async def test_not_xml_description(
-    requester: AiohttpSessionRequester, igd: IgdSimulator
-) -> None:
-    igd._template = "this is not <xml"
-    with pytest.raises(RouterResponseError):
+    igd.edit_description(old, new)
+    with pytest.raises(error):
         await IgdClient.async_create(requester, igd.location)
 
 

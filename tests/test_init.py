@@ -51,27 +51,26 @@ async def test_router_unreachable_at_setup_retries(
     assert not he.requests
 
 
-async def test_router_broken_at_setup_retries(
+@pytest.mark.parametrize(
+    ("fault", "state"),
+    [
+        (Fault.HTTP_500, ConfigEntryState.SETUP_RETRY),  # description unreadable
+        (Fault.SOAP_FAULT, ConfigEntryState.SETUP_RETRY),  # first WAN read fails
+        (Fault.MALFORMED_SOAP, ConfigEntryState.SETUP_RETRY),
+    ],
+)
+async def test_router_faults_at_setup(
     hass: HomeAssistant,
     igd: IgdSimulator,
     he: HeSimulator,
     config_entry: MockConfigEntry,
+    fault: Fault,
+    state: ConfigEntryState,
 ) -> None:
-    igd.set_fault(Fault.HTTP_500)
+    igd.set_fault(fault)
     await setup_entry(hass, config_entry)
-    assert config_entry.state is ConfigEntryState.SETUP_RETRY
-
-
-async def test_router_soap_broken_at_first_refresh_retries(
-    hass: HomeAssistant,
-    igd: IgdSimulator,
-    he: HeSimulator,
-    config_entry: MockConfigEntry,
-) -> None:
-    await igd.start()
-    igd.set_fault(Fault.SOAP_FAULT)
-    await setup_entry(hass, config_entry)
-    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert config_entry.state is state
+    assert he.requests == []
 
 
 async def test_not_an_igd_is_an_error(
@@ -80,7 +79,7 @@ async def test_not_an_igd_is_an_error(
     he: HeSimulator,
     config_entry: MockConfigEntry,
 ) -> None:
-    igd._template = igd._template.replace("InternetGatewayDevice:2", "MediaRenderer:1")
+    igd.edit_description("InternetGatewayDevice:2", "MediaRenderer:1")
     await setup_entry(hass, config_entry)
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
 

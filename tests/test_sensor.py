@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
@@ -17,17 +13,11 @@ from homeassistant.helpers import entity_registry as er
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, setup_entry
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, poll, setup_entry
 
 EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
 LAST_UPDATE = "sensor.tunnel_123456_last_update"
-
-
-async def tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(timedelta(seconds=30))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_sensors_follow_router_and_tunnel(
@@ -47,18 +37,18 @@ async def test_sensors_follow_router_and_tunnel(
     assert first_update not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
 
     igd.set_external_ip("84.17.7.7")
-    await tick(hass, freezer)
+    await poll(hass, freezer)
     assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
     assert hass.states.get(ENDPOINT).state == "84.17.7.7"
     assert hass.states.get(LAST_UPDATE).state != first_update
 
     # Router stops answering: its sensor is unavailable, the tunnel keeps what HE holds.
     igd.set_fault(Fault.HTTP_500)
-    await tick(hass, freezer)
+    await poll(hass, freezer)
     assert hass.states.get(EXTERNAL_IP).state == STATE_UNAVAILABLE
     assert hass.states.get(ENDPOINT).state == "84.17.7.7"
     igd.set_fault(Fault.NONE)
-    await tick(hass, freezer)
+    await poll(hass, freezer)
     assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
 
 

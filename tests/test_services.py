@@ -27,19 +27,6 @@ async def call(hass: HomeAssistant, **data: Any) -> Any:
     )
 
 
-@pytest.fixture
-async def loaded(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
-    he: HeSimulator,
-    config_entry: MockConfigEntry,
-) -> MockConfigEntry:
-    seed_endpoint(hass_storage, WAN_IP)
-    await setup_entry(hass, config_entry)
-    return config_entry
-
-
 def device_id(hass: HomeAssistant, identifier: str) -> str:
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, identifier)})
     assert device is not None
@@ -96,11 +83,7 @@ async def test_router_device_updates_its_tunnels(
 ) -> None:
     """With automatic update off, the action is how a new address reaches HE."""
     seed_endpoint(hass_storage, WAN_IP)
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry, options={CONF_AUTOMATIC_UPDATE: False}
-    )
-    await hass.config_entries.async_setup(config_entry.entry_id)
+    await setup_entry(hass, config_entry, options={CONF_AUTOMATIC_UPDATE: False})
     igd.set_external_ip("84.17.3.3")
     await config_entry.runtime_data.router.async_refresh()
     await hass.async_block_till_done()

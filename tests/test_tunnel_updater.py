@@ -10,14 +10,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
-    async_fire_time_changed,
 )
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
     EVENT_TUNNELBROKER,
     RETRY_INITIAL,
-    ROUTER_POLL_INTERVAL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
@@ -26,23 +24,13 @@ from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
+from .conftest import TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry
 
 NEW_IP = "84.17.1.20"
 
 
 def the_tunnel(entry: MockConfigEntry) -> TunnelUpdater:
     return next(iter(entry.runtime_data.tunnels.values()))
-
-
-async def poll(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    delta: timedelta = ROUTER_POLL_INTERVAL,
-) -> None:
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_setup_sends_the_router_address_once(
@@ -64,40 +52,33 @@ async def test_setup_sends_the_router_address_once(
 
 async def test_unchanged_address_sends_nothing(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
-    await setup_entry(hass, config_entry)
     await poll(hass, freezer)
     assert he.requests == []
     assert (
-        the_tunnel(config_entry).skip_reason(WAN_IP, dt_util.utcnow())
-        is SkipReason.UNCHANGED
+        the_tunnel(loaded).skip_reason(WAN_IP, dt_util.utcnow()) is SkipReason.UNCHANGED
     )
 
 
 async def test_each_change_sends_exactly_one_update(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
     events = async_capture_events(hass, EVENT_TUNNELBROKER)
-    await setup_entry(hass, config_entry)
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer)
     await poll(hass, freezer)
     assert [r.myip for r in he.requests] == [NEW_IP]
     assert he.requests[0].reply == f"good {NEW_IP}"
-    assert the_tunnel(config_entry).record is not None
-    assert the_tunnel(config_entry).record.endpoint == NEW_IP
+    assert the_tunnel(loaded).record is not None
+    assert the_tunnel(loaded).record.endpoint == NEW_IP
     assert [e.data["type"] for e in events] == ["wan_ip_changed", "endpoint_updated"]
     assert events[0].data["ip"] == NEW_IP
     assert events[0].data["previous_ip"] == WAN_IP
@@ -120,19 +101,16 @@ async def test_each_change_sends_exactly_one_update(
 )
 async def test_unusable_address_sends_nothing(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
     address: str,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
-    await setup_entry(hass, config_entry)
     igd.set_external_ip(address)
     await poll(hass, freezer)
     assert he.requests == []
-    tunnel = the_tunnel(config_entry)
+    tunnel = the_tunnel(loaded)
     assert (
         tunnel.skip_reason(address or None, dt_util.utcnow())
         is SkipReason.NO_USABLE_ADDRESS
@@ -169,12 +147,7 @@ async def test_automatic_update_off(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     seed_endpoint(hass_storage, WAN_IP)
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry, options={CONF_AUTOMATIC_UPDATE: False}
-    )
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, config_entry, options={CONF_AUTOMATIC_UPDATE: False})
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer)
     assert he.requests == []
@@ -189,17 +162,15 @@ async def test_outage_is_retried_with_backoff_and_endpoint_kept(
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
     events = async_capture_events(hass, EVENT_TUNNELBROKER)
-    await setup_entry(hass, config_entry)
     he.force_reply("", status=503)
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer)
     assert len(he.requests) == 1
-    tunnel = the_tunnel(config_entry)
+    tunnel = the_tunnel(loaded)
     assert tunnel.record is not None
     assert tunnel.record.endpoint == WAN_IP  # not advanced on failure
     assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["endpoint"] == WAN_IP
@@ -224,20 +195,17 @@ async def test_outage_is_retried_with_backoff_and_endpoint_kept(
 
 async def test_refusal_is_not_retried_for_the_same_address(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
-    await setup_entry(hass, config_entry)
     he.tunnel(TUNNEL_ID).update_key = "rotated"
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer)
     await poll(hass, freezer, timedelta(hours=2))
     assert [r.reply for r in he.requests] == ["badauth"]
-    tunnel = the_tunnel(config_entry)
+    tunnel = the_tunnel(loaded)
     assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.REFUSED_BEFORE
     # A new address is a new question.
     igd.set_external_ip("84.17.1.21")
@@ -247,17 +215,14 @@ async def test_refusal_is_not_retried_for_the_same_address(
 
 async def test_router_failure_keeps_last_state(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
-    await setup_entry(hass, config_entry)
     igd.set_fault(Fault.SOAP_FAULT)
     await poll(hass, freezer)
-    assert not config_entry.runtime_data.router.last_update_success
+    assert not loaded.runtime_data.router.last_update_success
     assert he.requests == []
     igd.set_fault(Fault.NONE)
     igd.set_external_ip(NEW_IP)

@@ -14,9 +14,9 @@ from homeassistant.helpers.typing import ConfigType
 
 from .clients import api_url, async_create_igd_client, create_he_client
 from .const import CONF_LOCATION, CONF_TUNNEL_ID, DOMAIN, SUBENTRY_TUNNEL
-from .coordinator import RouterCoordinator
+from .coordinator import RouterCoordinator, router_error_translation
 from .endpoint_store import async_get_endpoint_store
-from .igd_client import NotAnIgdError, RouterConnectionError, RouterError
+from .igd_client import NotAnIgdError, RouterError
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
 from .tunnel_updater import TunnelUpdater
@@ -39,12 +39,6 @@ async def async_setup_entry(
     location = entry.data[CONF_LOCATION]
     try:
         client = await async_create_igd_client(hass, location)
-    except RouterConnectionError as err:
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="router_unreachable",
-            translation_placeholders={"error": str(err)},
-        ) from err
     except NotAnIgdError as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
@@ -52,11 +46,7 @@ async def async_setup_entry(
             translation_placeholders={"location": location},
         ) from err
     except RouterError as err:
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="router_bad_reply",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise ConfigEntryNotReady(**router_error_translation(err)) from err
 
     router = RouterCoordinator(hass, entry, client)
     await router.async_config_entry_first_refresh()

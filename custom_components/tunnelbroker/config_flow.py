@@ -8,6 +8,7 @@ router's current address: the one request that both proves them and sets the end
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import voluptuous as vol
@@ -25,6 +26,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowHandler, FlowResult
 from homeassistant.helpers.selector import (
     SelectOptionDict,
     SelectSelector,
@@ -336,29 +338,63 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the tunnel's credentials and check them with HE."""
         assert self._client is not None and self._location is not None
-        errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {"name": self._client.info.friendly_name}
-        if user_input is not None:
-            credentials = _credentials(user_input)
-            wan_ip = await _async_read_wan_ip(self._client)
-            error, details = await async_validate_tunnel(self.hass, credentials, wan_ip)
-            placeholders.update(details)
-            if error is None:
-                info = self._client.info
-                return self.async_create_entry(
-                    title=info.friendly_name,
-                    data={CONF_LOCATION: self._location, CONF_UDN: info.udn},
-                    subentries=[_tunnel_subentry(credentials)],
-                )
-            errors["base"] = error
-        return self.async_show_form(
-            step_id="tunnel",
-            data_schema=self.add_suggested_values_to_schema(
-                TUNNEL_SCHEMA, _without_key(user_input)
-            ),
-            description_placeholders=placeholders,
-            errors=errors,
+        info = self._client.info
+        step = await _async_tunnel_input(
+            self.hass, self._client, user_input, info.friendly_name
         )
+        if step.credentials is not None:
+            return self.async_create_entry(
+                title=info.friendly_name,
+                data={CONF_LOCATION: self._location, CONF_UDN: info.udn},
+                subentries=[_tunnel_subentry(step.credentials)],
+            )
+        return _show_tunnel_form(self, "tunnel", step, user_input)
+
+
+@dataclass
+class _TunnelInput:
+    """Outcome of the tunnel form: checked credentials, or what to show again."""
+
+    credentials: TunnelCredentials | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    placeholders: dict[str, str] = field(default_factory=dict)
+
+
+async def _async_tunnel_input(
+    hass: HomeAssistant,
+    client: IgdClient,
+    user_input: Mapping[str, Any] | None,
+    router_name: str,
+) -> _TunnelInput:
+    """Check what the user typed (if anything) against HE with the router's address."""
+    step = _TunnelInput(placeholders={"name": router_name})
+    if user_input is None:
+        return step
+    credentials = _credentials(user_input)
+    wan_ip = await _async_read_wan_ip(client)
+    error, details = await async_validate_tunnel(hass, credentials, wan_ip)
+    step.placeholders.update(details)
+    if error is None:
+        step.credentials = credentials
+    else:
+        step.errors["base"] = error
+    return step
+
+
+def _show_tunnel_form[ResultT: FlowResult[Any, Any]](
+    flow: FlowHandler[Any, ResultT, Any],
+    step_id: str,
+    step: _TunnelInput,
+    user_input: Mapping[str, Any] | None,
+) -> ResultT:
+    return flow.async_show_form(
+        step_id=step_id,
+        data_schema=flow.add_suggested_values_to_schema(
+            TUNNEL_SCHEMA, _without_key(user_input)
+        ),
+        description_placeholders=step.placeholders,
+        errors=step.errors,
+    )
 
 
 def _without_key(user_input: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -378,29 +414,17 @@ class TunnelSubentryFlow(ConfigSubentryFlow):
         entry: TunnelbrokerConfigEntry = self._get_entry()
         if entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="router_not_loaded")
-        errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {"name": entry.title}
-        if user_input is not None:
-            credentials = _credentials(user_input)
-            wan_ip = await _async_read_wan_ip(entry.runtime_data.router.client)
-            error, details = await async_validate_tunnel(self.hass, credentials, wan_ip)
-            placeholders.update(details)
-            if error is None:
-                subentry = _tunnel_subentry(credentials)
-                return self.async_create_entry(
-                    title=subentry["title"],
-                    data=subentry["data"],
-                    unique_id=subentry["unique_id"],
-                )
-            errors["base"] = error
-        return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                TUNNEL_SCHEMA, _without_key(user_input)
-            ),
-            description_placeholders=placeholders,
-            errors=errors,
+        step = await _async_tunnel_input(
+            self.hass, entry.runtime_data.router.client, user_input, entry.title
         )
+        if step.credentials is not None:
+            subentry = _tunnel_subentry(step.credentials)
+            return self.async_create_entry(
+                title=subentry["title"],
+                data=subentry["data"],
+                unique_id=subentry["unique_id"],
+            )
+        return _show_tunnel_form(self, "user", step, user_input)
 
 
 class TunnelbrokerOptionsFlow(OptionsFlow):

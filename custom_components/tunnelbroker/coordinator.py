@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -19,6 +19,16 @@ from .igd_client import IgdClient, RouterConnectionError, RouterError, WanStatus
 
 if TYPE_CHECKING:
     from .runtime_data import TunnelbrokerConfigEntry
+
+
+def router_error_translation(err: RouterError) -> dict[str, Any]:
+    """Return the translated-exception arguments that describe a router failure."""
+    unreachable = isinstance(err, RouterConnectionError)
+    return {
+        "translation_domain": DOMAIN,
+        "translation_key": "router_unreachable" if unreachable else "router_bad_reply",
+        "translation_placeholders": {"error": str(err)},
+    }
 
 
 class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
@@ -48,18 +58,8 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
     async def _async_update_data(self) -> WanStatus:
         try:
             status = await self.client.async_get_wan_status()
-        except RouterConnectionError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="router_unreachable",
-                translation_placeholders={"error": str(err)},
-            ) from err
         except RouterError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="router_bad_reply",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise UpdateFailed(**router_error_translation(err)) from err
         previous = self.data.external_ip if self.data is not None else None
         if previous is not None and status.external_ip != previous:
             self._fire_wan_ip_changed(previous, status.external_ip)
