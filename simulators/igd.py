@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 import defusedxml.ElementTree as DET
 
+from .gena import GenaPublisher
 from .loopback_server import LoopbackServer
 
 DESCRIPTIONS = Path(__file__).parent / "descriptions"
@@ -78,6 +79,7 @@ class _Service:
     service_type: str
     scpd_url: str
     control_url: str
+    event_url: str
 
 
 class IgdSimulator(LoopbackServer):
@@ -99,13 +101,29 @@ class IgdSimulator(LoopbackServer):
         self._template = (DESCRIPTIONS / f"{shape}.xml").read_text()
         self._services = _services_of(self._template)
         self._raw_description: str | None = None
+        self.gena = GenaPublisher(self._evented_variables)
         super().__init__()
         self._add_routes()
 
     # -- control ---------------------------------------------------------------------------
     def set_external_ip(self, ip: str) -> None:
-        """Change the WAN address the router reports."""
+        """Change the WAN address the router reports, and tell its event subscribers."""
         self.state.external_ip = ip
+        for service in self._services:
+            if WAN_SERVICE.fullmatch(service.service_type):
+                self.gena.publish(service.event_url, {"ExternalIPAddress": ip})
+
+    def _evented_variables(self, event_url: str) -> dict[str, str]:
+        for service in self._services:
+            if service.event_url == event_url and WAN_SERVICE.fullmatch(
+                service.service_type
+            ):
+                return {
+                    "PortMappingNumberOfEntries": "0",
+                    "ExternalIPAddress": self.state.external_ip,
+                    "ConnectionStatus": self.state.connection_status,
+                }
+        return {}
 
     def edit_description(self, old: str, new: str) -> None:
         """Serve the shape's description with `old` replaced (a foreign or broken device)."""
@@ -137,12 +155,20 @@ class IgdSimulator(LoopbackServer):
         await super().start(host, port)
         return self.location
 
+    async def stop(self) -> None:
+        """Stop serving; subscriptions are lost, as in a router reboot."""
+        await self.gena.close()
+        self.gena.subscriptions.clear()
+        await super().stop()
+
     def _add_routes(self) -> None:
         app = self.app
         app.router.add_get(DESCRIPTION_PATH, self._handle_description)
         for service in self._services:
             app.router.add_get(service.scpd_url, self._scpd_handler(service))
             app.router.add_post(service.control_url, self._control_handler(service))
+            for method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+                app.router.add_route(method, service.event_url, self.gena.handle)
         app.router.add_get("/sim/state", self._handle_get_state)
         app.router.add_post("/sim/state", self._handle_set_state)
 
@@ -250,6 +276,7 @@ def _services_of(template: str) -> list[_Service]:
             service_type=_text(service, "serviceType"),
             scpd_url=_text(service, "SCPDURL"),
             control_url=_text(service, "controlURL"),
+            event_url=_text(service, "eventSubURL"),
         )
         for service in root.iter(f"{DEVICE_NS}service")
     ]

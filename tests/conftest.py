@@ -159,6 +159,20 @@ async def poll(
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
+async def wan_change(
+    hass: HomeAssistant, igd: IgdSimulator, freezer: FrozenDateTimeFactory, ip: str
+) -> None:
+    """Change the router's WAN address and let what follows run to its end.
+
+    The router tells its subscribers (GENA NOTIFY); without a subscription the next poll
+    finds the new address. Either way the change is handled when this returns.
+    """
+    igd.set_external_ip(ip)
+    await igd.gena.drain()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await poll(hass, freezer)
+
+
 async def setup_entry(
     hass: HomeAssistant, entry: MockConfigEntry, options: dict[str, Any] | None = None
 ) -> None:

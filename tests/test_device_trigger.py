@@ -20,7 +20,14 @@ from homeassistant.setup import async_setup_component
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry
+from .conftest import (
+    ROUTER_UDN,
+    TUNNEL_ID,
+    WAN_IP,
+    seed_endpoint,
+    setup_entry,
+    wan_change,
+)
 
 
 def _device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry:
@@ -105,16 +112,14 @@ async def test_triggers_fire_automations(
             ]
         },
     )
-    igd.set_external_ip("84.17.5.5")
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, "84.17.5.5")
     assert [call.data["some"] for call in service_calls] == [
         "wan_ip_changed 84.17.5.5",
         "endpoint_updated 84.17.5.5",
     ]
 
     he.force_reply("abuse")
-    igd.set_external_ip("84.17.5.6")
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, "84.17.5.6")
     assert [call.data["some"] for call in service_calls][2:] == [
         "wan_ip_changed 84.17.5.6",
         "endpoint_update_failed 84.17.5.6",

@@ -7,13 +7,14 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.tunnelbroker.const import SAFETY_POLL_INTERVAL
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, poll, setup_entry
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, poll, setup_entry, wan_change
 
 EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
@@ -36,19 +37,19 @@ async def test_sensors_follow_router_and_tunnel(
     first_update = hass.states.get(LAST_UPDATE).state
     assert first_update not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
 
-    igd.set_external_ip("84.17.7.7")
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, "84.17.7.7")
     assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
     assert hass.states.get(ENDPOINT).state == "84.17.7.7"
     assert hass.states.get(LAST_UPDATE).state != first_update
 
-    # Router stops answering: its sensor is unavailable, the tunnel keeps what HE holds.
+    # Router stops answering (seen at the next safety poll): its sensor is unavailable,
+    # the tunnel keeps what HE holds.
     igd.set_fault(Fault.HTTP_500)
-    await poll(hass, freezer)
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert hass.states.get(EXTERNAL_IP).state == STATE_UNAVAILABLE
     assert hass.states.get(ENDPOINT).state == "84.17.7.7"
     igd.set_fault(Fault.NONE)
-    await poll(hass, freezer)
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
 
 

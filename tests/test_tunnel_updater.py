@@ -24,7 +24,7 @@ from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry
+from .conftest import TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry, wan_change
 
 NEW_IP = "84.17.1.20"
 
@@ -72,8 +72,7 @@ async def test_each_change_sends_exactly_one_update(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     events = async_capture_events(hass, EVENT_TUNNELBROKER)
-    igd.set_external_ip(NEW_IP)
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, NEW_IP)
     await poll(hass, freezer)
     assert [r.myip for r in he.requests] == [NEW_IP]
     assert he.requests[0].reply == f"good {NEW_IP}"
@@ -82,8 +81,7 @@ async def test_each_change_sends_exactly_one_update(
     assert [e.data["type"] for e in events] == ["wan_ip_changed", "endpoint_updated"]
     assert events[0].data["ip"] == NEW_IP
     assert events[0].data["previous_ip"] == WAN_IP
-    igd.set_external_ip(WAN_IP)
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, WAN_IP)
     assert [r.myip for r in he.requests] == [NEW_IP, WAN_IP]
 
 
@@ -107,8 +105,7 @@ async def test_unusable_address_sends_nothing(
     freezer: FrozenDateTimeFactory,
     address: str,
 ) -> None:
-    igd.set_external_ip(address)
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, address)
     assert he.requests == []
     tunnel = the_tunnel(loaded)
     assert (
@@ -148,8 +145,7 @@ async def test_automatic_update_off(
 ) -> None:
     seed_endpoint(hass_storage, WAN_IP)
     await setup_entry(hass, config_entry, options={CONF_AUTOMATIC_UPDATE: False})
-    igd.set_external_ip(NEW_IP)
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, NEW_IP)
     assert he.requests == []
     assert (
         the_tunnel(config_entry).skip_reason(NEW_IP, dt_util.utcnow())
@@ -167,8 +163,7 @@ async def test_outage_is_retried_with_backoff_and_endpoint_kept(
 ) -> None:
     events = async_capture_events(hass, EVENT_TUNNELBROKER)
     he.force_reply("", status=503)
-    igd.set_external_ip(NEW_IP)
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, NEW_IP)
     assert len(he.requests) == 1
     tunnel = the_tunnel(loaded)
     assert tunnel.record is not None
@@ -176,8 +171,9 @@ async def test_outage_is_retried_with_backoff_and_endpoint_kept(
     assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["endpoint"] == WAN_IP
     assert events[-1].data["type"] == "endpoint_update_failed"
     assert events[-1].data["result"] == "unavailable"
-    # Polls within the backoff send nothing more.
-    await poll(hass, freezer)
+    # The failure came at the change; wan_change() let 30 s pass. Within the first
+    # 1-minute backoff nothing more is sent.
+    await poll(hass, freezer, timedelta(seconds=20))
     assert len(he.requests) == 1
     assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.BACKING_OFF
     # Second failure doubles the wait.
@@ -201,15 +197,13 @@ async def test_refusal_is_not_retried_for_the_same_address(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     he.tunnel(TUNNEL_ID).update_key = "rotated"
-    igd.set_external_ip(NEW_IP)
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, NEW_IP)
     await poll(hass, freezer, timedelta(hours=2))
     assert [r.reply for r in he.requests] == ["badauth"]
     tunnel = the_tunnel(loaded)
     assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.REFUSED_BEFORE
     # A new address is a new question.
-    igd.set_external_ip("84.17.1.21")
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, "84.17.1.21")
     assert [r.reply for r in he.requests] == ["badauth", "badauth"]
 
 
@@ -225,6 +219,5 @@ async def test_router_failure_keeps_last_state(
     assert not loaded.runtime_data.router.last_update_success
     assert he.requests == []
     igd.set_fault(Fault.NONE)
-    igd.set_external_ip(NEW_IP)
-    await poll(hass, freezer)
+    await wan_change(hass, igd, freezer, NEW_IP)
     assert [r.myip for r in he.requests] == [NEW_IP]

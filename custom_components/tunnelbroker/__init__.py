@@ -17,6 +17,7 @@ from .const import CONF_LOCATION, CONF_TUNNEL_ID, DOMAIN, SUBENTRY_TUNNEL
 from .coordinator import RouterCoordinator, router_error_translation
 from .endpoint_store import async_get_endpoint_store
 from .igd_client import NotAnIgdError, RouterError
+from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
 from .tunnel_updater import TunnelUpdater
@@ -51,6 +52,10 @@ async def async_setup_entry(
     router = RouterCoordinator(hass, entry, client)
     await router.async_config_entry_first_refresh()
 
+    events = RouterEvents(hass, router)
+    await events.async_start()
+    entry.async_on_unload(events.async_stop)
+
     he_client = create_he_client(hass)
     store = await async_get_endpoint_store(hass)
     tunnels = {
@@ -60,7 +65,9 @@ async def async_setup_entry(
         for subentry_id, subentry in entry.subentries.items()
         if subentry.subentry_type == SUBENTRY_TUNNEL
     }
-    entry.runtime_data = TunnelbrokerRuntimeData(router=router, tunnels=tunnels)
+    entry.runtime_data = TunnelbrokerRuntimeData(
+        router=router, events=events, tunnels=tunnels
+    )
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 

@@ -23,7 +23,18 @@ SUBENTRY_TUNNEL: Final = "tunnel"
 ST_IGD_V1, ST_IGD_V2 = IGD_DEVICE_TYPES
 
 # The router answers on the LAN: a local poll is cheap (core `upnp` polls every 30 s too).
+# While the router pushes events, polling is only a safety net: 6 polls an hour.
 ROUTER_POLL_INTERVAL: Final = timedelta(seconds=30)
+SAFETY_POLL_INTERVAL: Final = timedelta(minutes=10)
+# Events that come in a burst (1-3 NOTIFYs per change) are read back from the router once.
+EVENT_REFRESH_COOLDOWN: Final = 0.2
+# After SUBSCRIBE was refused or failed: poll, and try subscribing again this much later.
+RESUBSCRIBE_RETRY: Final = timedelta(minutes=5)
+# A device sends an initial NOTIFY right after SUBSCRIBE (UDA 1.1, 4.2.1). None by then: the
+# router's NOTIFYs do not reach Home Assistant (firewall, NAT, container), so poll fast.
+INITIAL_EVENT_TIMEOUT: Final = timedelta(seconds=5)
+CONF_LISTEN_PORT: Final = "listen_port"
+CONF_CALLBACK_URL: Final = "callback_url"
 ROUTER_TIMEOUT: Final = 10
 
 # Developer setting read at start-up: lets tests, benchmarks and the demo point the integration

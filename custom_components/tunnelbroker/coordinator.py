@@ -6,13 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import (
     DOMAIN,
+    EVENT_REFRESH_COOLDOWN,
     EVENT_TUNNELBROKER,
     LOGGER,
     ROUTER_POLL_INTERVAL,
+    SAFETY_POLL_INTERVAL,
     TRIGGER_WAN_IP_CHANGED,
 )
 from .igd_client import IgdClient, RouterConnectionError, RouterError, WanStatus
@@ -47,8 +50,23 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
             name=f"{DOMAIN} {client.info.friendly_name}",
             update_interval=ROUTER_POLL_INTERVAL,
             always_update=False,
+            request_refresh_debouncer=Debouncer(
+                hass, LOGGER, cooldown=EVENT_REFRESH_COOLDOWN, immediate=True
+            ),
         )
         self.client = client
+        self.subscribed = False
+
+    def set_subscribed(self, subscribed: bool) -> None:
+        """Poll rarely while the router sends events, often while it does not."""
+        if subscribed == self.subscribed:
+            return
+        self.subscribed = subscribed
+        self.update_interval = (
+            SAFETY_POLL_INTERVAL if subscribed else ROUTER_POLL_INTERVAL
+        )
+        if self._listeners:
+            self._schedule_refresh()
 
     @property
     def udn(self) -> str:

@@ -1,0 +1,252 @@
+"""Router events in Home Assistant: the shared notify servers and each router's subscription.
+
+The router pushes a NOTIFY when its WAN address changes; the coordinator then reads the address
+back at once. While subscribed, polling is a 10-minute safety net; when the router refuses events
+or a renewal fails, polling is fast (30 s) and subscribing is retried every 5 minutes. A router
+reboot seen by SSDP (new BOOTID, byebye/alive) leads to a new subscription.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from async_upnp_client.aiohttp import AiohttpNotifyServer, AiohttpSessionRequester
+from async_upnp_client.exceptions import UpnpError
+from async_upnp_client.utils import async_get_local_ip
+
+from homeassistant.components import ssdp
+from homeassistant.components.ssdp.scanner import SsdpChange
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.service_info.ssdp import SsdpServiceInfo
+from homeassistant.util.hass_dict import HassKey
+
+from .const import (
+    CONF_CALLBACK_URL,
+    CONF_LISTEN_PORT,
+    DOMAIN,
+    INITIAL_EVENT_TIMEOUT,
+    LOGGER,
+    RESUBSCRIBE_RETRY,
+    ROUTER_POLL_INTERVAL,
+    ROUTER_TIMEOUT,
+)
+from .coordinator import RouterCoordinator
+from .igd_client import RouterError
+from .igd_events import IgdEventSubscription
+
+type _ServerKey = tuple[str, int, str | None]
+DATA_NOTIFY_SERVERS: HassKey[dict[_ServerKey, _SharedServer]] = HassKey(
+    f"{DOMAIN}_notify_servers"
+)
+
+
+@dataclass
+class _SharedServer:
+    server: AiohttpNotifyServer
+    users: int = 0
+
+
+async def _async_acquire_server(
+    hass: HomeAssistant, key: _ServerKey
+) -> AiohttpNotifyServer:
+    """Return the notify server for this source address, starting it for its first user."""
+    servers = hass.data.setdefault(DATA_NOTIFY_SERVERS, {})
+    if (shared := servers.get(key)) is None:
+        source_ip, port, callback_url = key
+        requester = AiohttpSessionRequester(
+            async_get_clientsession(hass), with_sleep=True, timeout=ROUTER_TIMEOUT
+        )
+        server = AiohttpNotifyServer(
+            requester, source=(source_ip, port), callback_url=callback_url
+        )
+        await server.async_start_server()
+        shared = servers[key] = _SharedServer(server)
+    shared.users += 1
+    return shared.server
+
+
+async def _async_release_server(hass: HomeAssistant, key: _ServerKey) -> None:
+    servers = hass.data.get(DATA_NOTIFY_SERVERS, {})
+    if (shared := servers.get(key)) is None:
+        return
+    shared.users -= 1
+    if shared.users <= 0:
+        del servers[key]
+        await shared.server.async_stop_server()
+
+
+class RouterEvents:
+    """One router's event subscription, and the polling that backs it up."""
+
+    def __init__(self, hass: HomeAssistant, coordinator: RouterCoordinator) -> None:
+        """Prepare; async_start() subscribes."""
+        self.hass = hass
+        self.coordinator = coordinator
+        self._subscription: IgdEventSubscription | None = None
+        self._server_key: _ServerKey | None = None
+        self._cancel_retry: CALLBACK_TYPE | None = None
+        self._cancel_ssdp: CALLBACK_TYPE | None = None
+        self._cancel_initial: CALLBACK_TYPE | None = None
+        self._boot_id: str | None = None
+        self._failure_logged = False
+        self.last_error: str | None = None
+
+    @property
+    def subscribed(self) -> bool:
+        """Return whether the router is sending events."""
+        return self._subscription is not None and self._subscription.subscribed
+
+    async def async_start(self) -> None:
+        """Start (or share) the notify server, subscribe, and watch SSDP for reboots."""
+        entry = self.coordinator.config_entry
+        location = self.coordinator.client.info.location
+        _family, source_ip = await async_get_local_ip(location)
+        self._server_key = (
+            source_ip,
+            int(entry.options.get(CONF_LISTEN_PORT) or 0),
+            entry.options.get(CONF_CALLBACK_URL) or None,
+        )
+        try:
+            server = await _async_acquire_server(self.hass, self._server_key)
+        except (OSError, UpnpError) as err:
+            self._server_key = None
+            self.last_error = f"cannot listen for events on {source_ip}: {err}"
+            LOGGER.warning(
+                "%s; polling every %s", self.last_error, ROUTER_POLL_INTERVAL
+            )
+            return
+        self._subscription = IgdEventSubscription(
+            self.coordinator.client,
+            server.event_handler,
+            on_wan_event=self._on_wan_event,
+        )
+        await self._async_subscribe()
+        self._cancel_ssdp = await ssdp.async_register_callback(
+            self.hass, self._async_on_ssdp, {"_udn": self.coordinator.udn}
+        )
+
+    async def async_stop(self) -> None:
+        """Unsubscribe and release the notify server."""
+        self._cancel_timer()
+        self._cancel_initial_check()
+        if self._cancel_ssdp is not None:
+            self._cancel_ssdp()
+            self._cancel_ssdp = None
+        if self._subscription is not None:
+            await self._subscription.async_unsubscribe()
+            self._subscription = None
+        if self._server_key is not None:
+            await _async_release_server(self.hass, self._server_key)
+            self._server_key = None
+
+    async def _async_subscribe(self, *, renew: bool = False) -> None:
+        """Subscribe (or renew) and schedule the renewal; on failure poll fast and retry."""
+        assert self._subscription is not None
+        self._cancel_timer()
+        fresh_before = self._subscription.fresh_subscriptions
+        events_before = self._subscription.events_received
+        try:
+            if renew:
+                renew_in = await self._subscription.async_renew()
+            else:
+                renew_in = await self._subscription.async_subscribe()
+        except RouterError as err:
+            self._events_fail(f"no events ({err})")
+            self._schedule(RESUBSCRIBE_RETRY, renew=False)
+            return
+        self._schedule(renew_in, renew=True)
+        if self._subscription.fresh_subscriptions == fresh_before:
+            return  # renewed: events kept flowing as before
+        # A new subscription is trusted once the router's initial NOTIFY has arrived.
+        self._cancel_initial_check()
+        self._cancel_initial = async_call_later(
+            self.hass,
+            INITIAL_EVENT_TIMEOUT,
+            lambda _now: self._initial_event_check(events_before),
+        )
+
+    @callback
+    def _initial_event_check(self, events_before: int) -> None:
+        self._cancel_initial = None
+        assert self._subscription is not None
+        if self._subscription.events_received > events_before:
+            self._events_work()
+            return
+        self._events_fail(
+            "subscribed, but no NOTIFY arrived: a firewall, NAT or container keeps the "
+            "router's events from reaching Home Assistant (see the callback URL option)"
+        )
+        self._schedule(RESUBSCRIBE_RETRY, renew=False)
+
+    def _events_work(self) -> None:
+        self.last_error = None
+        self.coordinator.set_subscribed(True)
+        if self._failure_logged:
+            LOGGER.info(
+                "%s sends events again", self.coordinator.client.info.friendly_name
+            )
+            self._failure_logged = False
+
+    def _events_fail(self, reason: str) -> None:
+        self.last_error = reason
+        self.coordinator.set_subscribed(False)
+        if not self._failure_logged:
+            LOGGER.info(
+                "%s: %s; polling every %s instead",
+                self.coordinator.client.info.friendly_name,
+                reason,
+                ROUTER_POLL_INTERVAL,
+            )
+            self._failure_logged = True
+
+    def _cancel_initial_check(self) -> None:
+        if self._cancel_initial is not None:
+            self._cancel_initial()
+            self._cancel_initial = None
+
+    async def async_resubscribe(self) -> None:
+        """Subscribe anew, then read what may have been missed meanwhile."""
+        if self._subscription is None:
+            return
+        await self._async_subscribe()
+        await self.coordinator.async_request_refresh()
+
+    @callback
+    def _on_wan_event(self) -> None:
+        if not self.coordinator.subscribed and self._cancel_initial is None:
+            self._events_work()  # events flow (again)
+        self.hass.async_create_task(
+            self.coordinator.async_request_refresh(), eager_start=True
+        )
+
+    def _schedule(self, delay: timedelta, *, renew: bool) -> None:
+        async def _async_due(_now: datetime) -> None:
+            self._cancel_retry = None
+            if renew:
+                await self._async_subscribe(renew=True)
+            else:
+                await self.async_resubscribe()
+
+        self._cancel_retry = async_call_later(self.hass, delay, _async_due)
+
+    def _cancel_timer(self) -> None:
+        if self._cancel_retry is not None:
+            self._cancel_retry()
+            self._cancel_retry = None
+
+    async def _async_on_ssdp(self, info: SsdpServiceInfo, change: SsdpChange) -> None:
+        """Resubscribe when the router comes back from a reboot."""
+        boot_id = info.ssdp_headers.get("BOOTID.UPNP.ORG")
+        if change is SsdpChange.BYEBYE:
+            self.coordinator.set_subscribed(False)
+            return
+        rebooted = boot_id is not None and self._boot_id not in (None, boot_id)
+        self._boot_id = boot_id or self._boot_id
+        if rebooted or not self.subscribed:
+            LOGGER.debug(
+                "%s announced itself again: resubscribing", self.coordinator.name
+            )
+            await self.async_resubscribe()

@@ -1,0 +1,152 @@
+"""GENA eventing for the simulated router: SUBSCRIBE, renewal, UNSUBSCRIBE and NOTIFY.
+
+As a UPnP device does it (UPnP Device Architecture 1.1, section 4): a subscriber gets a SID, an
+initial NOTIFY (SEQ 0) with every evented variable, then one NOTIFY per change, each with the next
+SEQ. Subscriptions can be refused on demand (as routers with eventing disabled do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+import time
+import uuid
+from xml.sax.saxutils import escape
+
+import aiohttp
+from aiohttp import web
+
+PROPERTYSET = (
+    '<?xml version="1.0"?>\n'
+    '<e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0">{properties}</e:propertyset>'
+)
+DEFAULT_TIMEOUT = 1800
+
+
+@dataclass
+class Subscription:
+    """One subscriber of one service."""
+
+    sid: str
+    event_url: str
+    callback: str
+    expires: float
+    seq: int = 0
+
+
+class GenaPublisher:
+    """Subscriptions of all the router's services, and the NOTIFYs sent to them."""
+
+    def __init__(self, evented: Callable[[str], dict[str, str]]) -> None:
+        """`evented(event_url)` returns the current evented variables of that service."""
+        self._evented = evented
+        self.subscriptions: dict[str, Subscription] = {}
+        self.refuse = False
+        self.notifies_sent = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Finish pending NOTIFYs and close the HTTP session."""
+        await self.drain()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def drain(self) -> None:
+        """Wait until every NOTIFY sent so far was answered (or failed)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Answer SUBSCRIBE (new or renewal) and UNSUBSCRIBE on an event URL."""
+        if request.method == "UNSUBSCRIBE":
+            sub = self.subscriptions.pop(request.headers.get("SID", ""), None)
+            return web.Response(status=200 if sub else 412)
+        if self.refuse:
+            return web.Response(status=503)
+        timeout = _timeout(request.headers.get("TIMEOUT", ""))
+        if sid := request.headers.get("SID"):  # renewal
+            sub = self.subscriptions.get(sid)
+            if sub is None or sub.event_url != request.path:
+                return web.Response(status=412)
+            sub.expires = time.monotonic() + timeout
+            return _subscribed(sid, timeout)
+        callback = request.headers.get("CALLBACK", "").strip()
+        if request.headers.get("NT") != "upnp:event" or not callback.startswith("<"):
+            return web.Response(status=412)
+        sid = f"uuid:{uuid.uuid4()}"
+        self.subscriptions[sid] = Subscription(
+            sid=sid,
+            event_url=request.path,
+            callback=callback.strip("<>").split("><")[0],
+            expires=time.monotonic() + timeout,
+        )
+        # The initial event follows the response, as on a real device.
+        asyncio.get_running_loop().call_soon(
+            self._send, self.subscriptions[sid], self._evented(request.path)
+        )
+        return _subscribed(sid, timeout)
+
+    def publish(self, event_url: str, changes: dict[str, str]) -> None:
+        """Send `changes` to every live subscriber of the service at `event_url`."""
+        now = time.monotonic()
+        for sub in list(self.subscriptions.values()):
+            if sub.event_url == event_url and sub.expires > now:
+                self._send(sub, changes)
+
+    def _send(self, sub: Subscription, changes: dict[str, str]) -> None:
+        if sub.sid not in self.subscriptions or not changes:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._notify(sub, sub.seq, changes)
+        )
+        sub.seq += 1
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify(
+        self, sub: Subscription, seq: int, changes: dict[str, str]
+    ) -> None:
+        if self._session is None:
+            # Routers close the connection after each NOTIFY (miniupnpd does).
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True)
+            )
+        body = PROPERTYSET.format(
+            properties="".join(
+                f"<e:property><{name}>{escape(value)}</{name}></e:property>"
+                for name, value in changes.items()
+            )
+        )
+        headers = {
+            "NT": "upnp:event",
+            "NTS": "upnp:propchange",
+            "SID": sub.sid,
+            "SEQ": str(seq),
+            "Content-Type": 'text/xml; charset="utf-8"',
+        }
+        try:
+            async with self._session.request(
+                "NOTIFY",
+                sub.callback,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as response:
+                await response.read()
+            self.notifies_sent += 1
+        except (aiohttp.ClientError, TimeoutError):
+            pass  # a subscriber that went away; its subscription simply expires
+
+
+def _timeout(header: str) -> int:
+    value = header.strip().lower().removeprefix("second-")
+    return int(value) if value.isdigit() else DEFAULT_TIMEOUT
+
+
+def _subscribed(sid: str, timeout: int) -> web.Response:
+    return web.Response(
+        status=200, headers={"SID": sid, "TIMEOUT": f"Second-{timeout}"}
+    )
