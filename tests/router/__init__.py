@@ -1,0 +1,1 @@
+"""Router-level tests: a real miniupnpd router and a real `hass`, in network namespaces."""
