@@ -42,7 +42,8 @@ class GenaPublisher:
         """`evented(event_url)` returns the current evented variables of that service."""
         self._evented = evented
         self.subscriptions: dict[str, Subscription] = {}
-        self.refuse = False
+        self.refuse = False  # answer SUBSCRIBE with 503 (eventing off)
+        self.drop_notifies = False  # send no NOTIFY at all (a firewall in between)
         self.notifies_sent = 0
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -56,8 +57,13 @@ class GenaPublisher:
 
     async def drain(self) -> None:
         """Wait until every NOTIFY sent so far was answered (or failed)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for _ in range(
+            10
+        ):  # NOTIFYs may start others (an initial event after SUBSCRIBE)
+            pending = {task for task in self._tasks if not task.done()}
+            if not pending:
+                return
+            await asyncio.wait(pending)
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer SUBSCRIBE (new or renewal) and UNSUBSCRIBE on an event URL."""
@@ -97,7 +103,7 @@ class GenaPublisher:
                 self._send(sub, changes)
 
     def _send(self, sub: Subscription, changes: dict[str, str]) -> None:
-        if sub.sid not in self.subscriptions or not changes:
+        if sub.sid not in self.subscriptions or not changes or self.drop_notifies:
             return
         task = asyncio.get_running_loop().create_task(
             self._notify(sub, sub.seq, changes)

@@ -141,8 +141,12 @@ async def loaded(
     igd: IgdSimulator,
     he: HeSimulator,
     config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
-    """The router entry, set up, with HE already holding the router's address."""
+    """The router entry, set up, with HE already holding the router's address.
+
+    The clock is frozen first, so every timer and renewal is set on the test's clock.
+    """
     seed_endpoint(hass_storage, WAN_IP)
     await setup_entry(hass, config_entry)
     return config_entry

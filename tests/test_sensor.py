@@ -7,7 +7,10 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tunnelbroker.const import SAFETY_POLL_INTERVAL
+from custom_components.tunnelbroker.const import (
+    ROUTER_POLL_INTERVAL,
+    SAFETY_POLL_INTERVAL,
+)
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -48,8 +51,10 @@ async def test_sensors_follow_router_and_tunnel(
     await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert hass.states.get(EXTERNAL_IP).state == STATE_UNAVAILABLE
     assert hass.states.get(ENDPOINT).state == "84.17.7.7"
+    # Its renewal failed too, so it is polled every 30 s until events work again.
     igd.set_fault(Fault.NONE)
-    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
+    await poll(hass, freezer, ROUTER_POLL_INTERVAL)
+    await poll(hass, freezer, ROUTER_POLL_INTERVAL)
     assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
 
 

@@ -15,7 +15,9 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
     EVENT_TUNNELBROKER,
+    INITIAL_EVENT_TIMEOUT,
     RETRY_INITIAL,
+    SAFETY_POLL_INTERVAL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
@@ -214,8 +216,10 @@ async def test_router_failure_keeps_last_state(
     loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
+    await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))
+    assert loaded.runtime_data.router.subscribed  # the safety poll finds the fault
     igd.set_fault(Fault.SOAP_FAULT)
-    await poll(hass, freezer)
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert not loaded.runtime_data.router.last_update_success
     assert he.requests == []
     igd.set_fault(Fault.NONE)

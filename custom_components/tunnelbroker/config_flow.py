@@ -46,6 +46,8 @@ from homeassistant.util import dt as dt_util
 from .clients import async_create_igd_client, create_he_client
 from .const import (
     CONF_AUTOMATIC_UPDATE,
+    CONF_CALLBACK_URL,
+    CONF_LISTEN_PORT,
     CONF_LOCATION,
     CONF_TUNNEL_ID,
     CONF_UDN,
@@ -436,16 +438,30 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
         """Automatic update on or off."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
+        options = self.config_entry.options
         return self.async_show_form(
             step_id="init",
-            data_schema=vol.Schema(
-                {
-                    vol.Required(
-                        CONF_AUTOMATIC_UPDATE,
-                        default=self.config_entry.options.get(
-                            CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(
+                            CONF_AUTOMATIC_UPDATE,
+                            default=options.get(
+                                CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE
+                            ),
+                        ): bool,
+                        vol.Optional(CONF_LISTEN_PORT): vol.All(
+                            vol.Coerce(int), vol.Range(min=0, max=65535)
                         ),
-                    ): bool
-                }
+                        vol.Optional(CONF_CALLBACK_URL): TextSelector(
+                            TextSelectorConfig(type=TextSelectorType.URL)
+                        ),
+                    }
+                ),
+                {
+                    key: options[key]
+                    for key in (CONF_LISTEN_PORT, CONF_CALLBACK_URL)
+                    if key in options
+                },
             ),
         )

@@ -89,6 +89,7 @@ class IgdEventSubscription:
             raise SubscriptionRefusedError(
                 "the router has no WAN service to subscribe to"
             )
+        self.fresh_subscriptions += 1
         return max(renew_in, MIN_RENEWAL)
 
     async def async_renew(self) -> timedelta:

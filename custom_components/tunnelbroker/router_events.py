@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from async_upnp_client.aiohttp import AiohttpNotifyServer, AiohttpSessionRequester
 from async_upnp_client.exceptions import UpnpError
@@ -165,11 +166,11 @@ class RouterEvents:
         self._cancel_initial = async_call_later(
             self.hass,
             INITIAL_EVENT_TIMEOUT,
-            lambda _now: self._initial_event_check(events_before),
+            partial(self._initial_event_check, events_before),
         )
 
     @callback
-    def _initial_event_check(self, events_before: int) -> None:
+    def _initial_event_check(self, events_before: int, _now: datetime) -> None:
         self._cancel_initial = None
         assert self._subscription is not None
         if self._subscription.events_received > events_before:

@@ -1,0 +1,314 @@
+"""Router events over real GENA on loopback: push, fallback to polling, forgery, reboots."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Any
+
+import aiohttp
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.tunnelbroker.const import (
+    CONF_CALLBACK_URL,
+    CONF_LISTEN_PORT,
+    DOMAIN,
+    INITIAL_EVENT_TIMEOUT,
+    RESUBSCRIBE_RETRY,
+    ROUTER_POLL_INTERVAL,
+    SAFETY_POLL_INTERVAL,
+)
+from custom_components.tunnelbroker.router_events import DATA_NOTIFY_SERVERS
+from homeassistant.components.ssdp.scanner import SsdpChange
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.service_info.ssdp import SsdpServiceInfo
+from simulators.he import HeSimulator
+from simulators.igd import IgdSimulator
+
+from .conftest import ROUTER_UDN, WAN_IP, poll, seed_endpoint, setup_entry
+
+NEW_IP = "84.17.1.30"
+EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
+
+
+# Past the wait for the initial NOTIFY after SUBSCRIBE.
+AFTER_INITIAL_EVENT = INITIAL_EVENT_TIMEOUT + timedelta(seconds=1)
+
+
+async def settle(
+    hass: HomeAssistant, igd: IgdSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """Let NOTIFYs in flight arrive and what they start finish.
+
+    One second passes (NOTIFYs arriving together are read back once, after a short
+    cooldown): far less than any poll interval, so nothing here was found by polling.
+    """
+    await igd.gena.drain()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await poll(hass, freezer, timedelta(seconds=1))
+    await igd.gena.drain()
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_change_is_pushed_at_once(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    router = loaded.runtime_data.router
+    assert loaded.runtime_data.events.subscribed
+    assert router.subscribed
+    assert router.update_interval == SAFETY_POLL_INTERVAL
+    # Only the WAN connection service is subscribed, not every service of the router.
+    assert [s.event_url for s in igd.gena.subscriptions.values()] == ["/evt/IPConn"]
+    reads_before = igd.soap_requests["GetExternalIPAddress"]
+
+    igd.set_external_ip(NEW_IP)
+    await settle(hass, igd, freezer)  # no clock tick: no poll can have run
+
+    assert [r.myip for r in he.requests] == [NEW_IP]
+    assert hass.states.get(EXTERNAL_IP).state == NEW_IP
+    assert igd.soap_requests["GetExternalIPAddress"] == reads_before + 1
+
+
+async def test_forged_or_foreign_notify_changes_nothing(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    (sub,) = igd.gena.subscriptions.values()
+    body = (
+        '<?xml version="1.0"?><e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0">'
+        "<e:property><ExternalIPAddress>84.17.66.66</ExternalIPAddress></e:property>"
+        "</e:propertyset>"
+    )
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        '<e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0">'
+        "<e:property><ExternalIPAddress>&b;</ExternalIPAddress></e:property></e:propertyset>"
+    )
+    headers = {"NT": "upnp:event", "NTS": "upnp:propchange", "SEQ": "7"}
+    async with aiohttp.ClientSession() as session:
+        for sid, payload in (
+            (sub.sid, body),  # the right SID, a made-up address
+            ("uuid:not-a-subscription", body),  # unknown SID
+            (sub.sid, "<e:propertyset><unclosed>"),  # malformed
+            (sub.sid, bomb),  # entity expansion
+        ):
+            async with session.request(
+                "NOTIFY", sub.callback, data=payload, headers={**headers, "SID": sid}
+            ) as response:
+                await response.read()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # The NOTIFY was only a hint: the router, asked again, still says WAN_IP.
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
+    assert he.requests == []
+
+
+async def test_refused_subscription_polls_fast_and_retries(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP)
+    igd.gena.refuse = True
+    with caplog.at_level(logging.INFO):
+        await setup_entry(hass, config_entry)
+        router = config_entry.runtime_data.router
+        events = config_entry.runtime_data.events
+        assert not router.subscribed
+        assert router.update_interval == ROUTER_POLL_INTERVAL
+        assert events.last_error is not None
+        assert "refused" in events.last_error
+
+        igd.set_external_ip(NEW_IP)
+        await poll(hass, freezer, ROUTER_POLL_INTERVAL)
+        assert [r.myip for r in he.requests] == [NEW_IP]
+
+        # Still refused at the retry: logged once, not again.
+        await poll(hass, freezer, RESUBSCRIBE_RETRY)
+        assert caplog.text.count("polling every") == 1
+
+        igd.gena.refuse = False
+        await poll(hass, freezer, RESUBSCRIBE_RETRY)
+        await settle(hass, igd, freezer)
+        await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    assert router.subscribed
+    assert router.update_interval == SAFETY_POLL_INTERVAL
+    assert "sends events again" in caplog.text
+
+
+async def test_no_initial_notify_means_polling(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A firewall drops the router's NOTIFYs: SUBSCRIBE works, events never come."""
+    seed_endpoint(hass_storage, WAN_IP)
+    igd.gena.drop_notifies = True
+    await setup_entry(hass, config_entry)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    router = config_entry.runtime_data.router
+    assert igd.gena.subscriptions  # the router accepted the subscription
+    assert not router.subscribed
+    assert router.update_interval == ROUTER_POLL_INTERVAL
+    assert "firewall" in (config_entry.runtime_data.events.last_error or "")
+    igd.set_external_ip(NEW_IP)
+    await poll(hass, freezer, ROUTER_POLL_INTERVAL)
+    assert [r.myip for r in he.requests] == [NEW_IP]
+
+
+async def test_router_reboot_is_followed(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    events = loaded.runtime_data.events
+    ssdp_info = SsdpServiceInfo(
+        ssdp_usn=f"{ROUTER_UDN}::upnp:rootdevice",
+        ssdp_st="upnp:rootdevice",
+        ssdp_location=igd.location,
+        ssdp_udn=ROUTER_UDN,
+        ssdp_headers={"BOOTID.UPNP.ORG": "1"},
+        upnp={},
+    )
+    await events._async_on_ssdp(ssdp_info, SsdpChange.ALIVE)
+    (old_sid,) = igd.gena.subscriptions
+
+    # Reboot: same address, subscriptions forgotten, a new BOOTID announced.
+    port = igd.port
+    await igd.stop()
+    await events._async_on_ssdp(ssdp_info, SsdpChange.BYEBYE)
+    assert loaded.runtime_data.router.update_interval == ROUTER_POLL_INTERVAL
+    await igd.start(port=port)
+    ssdp_info.ssdp_headers["BOOTID.UPNP.ORG"] = "2"
+    await events._async_on_ssdp(ssdp_info, SsdpChange.ALIVE)
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    (new_sid,) = igd.gena.subscriptions
+    assert new_sid != old_sid
+    assert loaded.runtime_data.router.subscribed
+
+    igd.set_external_ip(NEW_IP)
+    await settle(hass, igd, freezer)
+    assert [r.myip for r in he.requests] == [NEW_IP]
+
+
+async def test_renewal_after_router_forgot_us_subscribes_anew(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    (old_sid,) = igd.gena.subscriptions
+    renewals_seen = dict(igd.gena.subscriptions)
+    # The router restarts silently (no SSDP seen): only the renewal finds out.
+    port = igd.port
+    await igd.stop()
+    await igd.start(port=port)
+    await poll(hass, freezer, timedelta(minutes=9))
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    assert igd.gena.subscriptions.keys() != renewals_seen.keys()
+    assert old_sid not in igd.gena.subscriptions
+    assert loaded.runtime_data.router.subscribed
+    igd.set_external_ip(NEW_IP)
+    await settle(hass, igd, freezer)
+    assert [r.myip for r in he.requests] == [NEW_IP]
+
+
+async def test_renewal_keeps_the_subscription(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    igd: IgdSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    (sid,) = igd.gena.subscriptions
+    expires = igd.gena.subscriptions[sid].expires
+    await poll(hass, freezer, timedelta(minutes=9))
+    assert list(igd.gena.subscriptions) == [sid]
+    assert igd.gena.subscriptions[sid].expires > expires
+    assert loaded.runtime_data.router.subscribed
+
+
+async def test_routers_share_one_notify_server_until_unloaded(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP)
+    other = IgdSimulator(udn="uuid:second-router", friendly_name="Second router")
+    await other.start()
+    try:
+        second = MockConfigEntry(
+            domain=DOMAIN,
+            unique_id="uuid:second-router",
+            data={"location": other.location, "udn": "uuid:second-router"},
+        )
+        await setup_entry(hass, config_entry)
+        await setup_entry(hass, second)
+        servers = hass.data[DATA_NOTIFY_SERVERS]
+        assert len(servers) == 1
+        (shared,) = servers.values()
+        assert shared.users == 2
+        assert {s.callback for s in igd.gena.subscriptions.values()} == {
+            s.callback for s in other.gena.subscriptions.values()
+        }
+        assert await hass.config_entries.async_unload(config_entry.entry_id)
+        assert igd.gena.subscriptions == {}
+        assert shared.users == 1
+        assert await hass.config_entries.async_unload(second.entry_id)
+        assert other.gena.subscriptions == {}
+        assert servers == {}
+    finally:
+        await other.stop()
+
+
+async def test_callback_url_and_port_options(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    unused_tcp_port: int,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP)
+    callback = f"http://127.0.0.1:{unused_tcp_port}/notify"
+    await setup_entry(
+        hass,
+        config_entry,
+        options={CONF_LISTEN_PORT: unused_tcp_port, CONF_CALLBACK_URL: callback},
+    )
+    assert [s.callback for s in igd.gena.subscriptions.values()] == [callback]
+    await settle(hass, igd, freezer)
+    assert igd.gena.notifies_sent == 1  # the initial event reached the fixed port
