@@ -23,9 +23,10 @@ async def _serve(args: argparse.Namespace) -> None:
     router = IgdSimulator(RouterShape(args.shape), external_ip=args.wan_ip)
     he = HeSimulator()
     he.add_tunnel(DEMO_USERNAME, DEMO_TUNNEL_ID, DEMO_UPDATE_KEY)
-    location = await router.start(port=args.router_port)
     he_url = await he.start(port=args.he_port)
-    print(f"router description URL: {location}", flush=True)
+    if not args.no_router:
+        location = await router.start(port=args.router_port)
+        print(f"router description URL: {location}", flush=True)
     print(
         f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "
         f"{DEMO_UPDATE_KEY}, tunnel id {DEMO_TUNNEL_ID})",
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--router-port", type=int, default=8125)
     parser.add_argument("--he-port", type=int, default=8124)
     parser.add_argument("--wan-ip", default="84.17.0.10")
+    parser.add_argument(
+        "--no-router", action="store_true", help="only HE (next to a real router)"
+    )
     parser.add_argument(
         "--shape", choices=[s.value for s in RouterShape], default="igd2-miniupnpd"
     )

@@ -44,6 +44,7 @@ class GenaPublisher:
         self.subscriptions: dict[str, Subscription] = {}
         self.refuse = False  # answer SUBSCRIBE with 503 (eventing off)
         self.drop_notifies = False  # send no NOTIFY at all (a firewall in between)
+        self.omit_sid = False  # answer SUBSCRIBE 200 without a SID (a broken device)
         self.notifies_sent = 0
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -72,6 +73,8 @@ class GenaPublisher:
             return web.Response(status=200 if sub else 412)
         if self.refuse:
             return web.Response(status=503)
+        if self.omit_sid:
+            return web.Response(status=200)
         timeout = _timeout(request.headers.get("TIMEOUT", ""))
         if sid := request.headers.get("SID"):  # renewal
             sub = self.subscriptions.get(sid)

@@ -48,6 +48,7 @@ class UpdateRequest:
     myip: str | None
     reply: str
     status: int
+    client_port: int | None = None  # tells reused connections from new ones
 
 
 @dataclass
@@ -135,6 +136,7 @@ class HeSimulator(LoopbackServer):
                 myip=myip,
                 reply=body,
                 status=status,
+                client_port=_peer_port(request),
             )
         )
         return web.Response(text=body, status=status, content_type="text/plain")
@@ -187,11 +189,21 @@ class HeSimulator(LoopbackServer):
                     for tunnel in tunnels.values()
                 },
                 "requests": [
-                    {"tunnel_id": r.tunnel_id, "myip": r.myip, "reply": r.reply}
+                    {
+                        "tunnel_id": r.tunnel_id,
+                        "myip": r.myip,
+                        "reply": r.reply,
+                        "at": r.at,
+                    }
                     for r in self.state.requests
                 ],
             }
         )
+
+
+def _peer_port(request: web.Request) -> int | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return int(peer[1]) if peer else None
 
 
 def _basic_auth(header: str) -> tuple[str | None, str | None]:

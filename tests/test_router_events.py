@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import logging
+import socket
 from typing import Any
 
 import aiohttp
@@ -174,6 +175,37 @@ async def test_no_initial_notify_means_polling(
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer, ROUTER_POLL_INTERVAL)
     assert [r.myip for r in he.requests] == [NEW_IP]
+    # The firewall is opened: the first NOTIFY that gets through brings events back.
+    igd.gena.drop_notifies = False
+    await settle(hass, igd, freezer)
+    igd.set_external_ip(WAN_IP)
+    await settle(hass, igd, freezer)
+    assert router.subscribed
+    assert router.update_interval == SAFETY_POLL_INTERVAL
+
+
+async def test_event_port_in_use_falls_back_to_polling(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        await setup_entry(hass, config_entry, options={CONF_LISTEN_PORT: port})
+    events = config_entry.runtime_data.events
+    assert "cannot listen for events" in (events.last_error or "")
+    assert not events.subscribed
+    assert config_entry.runtime_data.router.update_interval == ROUTER_POLL_INTERVAL
+    igd.set_external_ip(NEW_IP)
+    await poll(hass, freezer, ROUTER_POLL_INTERVAL)
+    assert [r.myip for r in he.requests] == [NEW_IP]
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
 
 
 async def test_router_reboot_is_followed(

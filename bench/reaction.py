@@ -1,0 +1,133 @@
+"""Measure how fast a WAN change reaches HE: events vs polling, on a real router.
+
+Prints one line per finding, the last lines machine-readable:
+  reaction mode=events changes=20 median_ms=.. p95_ms=.. he_requests_per_change=1.00
+  reaction mode=poll changes=20 median_ms=.. p95_ms=.. he_requests_per_change=1.00
+  router_requests_per_hour_subscribed=.. time_wait_after_burst=..
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import statistics
+import tempfile
+import time
+
+from tests.support.hass_process import HassProcess
+from tests.support.igd_router import IgdRouter
+from tests.support.real_stack import (
+    HE_PORT,
+    HeInNamespace,
+    add_integration_from_ssdp,
+    soap_requests,
+)
+
+SPACING = (
+    3.0  # seconds between changes in events mode (miniupnpd repeats NOTIFY at 0.3 s)
+)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _measure(
+    router: IgdRouter, he: HeInNamespace, mode: str, changes: int, first: int
+) -> tuple[list[float], float]:
+    """Change the WAN address `changes` times; return delays (ms) and HE requests per change."""
+    delays: list[float] = []
+    before = len(he.requests())
+    for i in range(changes):
+        ip = f"84.17.{first + i // 200}.{20 + i % 200}"
+        changed_wall = router.set_wan(ip)
+        changed = time.monotonic() - (time.time() - changed_wall)
+        he.wait_for(ip, 120.0)
+        arrived = next(r["at"] for r in he.requests() if r["myip"] == ip)
+        delays.append((arrived - changed) * 1000)
+        print(
+            f"{mode}: change {i + 1}/{changes} to {ip}: {delays[-1]:.0f} ms", flush=True
+        )
+        time.sleep(SPACING)
+    requests = he.requests()[before:]
+    per_change = len(requests) / changes
+    connections = len({r["client_port"] for r in requests})
+    print(f"{mode}: {len(requests)} HE requests over {connections} connection(s)")
+    return delays, per_change
+
+
+def _time_wait(router: IgdRouter) -> int:
+    """TIME_WAIT sockets of hass in the client namespace (the bench's own curls to HE excluded)."""
+    result = router.run_in_client(["ss", "-Htan", "state", "time-wait"])
+    return len(
+        [
+            line
+            for line in result.stdout.splitlines()
+            if line.strip() and f"127.0.0.1:{HE_PORT}" not in line
+        ]
+    )
+
+
+def main() -> None:
+    """Run the measurements and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--window-minutes", type=float, default=21.0)
+    args = parser.parse_args()
+    results: list[str] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        IgdRouter(state_dir=Path(tmp) / "igd") as router,
+    ):
+        he = HeInNamespace(router)
+        env = {"TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}"}
+        try:
+            with HassProcess(
+                Path(tmp) / "hass", netns=router.client_ns, env=env
+            ) as hass:
+                add_integration_from_ssdp(hass, he)
+                time.sleep(8)  # subscribed, initial NOTIFY seen
+
+                delays, per_change = _measure(router, he, "events", args.changes, 1)
+                results.append(
+                    f"reaction mode=events changes={args.changes} "
+                    f"median_ms={statistics.median(delays):.0f} p95_ms={_p95(delays):.0f} "
+                    f"he_requests_per_change={per_change:.2f}"
+                )
+                time.sleep(2)
+                time_wait = _time_wait(router)
+
+                # Subscribed soak: how many SOAP requests does the router see per hour?
+                soap_before = soap_requests(router)
+                window = args.window_minutes * 60
+                print(
+                    f"soak: {args.window_minutes} min subscribed, no changes",
+                    flush=True,
+                )
+                time.sleep(window)
+                per_hour = (soap_requests(router) - soap_before) * 3600 / window
+
+                # Events refused by a firewall: polling only.
+                router.block_event_port(reject=True)
+                router.stop_miniupnpd()
+                router.start_miniupnpd()
+                time.sleep(10)
+                delays, per_change = _measure(router, he, "poll", args.changes, 3)
+                results.append(
+                    f"reaction mode=poll changes={args.changes} "
+                    f"median_ms={statistics.median(delays):.0f} p95_ms={_p95(delays):.0f} "
+                    f"he_requests_per_change={per_change:.2f}"
+                )
+                results.append(
+                    f"router_requests_per_hour_subscribed={per_hour:.1f} "
+                    f"time_wait_after_burst={time_wait}"
+                )
+        finally:
+            he.close()
+    for line in results:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""A real stack in the router's client namespace: the simulated HE server next to a real hass.
+
+Shared by the router-level tests and bench/reaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import json
+from pathlib import Path
+import subprocess
+import sys
+import time
+from typing import Any
+
+from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
+
+from .hass_process import HassProcess
+from .igd_router import IgdRouter
+
+HE_PORT = 8124
+REPO = Path(__file__).resolve().parents[2]
+# While subscribed the safety poll is 10 minutes: anything seen within a minute was pushed.
+PUSH_DEADLINE = 60.0
+# Without events the router is polled every 30 s.
+POLL_DEADLINE = 75.0
+
+
+class HeInNamespace:
+    """The simulated HE server, running in the client namespace next to hass."""
+
+    def __init__(self, router: IgdRouter) -> None:
+        """Start it; return once it serves."""
+        self._router = router
+        self._process = router.exec_in_client(
+            [
+                sys.executable,
+                "-m",
+                "simulators",
+                "--no-router",
+                "--he-port",
+                str(HE_PORT),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        assert "HE API URL" in line, line
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Return the update requests HE received, oldest first."""
+        result = self._router.run_in_client(
+            ["curl", "-sf", f"http://127.0.0.1:{HE_PORT}/sim/state"]
+        )
+        return list(json.loads(result.stdout)["requests"])
+
+    def wait_for(self, ip: str, deadline: float) -> float:
+        """Wait until HE got an update to `ip`; return how long that took (for the record)."""
+        start = time.monotonic()
+        while time.monotonic() - start < deadline:
+            if any(r["myip"] == ip for r in self.requests()):
+                return time.monotonic() - start
+            time.sleep(0.1)
+        raise AssertionError(
+            f"no update to {ip} within {deadline} s: {self.requests()}"
+        )
+
+    def close(self) -> None:
+        """Stop it."""
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+def ssdp_flow(hass: HassProcess) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for flow in hass.flow_progress():
+            if (
+                flow["handler"] == "tunnelbroker"
+                and flow["context"]["source"] == "ssdp"
+            ):
+                return dict(flow)
+        time.sleep(0.5)
+    raise AssertionError(f"SSDP did not start the flow; hass log {hass.log_path}")
+
+
+def external_ip(hass: HassProcess) -> str | None:
+    for state in hass.get_states():
+        if state["entity_id"].endswith("_external_ip_address"):
+            return str(state["state"])
+    return None
+
+
+def wait_until(condition: Callable[[], bool], deadline: float, what: str) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {deadline} s")
+
+
+def add_integration_from_ssdp(hass: HassProcess, he: HeInNamespace) -> None:
+    """Onboard hass, then confirm the SSDP-started flow with the demo tunnel's credentials."""
+    hass.onboard()
+    hass.wait_running()
+    flow = ssdp_flow(hass)
+    result = hass.flow_configure(flow["flow_id"], {})
+    assert result["step_id"] == "tunnel", result
+    result = hass.flow_configure(
+        flow["flow_id"],
+        {
+            "username": DEMO_USERNAME,
+            "update_key": DEMO_UPDATE_KEY,
+            "tunnel_id": DEMO_TUNNEL_ID,
+        },
+    )
+    assert result["type"] == "create_entry", result
+
+
+def soap_requests(router: IgdRouter) -> int:
+    """Return how many SOAP requests miniupnpd has logged so far."""
+    return router.log_text().count("POST /ctl/")
