@@ -194,6 +194,7 @@ class HeSimulator(LoopbackServer):
                         "myip": r.myip,
                         "reply": r.reply,
                         "at": r.at,
+                        "client_port": r.client_port,
                     }
                     for r in self.state.requests
                 ],

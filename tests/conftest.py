@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 from datetime import timedelta
+import logging
 from typing import Any
 from unittest.mock import patch
 
@@ -46,6 +47,20 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture(autouse=True)
 def auto_socket_enabled(socket_enabled: None) -> None:
     """Allow sockets: the simulators are real servers (connections stay limited to 127.0.0.1)."""
+
+
+@pytest.fixture(autouse=True)
+def update_key_never_logged(caplog: pytest.LogCaptureFixture) -> Generator[None]:
+    """Fail any test in which the update key shows up in a log record, at any level."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    records = [
+        *caplog.get_records("setup"),
+        *caplog.get_records("call"),
+        *caplog.records,  # this teardown so far
+    ]
+    leaked = [r.getMessage() for r in records if UPDATE_KEY in r.getMessage()]
+    assert not leaked, f"update key in log records: {leaked}"
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +119,8 @@ async def he(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[HeSimulator]:
     monkeypatch.setenv(ENV_API_URL, await simulator.start())
     yield simulator
     await simulator.stop()
+    # The key travels only in the Authorization header, never in a URL.
+    assert not [r.path_qs for r in simulator.requests if UPDATE_KEY in r.path_qs]
 
 
 def tunnel_subentry(

@@ -1,0 +1,74 @@
+"""Diagnostics: what the integration knows, with credentials and public addresses redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY
+from .runtime_data import TunnelbrokerConfigEntry
+
+TO_REDACT = {
+    CONF_USERNAME,
+    CONF_UPDATE_KEY,
+    CONF_TUNNEL_ID,
+    "external_ip",
+    "endpoint",
+    "ip",
+    "message",
+    "serial_number",
+    "title",
+}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: TunnelbrokerConfigEntry
+) -> dict[str, Any]:
+    """Return the router's and the tunnels' state for a bug report."""
+    data = entry.runtime_data
+    router = data.router
+    tunnels = []
+    for tunnel in data.tunnels.values():
+        record = tunnel.record
+        last = tunnel.last_attempt
+        tunnels.append(
+            {
+                "subentry": dict(tunnel.subentry.data)
+                | {"title": tunnel.subentry.title},
+                "automatic": tunnel.automatic,
+                "endpoint": record.endpoint if record else None,
+                "confirmed_at": record.updated_at.isoformat() if record else None,
+                "last_attempt": {
+                    "ip": last.ip,
+                    "status": last.result.status.value,
+                    "message": last.result.message,
+                    "at": last.at.isoformat(),
+                    "automatic": last.automatic,
+                }
+                if last
+                else None,
+            }
+        )
+    return async_redact_data(
+        {
+            "entry": {"data": dict(entry.data), "options": dict(entry.options)},
+            "router": asdict(router.client.info),
+            "wan_services": router.client.wan_service_types,
+            "wan_status": asdict(router.data) if router.data else None,
+            "last_update_success": router.last_update_success,
+            "events": {
+                "subscribed": data.events.subscribed,
+                "trusted": router.subscribed,
+                "poll_interval_s": router.update_interval.total_seconds()
+                if router.update_interval
+                else None,
+                "last_error": data.events.last_error,
+            },
+            "tunnels": tunnels,
+        },
+        TO_REDACT,
+    )
