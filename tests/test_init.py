@@ -131,3 +131,20 @@ async def test_removing_the_router_forgets_its_endpoints(
     await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert hass_storage["tunnelbroker.endpoints"]["data"] == {}
+
+
+async def test_without_override_updates_go_to_he(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv(ENV_API_URL)
+    seed_endpoint(hass_storage, WAN_IP)  # nothing to send: HE itself is never contacted
+    await setup_entry(hass, config_entry)
+    tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
+    assert tunnel._client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
+    assert ENV_API_URL not in caplog.text
+    assert tunnel.last_attempt is None
