@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+import random
 import statistics
 import tempfile
 import time
@@ -23,9 +24,11 @@ from tests.support.real_stack import (
     soap_requests,
 )
 
-SPACING = (
-    3.0  # seconds between changes in events mode (miniupnpd repeats NOTIFY at 0.3 s)
-)
+# Seconds between changes in events mode (miniupnpd repeats its NOTIFY after 0.3 s).
+SPACING = 3.0
+# In poll mode a fixed spacing would lock the changes to the poll's phase; a random pause
+# makes each change land anywhere in the 30 s poll interval, as a real one does.
+POLL_JITTER = 30.0
 
 
 def _p95(values: list[float]) -> float:
@@ -49,7 +52,7 @@ def _measure(
         print(
             f"{mode}: change {i + 1}/{changes} to {ip}: {delays[-1]:.0f} ms", flush=True
         )
-        time.sleep(SPACING)
+        time.sleep(SPACING + (random.uniform(0, POLL_JITTER) if mode == "poll" else 0))  # noqa: S311
     requests = he.requests()[before:]
     per_change = len(requests) / changes
     connections = len({r["client_port"] for r in requests})
