@@ -104,13 +104,14 @@ class RouterEvents:
         """Start (or share) the notify server, subscribe, and watch SSDP for reboots."""
         entry = self.coordinator.config_entry
         location = self.coordinator.client.info.location
-        _family, source_ip = await async_get_local_ip(location)
-        self._server_key = (
-            source_ip,
-            int(entry.options.get(CONF_LISTEN_PORT) or 0),
-            entry.options.get(CONF_CALLBACK_URL) or None,
-        )
+        source_ip = "-"
         try:
+            _family, source_ip = await async_get_local_ip(location)
+            self._server_key = (
+                source_ip,
+                int(entry.options.get(CONF_LISTEN_PORT) or 0),
+                entry.options.get(CONF_CALLBACK_URL) or None,
+            )
             server = await _async_acquire_server(self.hass, self._server_key)
         except (OSError, UpnpError) as err:
             self._server_key = None
