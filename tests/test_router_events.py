@@ -53,6 +53,14 @@ async def settle(
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
+async def until_trusted(
+    hass: HomeAssistant, igd: IgdSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """Let the initial NOTIFY arrive and the wait for it pass: the subscription counts."""
+    await settle(hass, igd, freezer)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+
+
 async def test_change_is_pushed_at_once(
     hass: HomeAssistant,
     loaded: MockConfigEntry,
@@ -60,8 +68,7 @@ async def test_change_is_pushed_at_once(
     he: HeSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await settle(hass, igd, freezer)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await until_trusted(hass, igd, freezer)
     router = loaded.runtime_data.router
     assert loaded.runtime_data.events.subscribed
     assert router.subscribed
@@ -85,8 +92,7 @@ async def test_forged_or_foreign_notify_changes_nothing(
     he: HeSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await settle(hass, igd, freezer)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await until_trusted(hass, igd, freezer)
     (sub,) = igd.gena.subscriptions.values()
     body = (
         '<?xml version="1.0"?><e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0">'
@@ -215,8 +221,7 @@ async def test_router_reboot_is_followed(
     he: HeSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await settle(hass, igd, freezer)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await until_trusted(hass, igd, freezer)
     events = loaded.runtime_data.events
     ssdp_info = SsdpServiceInfo(
         ssdp_usn=f"{ROUTER_UDN}::upnp:rootdevice",
@@ -237,8 +242,7 @@ async def test_router_reboot_is_followed(
     await igd.start(port=port)
     ssdp_info.ssdp_headers["BOOTID.UPNP.ORG"] = "2"
     await events._async_on_ssdp(ssdp_info, SsdpChange.ALIVE)
-    await settle(hass, igd, freezer)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await until_trusted(hass, igd, freezer)
     (new_sid,) = igd.gena.subscriptions
     assert new_sid != old_sid
     assert loaded.runtime_data.router.subscribed
@@ -255,8 +259,7 @@ async def test_renewal_after_router_forgot_us_subscribes_anew(
     he: HeSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await settle(hass, igd, freezer)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await until_trusted(hass, igd, freezer)
     (old_sid,) = igd.gena.subscriptions
     renewals_seen = dict(igd.gena.subscriptions)
     # The router restarts silently (no SSDP seen): only the renewal finds out.
@@ -264,8 +267,7 @@ async def test_renewal_after_router_forgot_us_subscribes_anew(
     await igd.stop()
     await igd.start(port=port)
     await poll(hass, freezer, timedelta(minutes=9))
-    await settle(hass, igd, freezer)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await until_trusted(hass, igd, freezer)
     assert igd.gena.subscriptions.keys() != renewals_seen.keys()
     assert old_sid not in igd.gena.subscriptions
     assert loaded.runtime_data.router.subscribed
@@ -280,8 +282,7 @@ async def test_renewal_keeps_the_subscription(
     igd: IgdSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await settle(hass, igd, freezer)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await until_trusted(hass, igd, freezer)
     (sid,) = igd.gena.subscriptions
     expires = igd.gena.subscriptions[sid].expires
     await poll(hass, freezer, timedelta(minutes=9))
