@@ -1,9 +1,11 @@
 """Router events in Home Assistant: the shared notify servers and each router's subscription.
 
 The router pushes a NOTIFY when its WAN address changes; the coordinator then reads the address
-back at once. While subscribed, polling is a 10-minute safety net; when the router refuses events
-or a renewal fails, polling is fast (30 s) and subscribing is retried every 5 minutes. A router
-reboot seen by SSDP (new BOOTID, byebye/alive) leads to a new subscription.
+back at once. A new subscription counts once the router's initial NOTIFY has arrived; while it
+counts, polling is a 10-minute safety net. When the router refuses events, or its NOTIFYs do not
+arrive, polling is fast (30 s) and subscribing is retried every 5 minutes. A renewal the router
+rejects (it forgot us) becomes a new subscription; a router reboot seen by SSDP (new BOOTID,
+byebye/alive) too.
 """
 
 from __future__ import annotations
