@@ -61,12 +61,41 @@ class ForcedReply:
 
 
 @dataclass
+class AbuseRule:
+    """HE's block: more than `limit` updates of a tunnel within `window` s → `abuse` for `block` s.
+
+    HE publishes no numbers; one user was blocked after three updates within a minute. Times are
+    wall-clock (time.time), so a test's frozen clock is the simulator's clock too.
+    """
+
+    limit: int = 3
+    window: float = 60.0
+    block: float = 3600.0
+    updates: dict[str, list[float]] = field(default_factory=dict)
+    blocked_until: dict[str, float] = field(default_factory=dict)
+
+    def check(self, tunnel_id: str) -> bool:
+        """Count one update of the tunnel; return whether it is (now) blocked."""
+        now = time.time()
+        if self.blocked_until.get(tunnel_id, 0.0) > now:
+            return True
+        recent = [t for t in self.updates.get(tunnel_id, []) if t > now - self.window]
+        recent.append(now)
+        self.updates[tunnel_id] = recent
+        if len(recent) > self.limit:
+            self.blocked_until[tunnel_id] = now + self.block
+            return True
+        return False
+
+
+@dataclass
 class HeState:
     """Accounts, tunnels and what was asked."""
 
     accounts: dict[str, dict[str, Tunnel]] = field(default_factory=dict)
     unpingable: set[str] = field(default_factory=set)
     forced: ForcedReply | None = None
+    abuse: AbuseRule | None = None
     requests: list[UpdateRequest] = field(default_factory=list)
 
 
@@ -166,6 +195,8 @@ class HeSimulator(LoopbackServer):
             return "nohost", False
         if password != tunnel.update_key:
             return "badauth", False
+        if self.state.abuse is not None and self.state.abuse.check(tunnel.tunnel_id):
+            return "abuse", True
         address = myip or (request.remote or "")
         try:
             parsed = ip_address(address)

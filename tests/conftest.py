@@ -165,6 +165,7 @@ async def loaded(
     The clock is frozen first, so every timer and renewal is set on the test's clock.
     """
     seed_endpoint(hass_storage, WAN_IP)
+    he.tunnel(TUNNEL_ID).endpoint = WAN_IP
     await setup_entry(hass, config_entry)
     return config_entry
 

@@ -5,17 +5,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import DOMAIN, ENV_API_URL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
+from .conftest import (
+    ROUTER_UDN,
+    TUNNEL_ID,
+    UPDATE_KEY,
+    USERNAME,
+    WAN_IP,
+    seed_endpoint,
+    setup_entry,
+    tunnel_subentry,
+)
 
 
 async def test_setup_and_unload(
@@ -131,6 +141,43 @@ async def test_removing_the_router_forgets_its_endpoints(
     await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert hass_storage["tunnelbroker.endpoints"]["data"] == {}
+
+
+async def test_removing_a_tunnel_removes_its_device_and_issues(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=config_entry.title,
+        unique_id=config_entry.unique_id,
+        data=config_entry.data,
+        subentries_data=[tunnel_subentry(), tunnel_subentry("777")],
+    )
+    he.add_tunnel(USERNAME, "777", UPDATE_KEY)
+    he.force_reply("nohost")
+    await setup_entry(hass, config_entry)
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue(DOMAIN, "tunnel_not_found_777") is not None
+    assert issues.async_get_issue(DOMAIN, f"tunnel_not_found_{TUNNEL_ID}") is not None
+    devices = dr.async_get(hass)
+    assert devices.async_get_device(identifiers={(DOMAIN, "tunnel_777")}) is not None
+    subentry_id = next(
+        sid for sid, sub in config_entry.subentries.items() if sub.unique_id == "777"
+    )
+    assert hass.config_entries.async_remove_subentry(config_entry, subentry_id)
+    await hass.async_block_till_done()
+    assert devices.async_get_device(identifiers={(DOMAIN, "tunnel_777")}) is None
+    assert issues.async_get_issue(DOMAIN, "tunnel_not_found_777") is None
+    assert issues.async_get_issue(DOMAIN, f"tunnel_not_found_{TUNNEL_ID}") is not None
+    # Removing the router drops the rest.
+    await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, f"tunnel_not_found_{TUNNEL_ID}") is None
 
 
 async def test_without_override_updates_go_to_he(

@@ -33,6 +33,7 @@ import yaml
 import custom_components.tunnelbroker as integration
 from custom_components.tunnelbroker import const, device_trigger
 from custom_components.tunnelbroker.config_flow import TunnelbrokerConfigFlow
+from custom_components.tunnelbroker.repair_issues import BEHIND_NAT_ISSUE, TunnelIssue
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.components.blueprint import BLUEPRINT_SCHEMA, models
 from homeassistant.config_entries import ConfigFlow, ConfigSubentryFlow, OptionsFlow
@@ -312,7 +313,7 @@ def _exception_keys() -> set[str]:
         for node in ast.walk(tree):
             values: list[ast.expr] = []
             if isinstance(node, ast.Call) and not (_call_name(node) or "").endswith(
-                ("EntityDescription", "SelectorConfig")
+                ("EntityDescription", "SelectorConfig", "create_issue")
             ):
                 values += [
                     kw.value for kw in node.keywords if kw.arg == "translation_key"
@@ -352,6 +353,20 @@ def test_exception_translations(translations: dict[str, Any]) -> None:
         f"exceptions.{key}: no message"
         for key in sorted(used & present)
         if not _get(translations, f"exceptions.{key}.message")
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_issue_translations(translations: dict[str, Any]) -> None:
+    """Every repair issue has a title and a description; every issue text is used."""
+    used = {issue.value for issue in TunnelIssue} | {BEHIND_NAT_ISSUE}
+    present = _keys(translations, "issues")
+    problems = _report(used - present, present - used, "issues")
+    problems += [
+        f"issues.{key}: no {part}"
+        for key in sorted(used & present)
+        for part in ("title", "description")
+        if not _get(translations, f"issues.{key}.{part}")
     ]
     assert not problems, "\n".join(problems)
 
@@ -531,14 +546,15 @@ def _entity_translation_keys() -> dict[str, dict[str, EntityDescription | None]]
     for info in pkgutil.iter_modules([str(PACKAGE)]):
         module = importlib.import_module(f"{integration.__name__}.{info.name}")
         for value in vars(module).values():
-            if isinstance(value, (tuple, list)):
-                for description in value:
-                    if isinstance(description, EntityDescription) and (
-                        description.translation_key
-                    ):
-                        found.setdefault(info.name, {})[description.translation_key] = (
-                            description
-                        )
+            for description in value if isinstance(value, (tuple, list)) else [value]:
+                # Plain descriptions (not subclassed) are instances of a frozen twin class
+                # that isinstance(..., EntityDescription) does not recognise: go by name.
+                if type(description).__name__.endswith("EntityDescription") and (
+                    description.translation_key
+                ):
+                    found.setdefault(info.name, {})[description.translation_key] = (
+                        description
+                    )
         tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and any(

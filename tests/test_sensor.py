@@ -11,6 +11,7 @@ from custom_components.tunnelbroker.const import (
     ROUTER_POLL_INTERVAL,
     SAFETY_POLL_INTERVAL,
 )
+from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -42,6 +43,9 @@ async def test_sensors_follow_router_and_tunnel(
 
     await wan_change(hass, igd, freezer, "84.17.7.7")
     assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
+    # Set-up sent an update just now: the next waits for the minimum interval.
+    assert hass.states.get(ENDPOINT).state == WAN_IP
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     assert hass.states.get(ENDPOINT).state == "84.17.7.7"
     assert hass.states.get(LAST_UPDATE).state != first_update
 

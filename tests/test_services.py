@@ -180,3 +180,25 @@ async def test_router_address_unusable(
     assert err.value.translation_key == "router_address_unusable"
     assert "100.64.0.9" in str(err.value)
     assert he.requests == []
+
+
+async def test_abuse_block_holds_the_action_unless_forced(
+    hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
+) -> None:
+    he.force_reply("abuse")
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, config_entry_id=loaded.entry_id, ip="84.17.8.8")
+    assert "abuse" in str(err.value)
+    assert len(he.requests) == 1
+    # Not sent again while the block runs...
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, config_entry_id=loaded.entry_id, ip="84.17.8.8")
+    assert "blocked by HE" in str(err.value)
+    assert len(he.requests) == 1
+    # ...unless the user insists.
+    he.clear_forced_reply()
+    response = await call(
+        hass, config_entry_id=loaded.entry_id, ip="84.17.8.8", force=True
+    )
+    assert response["tunnels"][0]["result"] == "good"
+    assert len(he.requests) == 2

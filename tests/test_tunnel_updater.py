@@ -1,4 +1,8 @@
-"""Automatic updates: exactly one request per address change, none that is not needed."""
+"""Automatic updates: exactly one request per address change, none that is not needed.
+
+Every HE answer is driven through the simulated HE server; what the user sees (repair issues,
+reauth flows, stored state) is asserted, and so is every request HE got.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +18,24 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
+    DOMAIN,
     EVENT_TUNNELBROKER,
     INITIAL_EVENT_TIMEOUT,
-    RETRY_INITIAL,
     SAFETY_POLL_INTERVAL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
+from custom_components.tunnelbroker.update_policy import (
+    ABUSE_INITIAL,
+    JITTER,
+    MIN_UPDATE_INTERVAL,
+    RETRY_INITIAL,
+)
+from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
-from simulators.he import HeSimulator
+from simulators.he import AbuseRule, HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
 from .conftest import TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry, wan_change
@@ -83,7 +95,10 @@ async def test_each_change_sends_exactly_one_update(
     assert [e.data["type"] for e in events] == ["wan_ip_changed", "endpoint_updated"]
     assert events[0].data["ip"] == NEW_IP
     assert events[0].data["previous_ip"] == WAN_IP
+    # Back to the old address within the minimum interval: sent when the interval is over.
     await wan_change(hass, igd, freezer, WAN_IP)
+    assert [r.myip for r in he.requests] == [NEW_IP]
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     assert [r.myip for r in he.requests] == [NEW_IP, WAN_IP]
 
 
@@ -155,7 +170,7 @@ async def test_automatic_update_off(
     )
 
 
-async def test_outage_is_retried_with_backoff_and_endpoint_kept(
+async def test_outage_is_retried_with_capped_jittered_backoff(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
@@ -173,25 +188,82 @@ async def test_outage_is_retried_with_backoff_and_endpoint_kept(
     assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["endpoint"] == WAN_IP
     assert events[-1].data["type"] == "endpoint_update_failed"
     assert events[-1].data["result"] == "unavailable"
-    # The failure came at the change; wan_change() let 30 s pass. Within the first
-    # 1-minute backoff nothing more is sent.
-    await poll(hass, freezer, timedelta(seconds=20))
-    assert len(he.requests) == 1
-    assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.BACKING_OFF
-    # Second failure doubles the wait.
-    await poll(hass, freezer, RETRY_INITIAL)
-    assert len(he.requests) == 2
-    await poll(hass, freezer, RETRY_INITIAL)
-    assert len(he.requests) == 2
+    # The n-th wait lies in [(1 - JITTER) * 2^(n-1) min, 2^(n-1) min], capped at 1 h.
+    for failures in range(1, 9):
+        nominal = min(RETRY_INITIAL * 2 ** (failures - 1), timedelta(hours=1))
+        assert tunnel.last_attempt is not None
+        since = dt_util.utcnow() - tunnel.last_attempt.at
+        await poll(hass, freezer, nominal * (1 - JITTER) - timedelta(seconds=1) - since)
+        assert len(he.requests) == failures
+        assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.BACKING_OFF
+        await poll(hass, freezer, nominal * JITTER + timedelta(seconds=1))
+        assert len(he.requests) == failures + 1
+    assert tunnel.hold is not None
+    assert tunnel.hold.failures == 9
+    # HE answers again: the pending address goes out at the end of the wait, once.
     he.clear_forced_reply()
-    await poll(hass, freezer, RETRY_INITIAL)
-    assert len(he.requests) == 3
+    await poll(hass, freezer, timedelta(hours=1))
+    assert [r.reply for r in he.requests][-1] == f"good {NEW_IP}"
     assert tunnel.record.endpoint == NEW_IP
-    await poll(hass, freezer, RETRY_INITIAL * 8)
-    assert len(he.requests) == 3
+    assert tunnel.hold is None
+    assert "hold" not in hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]
+    await poll(hass, freezer, timedelta(hours=3))
+    assert len(he.requests) == 10
 
 
-async def test_refusal_is_not_retried_for_the_same_address(
+async def test_pending_update_survives_a_restart(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("911")
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert [r.reply for r in he.requests] == ["911"]
+    saved = hass_storage[STORAGE_KEY]["data"]
+    assert saved[TUNNEL_ID]["hold"]["failures"] == 1
+    assert await hass.config_entries.async_unload(loaded.entry_id)
+    he.clear_forced_reply()
+    # A new Home Assistant reads only what was saved: it waits out the hold, then sends.
+    hass.data.pop("tunnelbroker_endpoint_store")
+    hass_storage[STORAGE_KEY]["data"] = saved
+    assert await hass.config_entries.async_setup(loaded.entry_id)
+    await hass.async_block_till_done()
+    assert len(he.requests) == 1
+    await poll(hass, freezer, RETRY_INITIAL)
+    assert [r.reply for r in he.requests] == ["911", f"good {NEW_IP}"]
+    assert the_tunnel(loaded).record.endpoint == NEW_IP
+
+
+async def test_flapping_wan_is_rate_limited_and_the_last_address_wins(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    # HE as it behaves: more than three updates within a minute get a tunnel blocked.
+    he.state.abuse = AbuseRule()
+    flaps = [f"84.17.2.{n}" for n in range(1, 13)]
+    for address in flaps:  # a change every 10 s for two minutes
+        igd.set_external_ip(address)
+        await igd.gena.drain()
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await poll(hass, freezer, timedelta(seconds=10))
+    assert [r.myip for r in he.requests] == [flaps[0]]
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert [r.myip for r in he.requests] == [flaps[0], flaps[-1]]
+    assert [r.reply for r in he.requests] == [
+        f"good {a}" for a in (flaps[0], flaps[-1])
+    ]
+    assert he.tunnel(TUNNEL_ID).endpoint == flaps[-1]
+    await poll(hass, freezer, timedelta(hours=1))
+    assert len(he.requests) == 2
+
+
+async def test_badauth_starts_reauth_and_stops_sending(
     hass: HomeAssistant,
     igd: IgdSimulator,
     he: HeSimulator,
@@ -200,13 +272,154 @@ async def test_refusal_is_not_retried_for_the_same_address(
 ) -> None:
     he.tunnel(TUNNEL_ID).update_key = "rotated"
     await wan_change(hass, igd, freezer, NEW_IP)
-    await poll(hass, freezer, timedelta(hours=2))
     assert [r.reply for r in he.requests] == ["badauth"]
+    flows = loaded.async_get_active_flows(hass, {SOURCE_REAUTH})
+    flow = next(flows)
+    subentry_id = next(iter(loaded.subentries))
+    assert flow["context"]["source"] == SOURCE_REAUTH
+    tunnel = the_tunnel(loaded)
+    assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.NEEDS_USER
+    # Not the same address, not a new one: nothing until the credentials are fixed.
+    await wan_change(hass, igd, freezer, "84.17.1.21")
+    await poll(hass, freezer, timedelta(hours=6))
+    assert [r.reply for r in he.requests] == ["badauth"]
+    assert tunnel.subentry.subentry_id == subentry_id
+
+
+async def test_badip_is_not_retried_for_the_same_address(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("badip")
+    await wan_change(hass, igd, freezer, NEW_IP)
+    await poll(hass, freezer, timedelta(hours=2))
+    assert [r.reply for r in he.requests] == ["badip"]
     tunnel = the_tunnel(loaded)
     assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.REFUSED_BEFORE
     # A new address is a new question.
+    he.clear_forced_reply()
     await wan_change(hass, igd, freezer, "84.17.1.21")
-    assert [r.reply for r in he.requests] == ["badauth", "badauth"]
+    assert [r.reply for r in he.requests] == ["badip", "good 84.17.1.21"]
+
+
+async def test_abuse_waits_at_least_an_hour_growing_and_raises_a_repair(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    issues = ir.async_get(hass)
+    he.force_reply("abuse")
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert [r.reply for r in he.requests] == ["abuse"]
+    issue = issues.async_get_issue(DOMAIN, f"abuse_blocked_{TUNNEL_ID}")
+    assert issue is not None
+    assert issue.translation_placeholders["tunnel_id"] == TUNNEL_ID
+    assert issue.translation_placeholders["until"]
+    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["hold"]["abuse_blocks"] == 1
+    # Not even a new address goes out during the block.
+    await wan_change(hass, igd, freezer, "84.17.1.21")
+    await poll(hass, freezer, ABUSE_INITIAL - timedelta(minutes=2))
+    assert len(he.requests) == 1
+    await poll(hass, freezer, ABUSE_INITIAL * JITTER + timedelta(minutes=2))
+    assert [r.reply for r in he.requests] == ["abuse", "abuse"]
+    assert [r.myip for r in he.requests] == [NEW_IP, "84.17.1.21"]
+    # The second block is twice as long.
+    await poll(hass, freezer, ABUSE_INITIAL * 2 - timedelta(minutes=1))
+    assert len(he.requests) == 2
+    he.clear_forced_reply()
+    await poll(hass, freezer, ABUSE_INITIAL * 2 * JITTER + timedelta(minutes=2))
+    assert [r.reply for r in he.requests][-1] == "good 84.17.1.21"
+    assert issues.async_get_issue(DOMAIN, f"abuse_blocked_{TUNNEL_ID}") is None
+    assert the_tunnel(loaded).hold is None
+
+
+async def test_nohost_raises_a_repair_and_stops_sending(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("nohost")
+    await wan_change(hass, igd, freezer, NEW_IP)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"tunnel_not_found_{TUNNEL_ID}")
+    assert issue is not None
+    assert issue.translation_key == "tunnel_not_found"
+    await wan_change(hass, igd, freezer, "84.17.1.21")
+    await poll(hass, freezer, timedelta(hours=6))
+    assert [r.reply for r in he.requests] == ["nohost"]
+    assert (
+        the_tunnel(loaded).skip_reason("84.17.1.21", dt_util.utcnow())
+        is SkipReason.NEEDS_USER
+    )
+
+
+async def test_icmp_refusal_raises_a_repair_cleared_by_the_next_success(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.state.unpingable.add(NEW_IP)
+    await wan_change(hass, igd, freezer, NEW_IP)
+    issue_id = f"icmp_blocked_{TUNNEL_ID}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["probe"] == "66.220.2.74"
+    await poll(hass, freezer, timedelta(hours=2))
+    assert len(he.requests) == 1  # the same address is not sent again by itself
+    # The user opens the firewall and asks again.
+    he.state.unpingable.clear()
+    attempt = await the_tunnel(loaded).async_update(NEW_IP)
+    assert attempt.result.success
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_behind_nat_repair_names_the_address_and_goes_away(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    issue_id = f"behind_nat_{loaded.entry_id}"
+    await wan_change(hass, igd, freezer, "100.72.3.4")
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["address"] == "100.72.3.4"
+    await wan_change(hass, igd, freezer, "192.168.1.2")
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue.translation_placeholders["address"] == "192.168.1.2"
+    assert he.requests == []
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert [r.myip for r in he.requests] == [NEW_IP]
+
+
+@pytest.mark.parametrize(
+    ("connection_status", "raised"), [("Connected", True), ("Disconnected", False)]
+)
+async def test_no_address_is_behind_nat_only_while_connected(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    connection_status: str,
+    raised: bool,
+) -> None:
+    igd.state.connection_status = connection_status
+    await wan_change(hass, igd, freezer, "0.0.0.0")
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"behind_nat_{loaded.entry_id}")
+    assert (issue is not None) is raised
+    assert he.requests == []
 
 
 async def test_router_failure_keeps_last_state(

@@ -17,12 +17,18 @@ from .const import CONF_LOCATION, CONF_TUNNEL_ID, DOMAIN, SUBENTRY_TUNNEL
 from .coordinator import RouterCoordinator, router_error_translation
 from .endpoint_store import async_get_endpoint_store
 from .igd_client import NotAnIgdError, RouterError
+from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
 from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
 from .tunnel_updater import TunnelUpdater
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.SENSOR,
+]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -80,7 +86,18 @@ async def async_setup_entry(
         tunnel.async_schedule_automatic_update()
 
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
+    async_clear_stale_tunnel_issues(hass, configured_tunnel_ids(hass))
     return True
+
+
+def configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
+    """Return the HE tunnel ids of every router entry."""
+    return {
+        subentry.data[CONF_TUNNEL_ID]
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_TUNNEL
+    }
 
 
 async def _async_reload_on_change(
@@ -100,12 +117,12 @@ async def async_unload_entry(
 async def async_remove_entry(
     hass: HomeAssistant, entry: TunnelbrokerConfigEntry
 ) -> None:
-    """Forget the endpoints remembered for the entry's tunnels."""
+    """Forget what is remembered for the entry's tunnels; drop the entry's repair issues."""
+    tunnel_ids = {
+        subentry.data[CONF_TUNNEL_ID]
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_TUNNEL
+    }
     store = await async_get_endpoint_store(hass)
-    await store.async_forget(
-        {
-            subentry.data[CONF_TUNNEL_ID]
-            for subentry in entry.subentries.values()
-            if subentry.subentry_type == SUBENTRY_TUNNEL
-        }
-    )
+    await store.async_forget(tunnel_ids)
+    async_clear_entry_issues(hass, entry.entry_id, tunnel_ids)

@@ -41,10 +41,6 @@ ROUTER_TIMEOUT: Final = 10
 # at a simulated HE server. Never settable from the UI, never stored in a config entry.
 ENV_API_URL: Final = "TUNNELBROKER_API_URL"
 
-# Retry of an automatic update after HE or the network failed (issue 4 makes this a full policy).
-RETRY_INITIAL: Final = timedelta(minutes=1)
-RETRY_MAX: Final = timedelta(hours=1)
-
 # Bus event behind the device triggers.
 EVENT_TUNNELBROKER: Final = f"{DOMAIN}_event"
 TRIGGER_WAN_IP_CHANGED: Final = "wan_ip_changed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -19,6 +20,8 @@ from .const import (
     TRIGGER_WAN_IP_CHANGED,
 )
 from .igd_client import IgdClient, RouterConnectionError, RouterError, WanStatus
+from .repair_issues import async_update_behind_nat_issue, behind_nat
+from .wan_address import wan_address_problem
 
 if TYPE_CHECKING:
     from .runtime_data import TunnelbrokerConfigEntry
@@ -73,6 +76,27 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         """Return the router's unique device name."""
         return self.client.info.udn
 
+    def usable_external_ip(self) -> str:
+        """Return the router's WAN address for an update asked for now, or raise why not."""
+        if not self.last_update_success or self.data is None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="router_unavailable",
+                translation_placeholders={"title": self.config_entry.title},
+            )
+        current = self.data.external_ip
+        if (problem := wan_address_problem(current)) is not None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="router_address_unusable",
+                translation_placeholders={
+                    "ip": current or "-",
+                    "problem": problem.value,
+                },
+            )
+        assert current is not None
+        return current
+
     async def _async_update_data(self) -> WanStatus:
         try:
             status = await self.client.async_get_wan_status()
@@ -81,6 +105,15 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         previous = self.data.external_ip if self.data is not None else None
         if previous is not None and status.external_ip != previous:
             self._fire_wan_ip_changed(previous, status.external_ip)
+        async_update_behind_nat_issue(
+            self.hass,
+            self.config_entry.entry_id,
+            self.config_entry.title,
+            status.external_ip,
+            raised=behind_nat(
+                wan_address_problem(status.external_ip), status.connected
+            ),
+        )
         return status
 
     def _fire_wan_ip_changed(self, previous: str, current: str | None) -> None:

@@ -108,22 +108,7 @@ def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> s
         if (problem := wan_address_problem(requested)) is not None:
             raise _validation_error("invalid_ip", ip=requested, problem=problem.value)
         return requested.strip()
-    router = entry.runtime_data.router
-    if not router.last_update_success or router.data is None:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="router_unavailable",
-            translation_placeholders={"title": entry.title},
-        )
-    current = router.data.external_ip
-    if (problem := wan_address_problem(current)) is not None:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="router_address_unusable",
-            translation_placeholders={"ip": current or "-", "problem": problem.value},
-        )
-    assert current is not None
-    return current
+    return entry.runtime_data.router.usable_external_ip()
 
 
 async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
@@ -143,19 +128,19 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
                 }
             )
             continue
-        result = await tunnel.async_update(ip)
-        sent: dict[str, JsonValueType] = {
-            "tunnel_id": tunnel.tunnel_id,
-            "ip": ip,
-            "result": result.status.value,
-            "sent": True,
-            "message": result.message,
-        }
-        results.append(sent)
+        attempt = await tunnel.async_update(ip, force=call.data[ATTR_FORCE])
+        result = attempt.result
+        results.append(
+            {
+                "tunnel_id": tunnel.tunnel_id,
+                "ip": ip,
+                "result": result.status.value,
+                "sent": attempt.sent,
+                "message": result.message,
+            }
+        )
         if not result.success:
-            failures.append(
-                f"{tunnel.tunnel_id}: {result.status.value} {result.message}".strip()
-            )
+            failures.append(f"{tunnel.tunnel_id}: {attempt.describe()}")
     if failures:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

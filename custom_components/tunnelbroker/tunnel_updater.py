@@ -1,8 +1,12 @@
-"""Decides when a tunnel's endpoint is sent to HE, sends it, and remembers the outcome.
+"""Decides when a tunnel's endpoint is sent to HE, sends it, and acts on the answer.
 
 HE blocks clients that send updates that are not needed, so an automatic update goes out only
 when the router's address is usable, differs from the endpoint HE holds (remembered across
-restarts), and was not just refused. One update at a time per tunnel.
+restarts), was not refused before, and no wait is running (failure backoff, `abuse` block,
+minimum interval between updates — see update_policy). When a wait ends, the router's address
+of that moment is sent: a flapping link costs one update per interval and the last address wins.
+Answers only the user can fix raise a reauth flow (badauth) or a repair issue (nohost, abuse,
+ICMP); the next success clears them. One update at a time per tunnel.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -29,13 +33,17 @@ from .const import (
     DOMAIN,
     EVENT_TUNNELBROKER,
     LOGGER,
-    RETRY_INITIAL,
-    RETRY_MAX,
     TRIGGER_ENDPOINT_UPDATE_FAILED,
     TRIGGER_ENDPOINT_UPDATED,
 )
 from .endpoint_store import EndpointRecord, EndpointStore
-from .he_client import TunnelbrokerClient, TunnelCredentials, UpdateResult
+from .he_client import TunnelbrokerClient, TunnelCredentials, UpdateResult, UpdateStatus
+from .repair_issues import (
+    TunnelIssue,
+    async_clear_tunnel_issues,
+    async_raise_tunnel_issue,
+)
+from .update_policy import MIN_UPDATE_INTERVAL, NO_HOLD, Hold
 from .wan_address import wan_address_problem
 
 if TYPE_CHECKING:
@@ -49,18 +57,46 @@ class SkipReason(StrEnum):
     AUTOMATIC_OFF = "automatic_off"
     NO_USABLE_ADDRESS = "no_usable_address"
     UNCHANGED = "unchanged"
+    NEEDS_USER = (
+        "needs_user"  # badauth or nohost: nothing works until the tunnel is fixed
+    )
     REFUSED_BEFORE = "refused_before"
-    BACKING_OFF = "backing_off"
+    BACKING_OFF = "backing_off"  # after a failure or an abuse block
+    RATE_LIMITED = (
+        "rate_limited"  # the previous update was less than the minimum interval ago
+    )
+
+
+class Outcome(StrEnum):
+    """What an update attempt came to (the event entity's event types)."""
+
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateAttempt:
-    """One request sent to HE and its answer."""
+    """One update asked for, HE's answer (or why none was sent), and when."""
 
     ip: str
     result: UpdateResult
     at: datetime
     automatic: bool
+    sent: bool = True
+
+    def describe(self) -> str:
+        """Return HE's answer in a few words, for an error message."""
+        return f"{self.result.status.value} {self.result.message}".strip()
+
+    @property
+    def outcome(self) -> Outcome:
+        """Return what the attempt came to."""
+        if self.result.status is UpdateStatus.GOOD:
+            return Outcome.UPDATED
+        if self.result.status is UpdateStatus.NOCHG:
+            return Outcome.UNCHANGED
+        return Outcome.FAILED
 
 
 def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
@@ -69,7 +105,7 @@ def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
 
 
 class TunnelUpdater:
-    """One tunnel of a router: its credentials, what HE holds, the last attempt."""
+    """One tunnel of a router: its credentials, what HE holds, the last attempt, any wait."""
 
     def __init__(
         self,
@@ -81,7 +117,7 @@ class TunnelUpdater:
         client: TunnelbrokerClient,
         store: EndpointStore,
     ) -> None:
-        """Initialize from the tunnel's subentry."""
+        """Initialize from the tunnel's subentry and what the store remembers of it."""
         self.hass = hass
         self.entry = entry
         self.subentry = subentry
@@ -94,9 +130,9 @@ class TunnelUpdater:
             tunnel_id=subentry.data[CONF_TUNNEL_ID],
         )
         self.last_attempt: UpdateAttempt | None = None
-        self._failures = 0
-        self._retry_at: datetime | None = None
-        self._cancel_retry: CALLBACK_TYPE | None = None
+        self.needs_user: UpdateStatus | None = None
+        self._last_answered: datetime | None = None
+        self._cancel_timer: CALLBACK_TYPE | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
 
@@ -111,11 +147,28 @@ class TunnelUpdater:
         return self._store.get(self.tunnel_id)
 
     @property
+    def hold(self) -> Hold | None:
+        """Return the wait after failures or an abuse block, if any (it may have ended)."""
+        return self._store.get_hold(self.tunnel_id)
+
+    @property
     def automatic(self) -> bool:
         """Return whether address changes are sent without being asked."""
         return bool(
             self.entry.options.get(CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE)
         )
+
+    @property
+    def router_address(self) -> str | None:
+        """Return the router's WAN address as last read."""
+        return self.router.data.external_ip if self.router.data else None
+
+    def abuse_block_until(self, now: datetime) -> datetime | None:
+        """Return when HE's abuse block is expected to end, if it is still running."""
+        hold = self.hold
+        if hold is not None and hold.abuse and now < hold.until:
+            return hold.until
+        return None
 
     # -- listeners (entities) ----------------------------------------------------------------
     @callback
@@ -126,10 +179,10 @@ class TunnelUpdater:
 
     @callback
     def async_shutdown(self) -> None:
-        """Cancel a scheduled retry (entry unload)."""
-        if self._cancel_retry is not None:
-            self._cancel_retry()
-            self._cancel_retry = None
+        """Cancel a scheduled re-check (entry unload)."""
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+            self._cancel_timer = None
 
     # -- automatic updates -------------------------------------------------------------------
     def skip_reason(self, ip: str | None, now: datetime) -> SkipReason | None:
@@ -140,81 +193,158 @@ class TunnelUpdater:
             return SkipReason.NO_USABLE_ADDRESS
         if (record := self.record) is not None and record.endpoint == ip:
             return SkipReason.UNCHANGED
+        if self.needs_user is not None:
+            return SkipReason.NEEDS_USER
         last = self.last_attempt
-        if last is not None and last.ip == ip and not last.result.success:
-            if not last.result.retryable:
-                return SkipReason.REFUSED_BEFORE
-            if self._retry_at is not None and now < self._retry_at:
-                return SkipReason.BACKING_OFF
+        if (
+            last is not None
+            and last.sent
+            and last.ip == ip
+            and not last.result.success
+            and not last.result.retryable
+            and last.result.status is not UpdateStatus.ABUSE
+        ):
+            return SkipReason.REFUSED_BEFORE
+        if (hold := self.hold) is not None and now < hold.until:
+            return SkipReason.BACKING_OFF
+        if (
+            self._last_answered is not None
+            and now < self._last_answered + MIN_UPDATE_INTERVAL
+        ):
+            return SkipReason.RATE_LIMITED
         return None
 
     @callback
     def async_schedule_automatic_update(self) -> None:
-        """Start an automatic update in the background if one is due."""
-        ip = self.router.data.external_ip if self.router.data else None
-        if self.skip_reason(ip, dt_util.utcnow()) is None:
+        """Start an automatic update in the background if one is due, or re-check later."""
+        now = dt_util.utcnow()
+        reason = self.skip_reason(self.router_address, now)
+        if reason is None:
             self.entry.async_create_task(
                 self.hass,
                 self.async_automatic_update(),
                 f"{DOMAIN} update tunnel {self.tunnel_id}",
             )
+        elif reason is SkipReason.BACKING_OFF:
+            assert self.hold is not None
+            self._recheck_at(self.hold.until)
+        elif reason is SkipReason.RATE_LIMITED:
+            assert self._last_answered is not None
+            self._recheck_at(self._last_answered + MIN_UPDATE_INTERVAL)
+
+    def _recheck_at(self, when: datetime) -> None:
+        self.async_shutdown()
+        self._cancel_timer = async_track_point_in_utc_time(
+            self.hass, self._async_wait_over, when
+        )
+
+    @callback
+    def _async_wait_over(self, _now: datetime) -> None:
+        self._cancel_timer = None
+        self.async_schedule_automatic_update()
 
     async def async_automatic_update(self) -> None:
         """Send the router's address if it is still due once the previous update is done."""
         async with self._lock:
-            ip = self.router.data.external_ip if self.router.data else None
+            ip = self.router_address
             if ip is None or self.skip_reason(ip, dt_util.utcnow()) is not None:
                 return
             await self._async_send(ip, automatic=True)
 
     # -- sending -----------------------------------------------------------------------------
-    async def async_update(self, ip: str) -> UpdateResult:
-        """Send `ip` now, as the user asked (after the update in flight, if any)."""
+    async def async_update(self, ip: str, *, force: bool = False) -> UpdateAttempt:
+        """Send `ip` now, as the user asked (after the update in flight, if any).
+
+        While HE's abuse block runs nothing is sent unless forced: sending would prolong it.
+        """
         async with self._lock:
+            now = dt_util.utcnow()
+            if not force and (until := self.abuse_block_until(now)) is not None:
+                return UpdateAttempt(
+                    ip=ip,
+                    result=UpdateResult(
+                        UpdateStatus.ABUSE,
+                        message=f"blocked by HE, not sent before {until.isoformat()}",
+                    ),
+                    at=now,
+                    automatic=False,
+                    sent=False,
+                )
             return await self._async_send(ip, automatic=False)
 
-    async def _async_send(self, ip: str, *, automatic: bool) -> UpdateResult:
+    async def _async_send(self, ip: str, *, automatic: bool) -> UpdateAttempt:
         result = await self._client.async_update_endpoint(self.credentials, ip)
         now = dt_util.utcnow()
-        self.last_attempt = UpdateAttempt(
+        if not result.retryable:
+            # HE took the request in: it counts towards HE's limit. (A request that met an
+            # outage did not; its retry follows the backoff instead.)
+            self._last_answered = now
+        attempt = self.last_attempt = UpdateAttempt(
             ip=ip, result=result, at=now, automatic=automatic
         )
         if result.success:
-            self._failures = 0
-            self._retry_at = None
-            await self._store.async_set(self.tunnel_id, result.ip or ip, now)
-            LOGGER.info(
-                "Tunnel %s endpoint is now %s (%s)", self.tunnel_id, ip, result.status
-            )
-            self._fire(TRIGGER_ENDPOINT_UPDATED, ip, result)
+            await self._async_succeeded(attempt)
         else:
-            self._failures += 1
-            LOGGER.warning(
-                "Tunnel %s endpoint update to %s failed: %s %s",
-                self.tunnel_id,
-                ip,
-                result.status,
-                result.message,
-            )
-            if result.retryable:
-                self._schedule_retry(now)
-            self._fire(TRIGGER_ENDPOINT_UPDATE_FAILED, ip, result)
+            await self._async_failed(attempt)
         for update_callback in list(self._listeners):
             update_callback()
-        return result
+        return attempt
 
-    def _schedule_retry(self, now: datetime) -> None:
-        delay = min(RETRY_INITIAL * 2 ** (self._failures - 1), RETRY_MAX)
-        self._retry_at = now + delay
-        self.async_shutdown()
-        self._cancel_retry = async_call_later(self.hass, delay, self._async_retry_due)
+    async def _async_succeeded(self, attempt: UpdateAttempt) -> None:
+        self.needs_user = None
+        await self._store.async_set_hold(self.tunnel_id, None)
+        await self._store.async_set(
+            self.tunnel_id, attempt.result.ip or attempt.ip, attempt.at
+        )
+        async_clear_tunnel_issues(self.hass, self.tunnel_id)
+        LOGGER.info(
+            "Tunnel %s endpoint is now %s (%s)",
+            self.tunnel_id,
+            attempt.ip,
+            attempt.result.status,
+        )
+        self._fire(TRIGGER_ENDPOINT_UPDATED, attempt)
 
-    @callback
-    def _async_retry_due(self, _now: datetime) -> None:
-        self._cancel_retry = None
-        self.async_schedule_automatic_update()
+    async def _async_failed(self, attempt: UpdateAttempt) -> None:
+        result = attempt.result
+        LOGGER.warning(
+            "Tunnel %s endpoint update to %s failed: %s %s",
+            self.tunnel_id,
+            attempt.ip,
+            result.status,
+            result.message,
+        )
+        hold = self.hold or NO_HOLD
+        if result.status is UpdateStatus.BADAUTH:
+            self.needs_user = result.status
+            self.entry.async_start_reauth(
+                self.hass, data={"subentry_id": self.subentry.subentry_id}
+            )
+        elif result.status is UpdateStatus.NOHOST:
+            self.needs_user = result.status
+            self._raise_issue(TunnelIssue.TUNNEL_NOT_FOUND)
+        elif result.status is UpdateStatus.ICMP_BLOCKED:
+            self._raise_issue(TunnelIssue.ICMP_BLOCKED)
+        elif result.status is UpdateStatus.ABUSE:
+            hold = hold.after_abuse(attempt.at)
+            self._raise_issue(TunnelIssue.ABUSE, hold)
+        elif result.retryable:
+            hold = hold.after_failure(attempt.at)
+        if hold is not NO_HOLD and hold != self.hold:
+            await self._store.async_set_hold(self.tunnel_id, hold)
+            self._recheck_at(hold.until)
+        self._fire(TRIGGER_ENDPOINT_UPDATE_FAILED, attempt)
 
-    def _fire(self, trigger_type: str, ip: str, result: UpdateResult) -> None:
+    def _raise_issue(self, issue: TunnelIssue, hold: Hold | None = None) -> None:
+        async_raise_tunnel_issue(
+            self.hass,
+            issue,
+            tunnel_id=self.tunnel_id,
+            tunnel_name=self.subentry.title,
+            hold=hold,
+        )
+
+    def _fire(self, trigger_type: str, attempt: UpdateAttempt) -> None:
         device = dr.async_get(self.hass).async_get_device(
             identifiers={tunnel_device_identifier(self.tunnel_id)}
         )
@@ -222,8 +352,8 @@ class TunnelUpdater:
             "device_id": device.id if device else None,
             "type": trigger_type,
             "tunnel_id": self.tunnel_id,
-            "ip": ip,
-            "result": result.status.value,
-            "message": result.message,
+            "ip": attempt.ip,
+            "result": attempt.result.status.value,
+            "message": attempt.result.message,
         }
         self.hass.bus.async_fire(EVENT_TUNNELBROKER, data)

@@ -1,0 +1,137 @@
+"""Repair issues: what is wrong that only the user can fix, and how.
+
+Each issue is raised when the problem is seen and deleted as soon as it is gone (the next
+successful update, a public WAN address again), so the Repairs panel never shows a stale one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .he_client import ICMP_PROBE_ADDRESS
+from .update_policy import Hold
+from .wan_address import WanAddressProblem
+
+
+class TunnelIssue(StrEnum):
+    """A problem of one tunnel at HE (translation key of its repair issue)."""
+
+    ABUSE = "abuse_blocked"
+    TUNNEL_NOT_FOUND = "tunnel_not_found"
+    ICMP_BLOCKED = "icmp_blocked"
+
+
+BEHIND_NAT_ISSUE = "behind_nat"
+TUNNEL_CONFIG_URL = "https://tunnelbroker.net/tunnel_detail.php?tid={tunnel_id}"
+
+
+def _tunnel_issue_id(issue: TunnelIssue, tunnel_id: str) -> str:
+    return f"{issue.value}_{tunnel_id}"
+
+
+def _behind_nat_issue_id(entry_id: str) -> str:
+    return f"{BEHIND_NAT_ISSUE}_{entry_id}"
+
+
+@callback
+def async_raise_tunnel_issue(
+    hass: HomeAssistant,
+    issue: TunnelIssue,
+    *,
+    tunnel_id: str,
+    tunnel_name: str,
+    hold: Hold | None = None,
+) -> None:
+    """Show the tunnel's problem in Repairs (replacing an older one of the same kind)."""
+    placeholders = {
+        "tunnel_id": tunnel_id,
+        "name": tunnel_name,
+        "probe": ICMP_PROBE_ADDRESS,
+    }
+    if hold is not None:
+        placeholders["until"] = dt_util.as_local(hold.until).strftime("%Y-%m-%d %H:%M")
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _tunnel_issue_id(issue, tunnel_id),
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=issue.value,
+        translation_placeholders=placeholders,
+        learn_more_url=TUNNEL_CONFIG_URL.format(tunnel_id=tunnel_id),
+    )
+
+
+@callback
+def async_clear_tunnel_issues(hass: HomeAssistant, tunnel_id: str) -> None:
+    """Delete every issue of the tunnel: it was updated, or removed."""
+    for issue in TunnelIssue:
+        ir.async_delete_issue(hass, DOMAIN, _tunnel_issue_id(issue, tunnel_id))
+
+
+def behind_nat(problem: WanAddressProblem | None, connected: bool) -> bool:
+    """Return whether the router's address says another NAT sits between it and the Internet.
+
+    A private, carrier-grade NAT, link-local or otherwise non-public address does; so does no
+    address at all while the router calls its WAN link connected. A disconnected link with no
+    address is just down (the "WAN connected" sensor shows that), and garbage is a router fault.
+    """
+    if problem is WanAddressProblem.MISSING:
+        return connected
+    return problem in (WanAddressProblem.BEHIND_NAT, WanAddressProblem.NOT_PUBLIC)
+
+
+@callback
+def async_update_behind_nat_issue(
+    hass: HomeAssistant,
+    entry_id: str,
+    router_name: str,
+    address: str | None,
+    *,
+    raised: bool,
+) -> None:
+    """Raise the "behind another NAT" issue while it stands, with the address; else clear it."""
+    issue_id = _behind_nat_issue_id(entry_id)
+    if not raised:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=BEHIND_NAT_ISSUE,
+        translation_placeholders={"name": router_name, "address": address or "none"},
+    )
+
+
+@callback
+def async_clear_entry_issues(
+    hass: HomeAssistant, entry_id: str, tunnel_ids: set[str]
+) -> None:
+    """Delete the issues of a removed router entry and of its tunnels."""
+    ir.async_delete_issue(hass, DOMAIN, _behind_nat_issue_id(entry_id))
+    for tunnel_id in tunnel_ids:
+        async_clear_tunnel_issues(hass, tunnel_id)
+
+
+@callback
+def async_clear_stale_tunnel_issues(hass: HomeAssistant, tunnel_ids: set[str]) -> None:
+    """Delete the issues of tunnels that are no longer configured (a removed subentry)."""
+    stale = [
+        issue_id
+        for (domain, issue_id) in ir.async_get(hass).issues
+        if domain == DOMAIN
+        for issue in TunnelIssue
+        if issue_id.startswith(f"{issue.value}_")
+        and issue_id.removeprefix(f"{issue.value}_") not in tunnel_ids
+    ]
+    for issue_id in stale:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
