@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -63,4 +64,9 @@ class TunnelEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Follow the tunnel's update attempts."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.tunnel.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(self.tunnel.async_add_listener(self._handle_tunnel_update))
+
+    @callback
+    def _handle_tunnel_update(self) -> None:
+        """Write the new state after an update attempt."""
+        self.async_write_ha_state()

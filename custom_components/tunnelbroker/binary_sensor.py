@@ -1,0 +1,108 @@
+"""Binary sensors: whether the router's WAN link is up; whether HE holds the router's address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import RouterEntity, TunnelEntity
+from .igd_client import WanStatus
+from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_updater import TunnelUpdater
+
+# Entities only read what the coordinator/updater already hold.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterBinarySensorEntityDescription(BinarySensorEntityDescription):
+    """A router binary sensor and how it is read from the WAN status."""
+
+    is_on_fn: Callable[[WanStatus], bool | None]
+
+
+ROUTER_BINARY_SENSORS: tuple[RouterBinarySensorEntityDescription, ...] = (
+    RouterBinarySensorEntityDescription(
+        key="wan_connected",
+        translation_key="wan_connected",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        # Routers that do not report ConnectionStatus leave it unknown.
+        is_on_fn=lambda status: (
+            status.connected if status.connection_status is not None else None
+        ),
+    ),
+)
+
+ENDPOINT_SYNC = BinarySensorEntityDescription(
+    key="endpoint_sync",
+    translation_key="endpoint_sync",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: TunnelbrokerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the router's binary sensors, then each tunnel's under its subentry."""
+    data = entry.runtime_data
+    async_add_entities(
+        RouterBinarySensor(data.router, description)
+        for description in ROUTER_BINARY_SENSORS
+    )
+    for subentry_id, tunnel in data.tunnels.items():
+        async_add_entities(
+            [EndpointSyncBinarySensor(tunnel, ENDPOINT_SYNC)],
+            config_subentry_id=subentry_id,
+        )
+
+
+class RouterBinarySensor(RouterEntity, BinarySensorEntity):
+    """A yes/no the router reports."""
+
+    entity_description: RouterBinarySensorEntityDescription
+
+    @property
+    def is_on(self) -> bool | None:
+        """Return the value from the latest WAN status."""
+        return self.entity_description.is_on_fn(self.coordinator.data)
+
+
+class EndpointSyncBinarySensor(TunnelEntity, BinarySensorEntity):
+    """On (a problem) while HE's endpoint differs from the router's WAN address.
+
+    Known only while the router answers. A router address that cannot be an endpoint (behind
+    another NAT, none) is a problem too: the tunnel cannot work.
+    """
+
+    def __init__(
+        self, tunnel: TunnelUpdater, description: BinarySensorEntityDescription
+    ) -> None:
+        """Initialize for one tunnel."""
+        super().__init__(tunnel, description)
+        self._router = tunnel.router
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the router's address as well as the tunnel's updates."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._router.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def available(self) -> bool:
+        """Return whether the router's address is known."""
+        return self._router.last_update_success and self._router.data is not None
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether HE's endpoint is not the router's address."""
+        record = self.tunnel.record
+        return record is None or record.endpoint != self.tunnel.router_address

@@ -1,0 +1,53 @@
+"""Event entity: one event per endpoint update attempt — updated, unchanged or failed."""
+
+from __future__ import annotations
+
+from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import TunnelEntity
+from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_updater import Outcome
+
+PARALLEL_UPDATES = 0
+
+ENDPOINT_UPDATE = EventEntityDescription(
+    key="endpoint_update",
+    translation_key="endpoint_update",
+    event_types=[outcome.value for outcome in Outcome],
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: TunnelbrokerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add each tunnel's event entity under its subentry."""
+    for subentry_id, tunnel in entry.runtime_data.tunnels.items():
+        async_add_entities(
+            [EndpointUpdateEvent(tunnel, ENDPOINT_UPDATE)],
+            config_subentry_id=subentry_id,
+        )
+
+
+class EndpointUpdateEvent(TunnelEntity, EventEntity):
+    """Fires after every update sent to HE, with the address and HE's answer."""
+
+    @callback
+    def _handle_tunnel_update(self) -> None:
+        """Turn the attempt just made into an event."""
+        attempt = self.tunnel.last_attempt
+        if attempt is None:
+            return
+        self._trigger_event(
+            attempt.outcome.value,
+            {
+                "ip": attempt.ip,
+                "result": attempt.result.status.value,
+                "message": attempt.result.message,
+                "automatic": attempt.automatic,
+            },
+        )
+        self.async_write_ha_state()

@@ -1,0 +1,76 @@
+"""Binary sensors: the router's WAN link, and whether HE holds the router's address."""
+
+from __future__ import annotations
+
+from freezegun.api import FrozenDateTimeFactory
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.tunnelbroker.const import SAFETY_POLL_INTERVAL
+from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from simulators.he import HeSimulator
+from simulators.igd import Fault, IgdSimulator
+
+from .conftest import WAN_IP, poll, wan_change
+
+WAN_CONNECTED = "binary_sensor.simulated_router_wan_connected"
+ENDPOINT_SYNC = "binary_sensor.tunnel_123456_endpoint_sync"
+
+
+async def test_wan_connected_follows_connection_status(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    state = hass.states.get(WAN_CONNECTED)
+    assert state.state == STATE_ON
+    assert state.attributes["device_class"] == "connectivity"
+    igd.state.connection_status = "Disconnected"
+    await wan_change(hass, igd, freezer, "0.0.0.0")
+    assert hass.states.get(WAN_CONNECTED).state == STATE_OFF
+    igd.set_fault(Fault.HTTP_500)
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
+    assert hass.states.get(WAN_CONNECTED).state == STATE_UNAVAILABLE
+    assert hass.states.get(ENDPOINT_SYNC).state == STATE_UNAVAILABLE
+
+
+async def test_endpoint_sync_is_a_problem_until_he_holds_the_address(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    state = hass.states.get(ENDPOINT_SYNC)
+    assert state.state == STATE_OFF
+    assert state.attributes["device_class"] == "problem"
+    # HE is down: the router moved, HE still holds the old address.
+    he.force_reply("", status=502)
+    await wan_change(hass, igd, freezer, "84.17.9.9")
+    assert hass.states.get(ENDPOINT_SYNC).state == STATE_ON
+    he.clear_forced_reply()
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert hass.states.get(ENDPOINT_SYNC).state == STATE_OFF
+    # Behind another NAT nothing can be sent: a problem too.
+    await wan_change(hass, igd, freezer, "100.64.0.1")
+    assert hass.states.get(ENDPOINT_SYNC).state == STATE_ON
+    await wan_change(hass, igd, freezer, "84.17.9.9")
+    assert hass.states.get(ENDPOINT_SYNC).state == STATE_OFF
+    assert [r.myip for r in he.requests] == ["84.17.9.9", "84.17.9.9"]
+    assert WAN_IP not in [r.myip for r in he.requests]
+
+
+async def test_wan_connected_unknown_when_not_reported(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    igd.state.connection_status = ""
+    await poll(hass, freezer)
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
+    assert hass.states.get(WAN_CONNECTED).state == STATE_UNKNOWN
