@@ -7,8 +7,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import SAFETY_POLL_INTERVAL
 from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.const import (
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    EntityCategory,
+)
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
@@ -28,6 +35,8 @@ async def test_wan_connected_follows_connection_status(
     state = hass.states.get(WAN_CONNECTED)
     assert state.state == STATE_ON
     assert state.attributes["device_class"] == "connectivity"
+    entry = er.async_get(hass).async_get(WAN_CONNECTED)
+    assert entry.entity_category is EntityCategory.DIAGNOSTIC
     igd.state.connection_status = "Disconnected"
     await wan_change(hass, igd, freezer, "0.0.0.0")
     assert hass.states.get(WAN_CONNECTED).state == STATE_OFF

@@ -10,6 +10,7 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -34,6 +35,7 @@ ROUTER_BINARY_SENSORS: tuple[RouterBinarySensorEntityDescription, ...] = (
         key="wan_connected",
         translation_key="wan_connected",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
         # Routers that do not report ConnectionStatus leave it unknown.
         is_on_fn=lambda status: (
             status.connected if status.connection_status is not None else None
