@@ -123,7 +123,7 @@ class IgdSimulator(LoopbackServer):
         self.state = IgdState(external_ip=external_ip)
         self._template = (DESCRIPTIONS / f"{shape}.xml").read_text()
         self._services = _services_of(self._template)
-        self._raw_description: str | None = None
+        self._raw_description: str | bytes | None = None
         self.gena = GenaPublisher(self._evented_variables)
         super().__init__()
         self._add_routes()
@@ -154,8 +154,11 @@ class IgdSimulator(LoopbackServer):
             raise ValueError(f"{old!r} is not in the {self.shape} description")
         self._template = self._template.replace(old, new)
 
-    def serve_raw_description(self, body: str | None) -> None:
-        """Serve `body`, as is, as the device description (None: the real one again)."""
+    def serve_raw_description(self, body: str | bytes | None) -> None:
+        """Serve `body`, as is, as the device description (None: the real one again).
+
+        Bytes are sent with no charset named, exactly as given (wrong encodings).
+        """
         self._raw_description = body
 
     def set_fault(self, fault: Fault) -> None:
@@ -207,6 +210,8 @@ class IgdSimulator(LoopbackServer):
     async def _handle_description(self, request: web.Request) -> web.StreamResponse:
         if (hostile := await self._hostile_reply(request)) is not None:
             return hostile
+        if isinstance(self._raw_description, bytes):
+            return web.Response(body=self._raw_description, content_type="text/xml")
         if self._raw_description is not None:
             return _xml(self._raw_description)
         return _xml(self.description())

@@ -121,13 +121,14 @@ class BoundedRequester(UpnpRequester):
 
     async def async_http_request(self, http_request: HttpRequest) -> HttpResponse:
         """Send the request, once more if a kept-alive connection was closed under it."""
-        for attempt in range(2):
-            try:
-                return await self._async_request(http_request)
-            except aiohttp.ServerDisconnectedError as err:
-                if attempt:
-                    raise UpnpConnectionError(message=_what(err)) from err
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return await self._async_request(http_request)
+        except aiohttp.ServerDisconnectedError:
+            pass  # HTTP/1.1 lets a server close an idle connection: retry on a new one
+        try:
+            return await self._async_request(http_request)
+        except aiohttp.ServerDisconnectedError as err:
+            raise UpnpConnectionError(message=_what(err)) from err
 
     async def _async_request(self, http_request: HttpRequest) -> HttpResponse:
         # Let other tasks run first, as Home Assistant's own requester does (with_sleep).
@@ -152,7 +153,8 @@ class BoundedRequester(UpnpRequester):
                     raise RouterReplyTooLargeError(
                         f"{url}: reply longer than the {limit} bytes read"
                     )
-                text = _decode(body, response.charset)
+                # The charset the reply names, else UTF-8 (aiohttp's fallback too).
+                text = body.decode(response.charset or "utf-8")
                 return HttpResponse(response.status, response.headers, text)
         except UpnpError:
             raise
@@ -162,7 +164,7 @@ class BoundedRequester(UpnpRequester):
             raise
         except aiohttp.ClientConnectionError as err:
             raise UpnpConnectionError(message=_what(err)) from err
-        except (aiohttp.ClientError, UnicodeDecodeError) as err:
+        except (aiohttp.ClientError, UnicodeDecodeError, LookupError) as err:
             raise UpnpCommunicationError(message=_what(err)) from err
 
 
@@ -178,14 +180,6 @@ async def _async_read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes
 
 def _what(err: Exception) -> str:
     return str(err) or type(err).__name__
-
-
-def _decode(body: bytes, charset: str | None) -> str:
-    """Decode with the charset the reply names; UTF-8 when it names none, or none known."""
-    try:
-        return body.decode(charset or "utf-8")
-    except LookupError:
-        return body.decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,9 +335,7 @@ def _connection_status(service_type: str, value: object) -> str | None:
 
 
 def _optional_str(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
+    text = "" if value is None else str(value).strip()
     return text or None
 
 
