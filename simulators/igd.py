@@ -39,6 +39,16 @@ SOAP_FAULT = (
 )
 WAN_SERVICE = re.compile(r"urn:schemas-upnp-org:service:WAN(IP|PPP)Connection:\d")
 DESCRIPTION_PATH = "/rootDesc.xml"
+EXTERNAL_ENTITY_PATH = "/sim/external-entity"
+# Ten levels of ten references each: 10^9 "lol"s (3 GB) once expanded.
+ENTITY_BOMB = (
+    '<?xml version="1.0"?>\n<!DOCTYPE root [\n<!ENTITY lol0 "lol">\n'
+    + "".join(
+        f'<!ENTITY lol{level} "{f"&lol{level - 1};" * 10}">\n' for level in range(1, 10)
+    )
+    + ']>\n<root xmlns="urn:schemas-upnp-org:device-1-0">&lol9;</root>'
+)
+HUGE_BODY_CHUNK = b" " * 65536
 
 
 class RouterShape(StrEnum):
@@ -59,6 +69,13 @@ class Fault(StrEnum):
     SOAP_FAULT = "soap_fault"  # actions answer a UPnP 501 Action Failed fault
     MALFORMED_SOAP = "malformed_soap"  # actions answer 200 with a body that is not XML
     SLOW = "slow"  # actions take `slow_seconds` before answering
+    HTTP_404 = "http_404"  # every request answers 404 Not Found
+    HANG_UP = "hang_up"  # connections are closed before an answer (a crashing router)
+    # Hostile replies, to the description request and to actions alike:
+    ENTITY_BOMB = "entity_bomb"  # "billion laughs": entities nested to expand to 3 GB
+    EXTERNAL_ENTITY = "external_entity"  # XXE: an entity read from this simulator's URL
+    HUGE_BODY = "huge_body"  # `huge_bytes` of XML, streamed, with no Content-Length
+    HUGE_BODY_ANNOUNCED = "huge_body_announced"  # the same, announced in Content-Length
 
 
 @dataclass
@@ -69,6 +86,12 @@ class IgdState:
     connection_status: str = "Connected"
     fault: Fault = Fault.NONE
     slow_seconds: float = 30.0
+    uptime: str = "3600"  # GetStatusInfo's NewUptime, a ui4 (garbage breaks its type)
+    huge_bytes: int = 50 * 1024 * 1024
+    # Bytes of hostile bodies actually written to the socket (backpressure stops the rest).
+    huge_bytes_sent: int = 0
+    # Requests for the external entity: anything but 0 means a client fetched it (XXE).
+    external_entity_fetches: int = 0
     # Services (by name, e.g. "WANIPConnection") that report Disconnected and no address.
     idle_services: set[str] = field(default_factory=set)
     soap_requests: Counter[str] = field(default_factory=Counter)
@@ -100,7 +123,7 @@ class IgdSimulator(LoopbackServer):
         self.state = IgdState(external_ip=external_ip)
         self._template = (DESCRIPTIONS / f"{shape}.xml").read_text()
         self._services = _services_of(self._template)
-        self._raw_description: str | None = None
+        self._raw_description: str | bytes | None = None
         self.gena = GenaPublisher(self._evented_variables)
         super().__init__()
         self._add_routes()
@@ -131,8 +154,11 @@ class IgdSimulator(LoopbackServer):
             raise ValueError(f"{old!r} is not in the {self.shape} description")
         self._template = self._template.replace(old, new)
 
-    def serve_raw_description(self, body: str | None) -> None:
-        """Serve `body`, as is, as the device description (None: the real one again)."""
+    def serve_raw_description(self, body: str | bytes | None) -> None:
+        """Serve `body`, as is, as the device description (None: the real one again).
+
+        Bytes are sent with no charset named, exactly as given (wrong encodings).
+        """
         self._raw_description = body
 
     def set_fault(self, fault: Fault) -> None:
@@ -169,6 +195,7 @@ class IgdSimulator(LoopbackServer):
             app.router.add_post(service.control_url, self._control_handler(service))
             for method in ("SUBSCRIBE", "UNSUBSCRIBE"):
                 app.router.add_route(method, service.event_url, self.gena.handle)
+        app.router.add_get(EXTERNAL_ENTITY_PATH, self._handle_external_entity)
         app.router.add_get("/sim/state", self._handle_get_state)
         app.router.add_post("/sim/state", self._handle_set_state)
 
@@ -180,9 +207,11 @@ class IgdSimulator(LoopbackServer):
             host=f"{self.host}:{self.port}",
         )
 
-    async def _handle_description(self, request: web.Request) -> web.Response:
-        if self.state.fault is Fault.HTTP_500:
-            return web.Response(status=500)
+    async def _handle_description(self, request: web.Request) -> web.StreamResponse:
+        if (hostile := await self._hostile_reply(request)) is not None:
+            return hostile
+        if isinstance(self._raw_description, bytes):
+            return web.Response(body=self._raw_description, content_type="text/xml")
         if self._raw_description is not None:
             return _xml(self._raw_description)
         return _xml(self.description())
@@ -205,14 +234,16 @@ class IgdSimulator(LoopbackServer):
             action = request.headers.get("SOAPACTION", "").strip('"').partition("#")[2]
             await request.read()
             self.state.soap_requests[action] += 1
-            return await self._answer(service, action)
+            return await self._answer(request, service, action)
 
         return handle
 
-    async def _answer(self, service: _Service, action: str) -> web.Response:
+    async def _answer(
+        self, request: web.Request, service: _Service, action: str
+    ) -> web.StreamResponse:
         state = self.state
-        if state.fault is Fault.HTTP_500:
-            return web.Response(status=500)
+        if (hostile := await self._hostile_reply(request)) is not None:
+            return hostile
         if state.fault is Fault.SLOW:
             await asyncio.sleep(state.slow_seconds)
         if state.fault is Fault.MALFORMED_SOAP:
@@ -236,10 +267,74 @@ class IgdSimulator(LoopbackServer):
                         if idle
                         else state.connection_status,
                         "NewLastConnectionError": "ERROR_NONE",
-                        "NewUptime": "3600",
+                        "NewUptime": state.uptime,
                     },
                 )
         return _soap_fault(401, "Invalid Action")
+
+    async def _hostile_reply(self, request: web.Request) -> web.StreamResponse | None:
+        """Answer as the fault says for every request (None: no such fault now)."""
+        fault = self.state.fault
+        if fault is Fault.HTTP_500:
+            return web.Response(status=500)
+        if fault is Fault.HTTP_404:
+            return web.Response(status=404)
+        if fault is Fault.HANG_UP:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never sent: the connection is gone
+        if fault is Fault.ENTITY_BOMB:
+            return _xml(ENTITY_BOMB)
+        if fault is Fault.EXTERNAL_ENTITY:
+            return _xml(self._external_entity_document())
+        if fault in (Fault.HUGE_BODY, Fault.HUGE_BODY_ANNOUNCED):
+            return await self._stream_huge_body(
+                request, announced=fault is Fault.HUGE_BODY_ANNOUNCED
+            )
+        return None
+
+    def _external_entity_document(self) -> str:
+        return (
+            '<?xml version="1.0"?>\n<!DOCTYPE root [\n<!ENTITY xxe SYSTEM '
+            f'"{self.url}{EXTERNAL_ENTITY_PATH}">\n]>\n'
+            '<root xmlns="urn:schemas-upnp-org:device-1-0">&xxe;</root>'
+        )
+
+    async def _handle_external_entity(self, request: web.Request) -> web.Response:
+        self.state.external_entity_fetches += 1
+        return web.Response(text="fetched", content_type="text/plain")
+
+    async def _stream_huge_body(
+        self, request: web.Request, *, announced: bool
+    ) -> web.StreamResponse:
+        """Send `huge_bytes` of well-formed XML, generated chunk by chunk as it is read.
+
+        The body is never held whole: one 64 KiB chunk of whitespace is written again and
+        again, and socket backpressure stops the writing when the client stops reading.
+        """
+        total = self.state.huge_bytes
+        head = b'<?xml version="1.0"?>\n<root xmlns="urn:schemas-upnp-org:device-1-0">'
+        tail = b"</root>"
+        response = web.StreamResponse(headers={"Content-Type": "text/xml"})
+        if announced:
+            response.content_length = total
+        await response.prepare(request)
+        padding = total - len(head) - len(tail)
+        try:
+            await self._send(response, head)
+            while padding > 0:
+                chunk = HUGE_BODY_CHUNK[:padding]
+                await self._send(response, chunk)
+                padding -= len(chunk)
+            await self._send(response, tail)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client hung up, as it should
+        return response
+
+    async def _send(self, response: web.StreamResponse, data: bytes) -> None:
+        await response.write(data)
+        self.state.huge_bytes_sent += len(data)
 
     async def _handle_get_state(self, request: web.Request) -> web.Response:
         return web.json_response(

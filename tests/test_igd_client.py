@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+import tracemalloc
 
 import aiohttp
-from async_upnp_client.aiohttp import AiohttpSessionRequester
 import pytest
 
 from custom_components.tunnelbroker.igd_client import (
+    DESCRIPTION_LIMIT,
+    REPLY_LIMIT,
+    BoundedRequester,
     IgdClient,
     NotAnIgdError,
     NoWanServiceError,
     RouterConnectionError,
+    RouterReplyTooLargeError,
     RouterResponseError,
 )
 from simulators.igd import Fault, IgdSimulator, RouterShape
 
 from .conftest import ROUTER_UDN, WAN_IP
 
+WAN_SERVICE = "urn:schemas-upnp-org:service:WANIPConnection:2"
+
 
 @pytest.fixture
-async def requester() -> AsyncGenerator[AiohttpSessionRequester]:
+async def requester() -> AsyncGenerator[BoundedRequester]:
     async with aiohttp.ClientSession() as session:
-        yield AiohttpSessionRequester(session, with_sleep=False, timeout=2)
+        yield BoundedRequester(session, timeout=2)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +53,7 @@ async def requester() -> AsyncGenerator[AiohttpSessionRequester]:
     ],
 )
 async def test_reads_wan_address_of_each_shape(
-    requester: AiohttpSessionRequester,
+    requester: BoundedRequester,
     shape: RouterShape,
     service_type: str,
     model: str,
@@ -71,7 +77,7 @@ async def test_reads_wan_address_of_each_shape(
 
 
 async def test_disconnected_link_is_reported(
-    requester: AiohttpSessionRequester, igd: IgdSimulator
+    requester: BoundedRequester, igd: IgdSimulator
 ) -> None:
     igd.state.connection_status = "Disconnected"
     igd.set_external_ip("0.0.0.0")
@@ -82,7 +88,7 @@ async def test_disconnected_link_is_reported(
 
 
 async def test_unreachable_router(
-    requester: AiohttpSessionRequester, igd: IgdSimulator
+    requester: BoundedRequester, igd: IgdSimulator
 ) -> None:
     location = igd.location
     await igd.stop()
@@ -91,7 +97,7 @@ async def test_unreachable_router(
 
 
 async def test_description_error_status(
-    requester: AiohttpSessionRequester, igd: IgdSimulator
+    requester: BoundedRequester, igd: IgdSimulator
 ) -> None:
     igd.set_fault(Fault.HTTP_500)
     with pytest.raises(RouterResponseError):
@@ -99,19 +105,24 @@ async def test_description_error_status(
 
 
 @pytest.mark.parametrize(
-    "fault", [Fault.SOAP_FAULT, Fault.MALFORMED_SOAP, Fault.HTTP_500]
+    ("fault", "message"),
+    [
+        (Fault.SOAP_FAULT, r"upnp error: 501 \(Action Failed\)"),
+        (Fault.MALFORMED_SOAP, "no element found"),
+        (Fault.HTTP_500, "status: 500"),
+    ],
 )
 async def test_broken_action_replies(
-    requester: AiohttpSessionRequester, igd: IgdSimulator, fault: Fault
+    requester: BoundedRequester, igd: IgdSimulator, fault: Fault, message: str
 ) -> None:
     client = await IgdClient.async_create(requester, igd.location)
     igd.set_fault(fault)
-    with pytest.raises(RouterResponseError):
+    with pytest.raises(RouterResponseError, match=message):
         await client.async_get_wan_status()
 
 
 async def test_router_going_away_mid_run(
-    requester: AiohttpSessionRequester, igd: IgdSimulator
+    requester: BoundedRequester, igd: IgdSimulator
 ) -> None:
     client = await IgdClient.async_create(requester, igd.location)
     await igd.stop()
@@ -121,7 +132,7 @@ async def test_router_going_away_mid_run(
 
 async def test_slow_router_times_out(igd: IgdSimulator) -> None:
     async with aiohttp.ClientSession() as session:
-        requester = AiohttpSessionRequester(session, with_sleep=False, timeout=1)
+        requester = BoundedRequester(session, timeout=1)
         client = await IgdClient.async_create(requester, igd.location)
         igd.state.slow_seconds = 5
         igd.set_fault(Fault.SLOW)
@@ -130,27 +141,38 @@ async def test_slow_router_times_out(igd: IgdSimulator) -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "error"),
+    ("old", "new", "error", "message"),
     [
-        ("device:InternetGatewayDevice:2", "device:MediaRenderer:1", NotAnIgdError),
-        ("WANIPConnection:2", "WANIPv6FirewallControl:1", NoWanServiceError),
-        ("</root>", "", RouterResponseError),
+        (
+            "device:InternetGatewayDevice:2",
+            "device:MediaRenderer:1",
+            NotAnIgdError,
+            "describes a urn:schemas-upnp-org:device:MediaRenderer:1",
+        ),
+        (
+            "WANIPConnection:2",
+            "WANIPv6FirewallControl:1",
+            NoWanServiceError,
+            "no WAN service with GetExternalIPAddress",
+        ),
+        ("</root>", "", RouterResponseError, "no element found"),
     ],
 )
 async def test_unusable_descriptions(
-    requester: AiohttpSessionRequester,
+    requester: BoundedRequester,
     igd: IgdSimulator,
     old: str,
     new: str,
     error: type[Exception],
+    message: str,
 ) -> None:
     igd.edit_description(old, new)
-    with pytest.raises(error):
+    with pytest.raises(error, match=message):
         await IgdClient.async_create(requester, igd.location)
 
 
 async def test_dsl_router_with_both_services_uses_the_connected_one(
-    requester: AiohttpSessionRequester,
+    requester: BoundedRequester,
 ) -> None:
     """A DSL router lists WANIPConnection (unused) and WANPPPConnection (the real link)."""
     simulator = IgdSimulator(
@@ -175,3 +197,194 @@ async def test_dsl_router_with_both_services_uses_the_connected_one(
         assert status.external_ip is None
     finally:
         await simulator.stop()
+
+
+# -- hostile and broken routers ---------------------------------------------------------------
+# Each fault is served by the simulator over real HTTP; the client must turn it into the right
+# RouterError subclass with a message that says what went wrong, in a bounded amount of memory.
+
+HOSTILE_FAULTS = [
+    pytest.param(
+        Fault.ENTITY_BOMB,
+        RouterResponseError,
+        "refused XML with entity declarations",
+        id="entity-bomb",
+    ),
+    pytest.param(
+        Fault.EXTERNAL_ENTITY,
+        RouterResponseError,
+        "refused XML with entity declarations",
+        id="external-entity",
+    ),
+    pytest.param(Fault.HTTP_404, RouterResponseError, "404", id="http-404"),
+    pytest.param(
+        Fault.HANG_UP, RouterConnectionError, "Server disconnected", id="hang-up"
+    ),
+    pytest.param(
+        Fault.HUGE_BODY, RouterReplyTooLargeError, "reply longer than", id="huge"
+    ),
+    pytest.param(
+        Fault.HUGE_BODY_ANNOUNCED,
+        RouterReplyTooLargeError,
+        "reply of 52428800 bytes",
+        id="huge-announced",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fault", "error", "message"), HOSTILE_FAULTS)
+async def test_hostile_description(
+    requester: BoundedRequester,
+    igd: IgdSimulator,
+    fault: Fault,
+    error: type[Exception],
+    message: str,
+) -> None:
+    igd.set_fault(fault)
+    with pytest.raises(error, match=message) as caught:
+        await IgdClient.async_create(requester, igd.location)
+    assert len(str(caught.value)) < 300
+    # The external entity (a URL on the simulator itself) was never fetched.
+    assert igd.state.external_entity_fetches == 0
+
+
+@pytest.mark.parametrize(("fault", "error", "message"), HOSTILE_FAULTS)
+async def test_hostile_action_reply(
+    requester: BoundedRequester,
+    igd: IgdSimulator,
+    fault: Fault,
+    error: type[Exception],
+    message: str,
+) -> None:
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.set_fault(fault)
+    with pytest.raises(error, match=message) as caught:
+        await client.async_get_wan_status()
+    assert len(str(caught.value)) < 300
+    assert igd.state.external_entity_fetches == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "limit"),
+    [
+        (Fault.HUGE_BODY, DESCRIPTION_LIMIT),
+        (Fault.HUGE_BODY_ANNOUNCED, DESCRIPTION_LIMIT),
+    ],
+)
+async def test_huge_description_is_not_read_into_memory(
+    requester: BoundedRequester, igd: IgdSimulator, fault: Fault, limit: int
+) -> None:
+    """A 50 MB description: the client stops at the bound, memory stays far below 50 MB.
+
+    async-upnp-client's own requester peaks above 100 MB on this reply and reads all of it.
+    """
+    igd.set_fault(fault)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RouterReplyTooLargeError, match=str(limit)):
+            await IgdClient.async_create(requester, igd.location)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
+    # Backpressure stopped the simulator: what sits in socket buffers was written, no more.
+    assert igd.state.huge_bytes_sent < igd.state.huge_bytes / 2
+
+
+async def test_huge_soap_reply_is_not_read_into_memory(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.set_fault(Fault.HUGE_BODY)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RouterReplyTooLargeError, match=str(REPLY_LIMIT)):
+            await client.async_get_wan_status()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
+    assert igd.state.huge_bytes_sent < igd.state.huge_bytes / 2
+
+
+async def test_reply_just_under_the_bound_is_read(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """The bound refuses only what no router sends: a big but plausible description passes."""
+    padding = " " * (DESCRIPTION_LIMIT - len(igd.description().encode()) - 1)
+    igd.serve_raw_description(igd.description().replace("</root>", f"{padding}</root>"))
+    client = await IgdClient.async_create(requester, igd.location)
+    assert client.info.udn == ROUTER_UDN
+
+
+async def test_description_in_a_wrong_encoding(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    igd.serve_raw_description(b"\xff\xfe<root/>")
+    with pytest.raises(RouterResponseError, match="can't decode"):
+        await IgdClient.async_create(requester, igd.location)
+
+
+@pytest.mark.parametrize(
+    ("external_ip", "message"),
+    [
+        ("not-an-ip", "reported 'not-an-ip' as its external IPv4 address"),
+        ("2001:db8::1", "reported '2001:db8::1' as its external IPv4 address"),
+        ("84.17.0.300", "reported '84.17.0.300' as its external IPv4 address"),
+        ("x" * 5000, "reported 'xxxx"),
+    ],
+)
+async def test_external_address_of_the_wrong_type(
+    requester: BoundedRequester, igd: IgdSimulator, external_ip: str, message: str
+) -> None:
+    """Anything but an IPv4 address (or nothing) is a bad reply, quoted briefly."""
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.set_external_ip(external_ip)
+    with pytest.raises(RouterResponseError, match=message) as caught:
+        await client.async_get_wan_status()
+    assert str(caught.value).startswith(WAN_SERVICE)
+    assert len(str(caught.value)) < 300
+
+
+async def test_empty_external_address_means_none(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """An empty tag is how routers say they have no WAN address: not an error."""
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.set_external_ip("")
+    status = await client.async_get_wan_status()
+    assert status.external_ip is None
+    assert status.connected
+
+
+async def test_garbage_connection_status(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.state.connection_status = "Banana"
+    with pytest.raises(
+        RouterResponseError, match="reported 'Banana' as its connection status"
+    ):
+        await client.async_get_wan_status()
+
+
+async def test_garbage_in_a_typed_value(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """NewUptime is a ui4: async-upnp-client refuses 'forever', so does the client."""
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.state.uptime = "forever"
+    with pytest.raises(RouterResponseError, match="'forever'"):
+        await client.async_get_wan_status()
+
+
+async def test_router_back_after_going_away(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """A router that rebooted at the same address answers the same client again."""
+    client = await IgdClient.async_create(requester, igd.location)
+    await igd.stop()
+    with pytest.raises(RouterConnectionError):
+        await client.async_get_wan_status()
+    await igd.start(port=igd.port)
+    assert (await client.async_get_wan_status()).external_ip == WAN_IP

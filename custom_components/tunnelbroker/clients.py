@@ -1,14 +1,14 @@
 """The protocol clients, bound to Home Assistant's shared HTTP session.
 
 Every request, to the router or to HE, goes through the one aiohttp session Home Assistant
-shares: connections are kept alive and reused rather than opened per request.
+shares: connections are kept alive and reused rather than opened per request. The router's
+replies are read only up to a bound (BoundedRequester): a broken or hostile router cannot make
+Home Assistant read an endless body into memory.
 """
 
 from __future__ import annotations
 
 import os
-
-from async_upnp_client.aiohttp import AiohttpSessionRequester
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -16,7 +16,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, ENV_API_URL, LOGGER, ROUTER_TIMEOUT
 from .he_client import DEFAULT_API_URL, TunnelbrokerClient, validate_api_url
-from .igd_client import IgdClient
+from .igd_client import BoundedRequester, IgdClient
 
 DATA_API_URL: HassKey[str] = HassKey(f"{DOMAIN}_api_url")
 
@@ -50,9 +50,11 @@ def create_he_client(hass: HomeAssistant) -> TunnelbrokerClient:
     return TunnelbrokerClient(async_get_clientsession(hass), api_url(hass))
 
 
+def create_router_requester(hass: HomeAssistant) -> BoundedRequester:
+    """Return a requester for the router's HTTP (descriptions, SOAP, GENA) on the shared session."""
+    return BoundedRequester(async_get_clientsession(hass), timeout=ROUTER_TIMEOUT)
+
+
 async def async_create_igd_client(hass: HomeAssistant, location: str) -> IgdClient:
     """Fetch the router's description and return its client (raises RouterError)."""
-    requester = AiohttpSessionRequester(
-        async_get_clientsession(hass), with_sleep=True, timeout=ROUTER_TIMEOUT
-    )
-    return await IgdClient.async_create(requester, location)
+    return await IgdClient.async_create(create_router_requester(hass), location)

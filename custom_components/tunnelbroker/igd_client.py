@@ -4,22 +4,33 @@ Built on async-upnp-client: the device description is fetched and parsed by its 
 every request goes through the injected requester (Home Assistant's shared aiohttp session).
 The WAN address comes from GetExternalIPAddress of a WANIPConnection (v1 or v2) or, on DSL
 routers, a WANPPPConnection service: the first one that reports itself connected.
+
+Whatever the router sends is treated as hostile until read: replies are read up to a bound
+(`BoundedRequester`), XML is parsed by async-upnp-client with defusedxml (entity declarations,
+hence entity-expansion bombs and external entities, are refused), and the values read back must
+have the types UPnP gives them. Each failure surfaces as a RouterError subclass.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from typing import Final
 
 import aiohttp
 from async_upnp_client.client import UpnpDevice, UpnpRequester, UpnpService
 from async_upnp_client.client_factory import UpnpFactory
+from async_upnp_client.const import HttpRequest, HttpResponse
 from async_upnp_client.exceptions import (
     UpnpActionError,
     UpnpCommunicationError,
     UpnpConnectionError,
+    UpnpConnectionTimeoutError,
     UpnpError,
 )
+from defusedxml import DefusedXmlException
 
 IGD_DEVICE_TYPES: Final = (
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
@@ -30,6 +41,23 @@ _WAN_SERVICE_PREFIXES: Final = (
     "urn:schemas-upnp-org:service:WANPPPConnection:",
 )
 CONNECTED: Final = "Connected"
+# ConnectionStatus values of WANIPConnection and WANPPPConnection (UPnP IGD 1 and 2).
+CONNECTION_STATUSES: Final = frozenset(
+    {
+        "Unconfigured",
+        "Connecting",
+        "Authenticating",
+        "Connected",
+        "PendingDisconnect",
+        "Disconnecting",
+        "Disconnected",
+    }
+)
+# Real descriptions and SCPDs are a few KiB, SOAP replies well under one.
+DESCRIPTION_LIMIT: Final = 256 * 1024  # any GET: device description, SCPD
+REPLY_LIMIT: Final = 64 * 1024  # anything else: SOAP replies, (UN)SUBSCRIBE
+# Longest piece of a router's reply quoted in an error message.
+_QUOTE_LIMIT: Final = 120
 
 
 class RouterError(Exception):
@@ -50,6 +78,108 @@ class NotAnIgdError(RouterResponseError):
 
 class NoWanServiceError(RouterResponseError):
     """The IGD has no WANIPConnection/WANPPPConnection with GetExternalIPAddress."""
+
+
+class RouterReplyTooLargeError(RouterResponseError, UpnpCommunicationError):
+    """The router's reply is larger than any real one: it is not read past the bound.
+
+    Also an UpnpCommunicationError, so async-upnp-client code paths that expect its own
+    errors (event subscriptions) handle it like any failed request.
+    """
+
+    def __init__(self, message: str) -> None:
+        """Keep `message` as the only argument (async-upnp-client's errors add a second)."""
+        super().__init__(message=message)
+
+
+class BoundedRequester(UpnpRequester):
+    """Sends async-upnp-client's requests on an aiohttp session, reading replies up to a bound.
+
+    async-upnp-client's own requesters read every body whole: a router sending an endless
+    reply would fill memory. This one refuses a Content-Length over the bound before reading
+    anything, and otherwise stops reading one byte past it (RouterReplyTooLargeError).
+    Errors are async-upnp-client's (UpnpConnectionError, UpnpCommunicationError, ...).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float,
+        description_limit: int = DESCRIPTION_LIMIT,
+        reply_limit: int = REPLY_LIMIT,
+    ) -> None:
+        """Use `session`; give each request `timeout` seconds in all."""
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._description_limit = description_limit
+        self._reply_limit = reply_limit
+
+    def limit(self, method: str) -> int:
+        """Return the most bytes read of a reply to a `method` request."""
+        return self._description_limit if method == "GET" else self._reply_limit
+
+    async def async_http_request(self, http_request: HttpRequest) -> HttpResponse:
+        """Send the request, once more if a kept-alive connection was closed under it."""
+        try:
+            return await self._async_request(http_request)
+        except aiohttp.ServerDisconnectedError:
+            pass  # HTTP/1.1 lets a server close an idle connection: retry on a new one
+        try:
+            return await self._async_request(http_request)
+        except aiohttp.ServerDisconnectedError as err:
+            raise UpnpConnectionError(message=_what(err)) from err
+
+    async def _async_request(self, http_request: HttpRequest) -> HttpResponse:
+        # Let other tasks run first, as Home Assistant's own requester does (with_sleep).
+        await asyncio.sleep(0)
+        limit = self.limit(http_request.method)
+        url = http_request.url
+        try:
+            async with self._session.request(
+                http_request.method,
+                url,
+                headers=http_request.headers,
+                data=http_request.body,
+                timeout=self._timeout,
+            ) as response:
+                length = response.content_length
+                if length is not None and length > limit:
+                    raise RouterReplyTooLargeError(
+                        f"{url}: reply of {length} bytes, more than the {limit} read"
+                    )
+                body = await _async_read_at_most(response.content, limit)
+                if len(body) > limit:
+                    raise RouterReplyTooLargeError(
+                        f"{url}: reply longer than the {limit} bytes read"
+                    )
+                # The charset the reply names, else UTF-8 (aiohttp's fallback too).
+                text = body.decode(response.charset or "utf-8")
+                return HttpResponse(response.status, response.headers, text)
+        except UpnpError:
+            raise
+        except TimeoutError as err:
+            raise UpnpConnectionTimeoutError(message="timed out") from err
+        except aiohttp.ServerDisconnectedError:
+            raise
+        except aiohttp.ClientConnectionError as err:
+            raise UpnpConnectionError(message=_what(err)) from err
+        except (aiohttp.ClientError, UnicodeDecodeError, LookupError) as err:
+            raise UpnpCommunicationError(message=_what(err)) from err
+
+
+async def _async_read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Return the body, or its first limit + 1 bytes when it is longer than `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit and (chunk := await stream.read(limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _what(err: Exception) -> str:
+    return str(err) or type(err).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +229,16 @@ class IgdClient:
         factory = UpnpFactory(requester, non_strict=True)
         try:
             device = await factory.async_create_device(location)
+        except RouterError:
+            raise
         except (
             UpnpConnectionError,
             aiohttp.ClientConnectionError,
             TimeoutError,
         ) as err:
-            raise RouterConnectionError(
-                f"{location}: {err or type(err).__name__}"
-            ) from err
+            raise RouterConnectionError(f"{location}: {_describe(err)}") from err
         except (UpnpError, aiohttp.ClientError, ValueError, KeyError) as err:
-            raise RouterResponseError(
-                f"{location}: {err or type(err).__name__}"
-            ) from err
+            raise RouterResponseError(f"{location}: {_describe(err)}") from err
         if device.device_type not in IGD_DEVICE_TYPES:
             raise NotAnIgdError(f"{location} describes a {device.device_type}")
         return cls(device, location)
@@ -162,29 +290,63 @@ def _wan_services(device: UpnpDevice) -> list[UpnpService]:
 
 
 async def _async_read_service(service: UpnpService) -> WanStatus:
-    connection_status: str | None = None
+    service_type = service.service_type
+    status_info: Mapping[str, object] = {}
     try:
         if service.has_action("GetStatusInfo"):
             status_info = await service.action("GetStatusInfo").async_call()
-            connection_status = _optional_str(status_info.get("NewConnectionStatus"))
         reply = await service.action("GetExternalIPAddress").async_call()
+    except RouterError:
+        raise
     except (UpnpConnectionError, aiohttp.ClientConnectionError, TimeoutError) as err:
-        raise RouterConnectionError(
-            f"{service.service_type}: {err or type(err).__name__}"
-        ) from err
+        raise RouterConnectionError(f"{service_type}: {_describe(err)}") from err
     except (UpnpActionError, UpnpCommunicationError, UpnpError, ValueError) as err:
-        raise RouterResponseError(
-            f"{service.service_type}: {err or type(err).__name__}"
-        ) from err
+        raise RouterResponseError(f"{service_type}: {_describe(err)}") from err
     return WanStatus(
-        external_ip=_optional_str(reply.get("NewExternalIPAddress")),
-        connection_status=connection_status,
-        service_type=service.service_type,
+        external_ip=_external_ip(service_type, reply.get("NewExternalIPAddress")),
+        connection_status=_connection_status(
+            service_type, status_info.get("NewConnectionStatus")
+        ),
+        service_type=service_type,
+    )
+
+
+def _external_ip(service_type: str, value: object) -> str | None:
+    """Return the reported address: None when empty, else it must be an IPv4 address."""
+    text = _optional_str(value)
+    if text is None:
+        return None
+    try:
+        return str(IPv4Address(text))
+    except ValueError:
+        raise RouterResponseError(
+            f"{service_type}: reported {_quote(text)} as its external IPv4 address"
+        ) from None
+
+
+def _connection_status(service_type: str, value: object) -> str | None:
+    """Return the reported link state: None when missing, else one UPnP defines."""
+    text = _optional_str(value)
+    if text is None or text in CONNECTION_STATUSES:
+        return text
+    raise RouterResponseError(
+        f"{service_type}: reported {_quote(text)} as its connection status"
     )
 
 
 def _optional_str(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
+    text = "" if value is None else str(value).strip()
     return text or None
+
+
+def _describe(err: Exception) -> str:
+    """Return a short, readable account of a failure (never a whole reply body)."""
+    if isinstance(err, DefusedXmlException):
+        return f"refused XML with entity declarations ({type(err).__name__})"
+    return _quote(_what(err), quoted=False)
+
+
+def _quote(text: str, *, quoted: bool = True) -> str:
+    if len(text) > _QUOTE_LIMIT:
+        text = f"{text[:_QUOTE_LIMIT]}…"
+    return repr(text) if quoted else text
