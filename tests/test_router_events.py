@@ -345,3 +345,37 @@ async def test_callback_url_and_port_options(
     assert [s.callback for s in igd.gena.subscriptions.values()] == [callback]
     await settle(hass, igd, freezer)
     assert igd.gena.notifies_sent == 1  # the initial event reached the fixed port
+
+
+async def test_no_subscribe_attempts_while_the_router_is_gone(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await until_trusted(hass, igd, freezer)
+    router = loaded.runtime_data.router
+    assert router.subscribed
+    port = igd.port
+    await igd.stop()
+    # An hour without the router: polls fail, the subscription lapses, and SUBSCRIBE is not
+    # tried against a router that does not even answer polls (each failure would be a
+    # warning from async-upnp-client).
+    for _ in range(12):
+        await poll(hass, freezer, RESUBSCRIBE_RETRY)
+    assert not router.last_update_success
+    library_warnings = [
+        r
+        for r in caplog.records
+        if r.name.startswith("async_upnp_client") and r.levelno >= logging.WARNING
+    ]
+    assert len(library_warnings) <= 1
+    await igd.start(port=port)
+    await poll(hass, freezer, ROUTER_POLL_INTERVAL)
+    assert router.last_update_success
+    await poll(hass, freezer, RESUBSCRIBE_RETRY)
+    await until_trusted(hass, igd, freezer)
+    assert router.subscribed
+    assert he.requests == []

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from async_upnp_client.aiohttp import AiohttpNotifyServer, AiohttpSessionRequester
+from async_upnp_client.aiohttp import AiohttpNotifyServer
 from async_upnp_client.exceptions import UpnpError
 from async_upnp_client.utils import async_get_local_ip
 
 from homeassistant.components import ssdp
 from homeassistant.components.ssdp.scanner import SsdpChange
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.service_info.ssdp import SsdpServiceInfo
 from homeassistant.util.hass_dict import HassKey
 
+from .clients import create_router_requester
 from .const import (
     CONF_CALLBACK_URL,
     CONF_LISTEN_PORT,
@@ -34,7 +34,6 @@ from .const import (
     LOGGER,
     RESUBSCRIBE_RETRY,
     ROUTER_POLL_INTERVAL,
-    ROUTER_TIMEOUT,
 )
 from .coordinator import RouterCoordinator
 from .igd_client import RouterError
@@ -59,11 +58,10 @@ async def _async_acquire_server(
     servers = hass.data.setdefault(DATA_NOTIFY_SERVERS, {})
     if (shared := servers.get(key)) is None:
         source_ip, port, callback_url = key
-        requester = AiohttpSessionRequester(
-            async_get_clientsession(hass), with_sleep=True, timeout=ROUTER_TIMEOUT
-        )
         server = AiohttpNotifyServer(
-            requester, source=(source_ip, port), callback_url=callback_url
+            create_router_requester(hass),
+            source=(source_ip, port),
+            callback_url=callback_url,
         )
         await server.async_start_server()
         shared = servers[key] = _SharedServer(server)
@@ -231,6 +229,10 @@ class RouterEvents:
             self._cancel_retry = None
             if renew:
                 await self._async_subscribe(renew=True)
+            elif not self.coordinator.last_update_success:
+                # The router does not answer its polls either: a SUBSCRIBE would fail too,
+                # and async-upnp-client logs every failed one as a warning. Try later.
+                self._schedule(RESUBSCRIBE_RETRY, renew=False)
             else:
                 await self.async_resubscribe()
 
