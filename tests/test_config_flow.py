@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
@@ -538,3 +543,211 @@ async def test_options_flow_turns_automatic_update_off(
     assert config_entry.state is ConfigEntryState.LOADED
     tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
     assert not tunnel.automatic
+
+
+# -- reauth: HE refused a tunnel's credentials ------------------------------------------------
+
+NEW_KEY = "n3w-Upd4te-K3y"
+
+
+def suggested_values(result: Any) -> dict[str, Any]:
+    """The values a form shows prefilled."""
+    return {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
+def tunnel_subentry_id(entry: MockConfigEntry, tunnel_id: str = TUNNEL_ID) -> str:
+    """The subentry id of a configured tunnel."""
+    return next(
+        subentry_id
+        for subentry_id, subentry in entry.subentries.items()
+        if subentry.data[CONF_TUNNEL_ID] == tunnel_id
+    )
+
+
+async def test_reauth_started_by_runtime_takes_new_key(
+    hass: HomeAssistant, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    he.tunnel(TUNNEL_ID).update_key = NEW_KEY
+    subentry_id = tunnel_subentry_id(loaded)
+    runtime_before = loaded.runtime_data
+    # What the runtime does when HE answers badauth.
+    loaded.async_start_reauth(hass, data={"subentry_id": subentry_id})
+    await hass.async_block_till_done()
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+    assert flow["step_id"] == "reauth_confirm"
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: "old-guess"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["description_placeholders"] == {
+        "name": "Simulated router",
+        "tunnel": f"Tunnel {TUNNEL_ID}",
+        "tunnel_id": TUNNEL_ID,
+        "ip": WAN_IP,
+        "message": "badauth",
+    }
+    # The username stays filled in; the key is never sent back to the browser.
+    assert suggested_values(result) == {CONF_USERNAME: USERNAME}
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_USERNAME: f" {USERNAME} ", CONF_UPDATE_KEY: NEW_KEY}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert dict(loaded.subentries[subentry_id].data) == {
+        CONF_USERNAME: USERNAME,
+        CONF_UPDATE_KEY: NEW_KEY,
+        CONF_TUNNEL_ID: TUNNEL_ID,
+    }
+    # One refused check, then the one accepted update that set the endpoint; the reload
+    # after it sent nothing more.
+    assert [(r.tunnel_id, r.authorized, r.reply) for r in he.requests] == [
+        (TUNNEL_ID, False, "badauth"),
+        (TUNNEL_ID, True, f"good {WAN_IP}"),
+    ]
+    assert loaded.state is ConfigEntryState.LOADED
+    assert loaded.runtime_data is not runtime_before
+    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
+
+
+async def test_reauth_form_names_the_tunnel(
+    hass: HomeAssistant, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    result = await loaded.start_reauth_flow(
+        hass, data={"subentry_id": tunnel_subentry_id(loaded)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {}
+    assert result["description_placeholders"] == {
+        "name": "Simulated router",
+        "tunnel": f"Tunnel {TUNNEL_ID}",
+        "tunnel_id": TUNNEL_ID,
+    }
+    assert set(result["data_schema"].schema) == {CONF_USERNAME, CONF_UPDATE_KEY}
+    assert suggested_values(result) == {CONF_USERNAME: USERNAME}
+    assert he.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ("badauth", 200, "invalid_auth"),
+        ("", 503, "cannot_connect"),
+        ("abuse", 200, "abuse"),
+    ],
+)
+async def test_reauth_he_errors_then_same_key_accepted(
+    hass: HomeAssistant,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    body: str,
+    status: int,
+    error: str,
+) -> None:
+    """HE's trouble passed: the unchanged key is accepted, and the entry still reloads."""
+    subentry_id = tunnel_subentry_id(loaded)
+    runtime_before = loaded.runtime_data
+    result = await loaded.start_reauth_flow(hass, data={"subentry_id": subentry_id})
+    he.force_reply(body, status)
+    typed = {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: UPDATE_KEY}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    assert result["errors"] == {"base": error}
+    he.clear_forced_reply()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    assert loaded.subentries[subentry_id].data[CONF_UPDATE_KEY] == UPDATE_KEY
+    assert len(he.requests) == 2
+    assert loaded.state is ConfigEntryState.LOADED
+    assert loaded.runtime_data is not runtime_before
+
+
+@pytest.mark.parametrize("data", [{}, {"subentry_id": "01JUNKNOWNSUBENTRY"}])
+async def test_reauth_for_unknown_tunnel_aborts(
+    hass: HomeAssistant,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    data: dict[str, str],
+) -> None:
+    result = await loaded.start_reauth_flow(hass, data=data)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_tunnel_unknown"
+    assert he.requests == []
+
+
+def _port(location: str) -> int:
+    return int(location.rsplit(":", 1)[1].split("/")[0])
+
+
+async def test_reauth_while_router_down_then_back(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Not loaded: the router's address is unknown; once it answers the key is checked."""
+    location = igd.location
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    he.tunnel(TUNNEL_ID).update_key = NEW_KEY
+    subentry_id = tunnel_subentry_id(config_entry)
+    result = await config_entry.start_reauth_flow(
+        hass, data={"subentry_id": subentry_id}
+    )
+    typed = {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: NEW_KEY}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    assert result["errors"] == {"base": "wan_not_public"}
+    assert result["description_placeholders"]["ip"] == "-"
+    assert he.requests == []
+
+    await igd.start(port=_port(location))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    assert result["errors"] == {"base": "wan_not_public"}  # the entry is not loaded yet
+    # HA retries the setup; the open form stays (a reload would abort it).
+    freezer.tick(timedelta(minutes=5))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert config_entry.state is ConfigEntryState.LOADED
+    runtime_before = config_entry.runtime_data
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    assert config_entry.subentries[subentry_id].data[CONF_UPDATE_KEY] == NEW_KEY
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert config_entry.runtime_data is not runtime_before
+    # The setup's own update still used the old key; the form's check set the endpoint.
+    assert [r.reply for r in he.requests] == ["badauth", f"good {WAN_IP}"]
+
+
+async def test_reauth_tunnel_removed_while_router_down(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """The entry is not loaded, so removing the tunnel does not reload it (which would
+    abort the reauth flow): the form's next step finds the tunnel gone."""
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    subentry_id = tunnel_subentry_id(config_entry)
+    result = await config_entry.start_reauth_flow(
+        hass, data={"subentry_id": subentry_id}
+    )
+    assert hass.config_entries.async_remove_subentry(config_entry, subentry_id)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: NEW_KEY}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_tunnel_unknown"
+    assert he.requests == []

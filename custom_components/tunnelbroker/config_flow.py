@@ -581,15 +581,13 @@ def _remove_tunnel_device(
 ) -> None:
     """Detach the device of a tunnel id no longer used (it goes, with its entities)."""
     registry = dr.async_get(hass)
-    device = registry.async_get_device(
-        identifiers={tunnel_device_identifier(tunnel_id)}
-    )
-    if device is not None:
-        registry.async_update_device(
-            device.id,
-            remove_config_entry_id=entry.entry_id,
-            remove_config_subentry_id=subentry.subentry_id,
-        )
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if tunnel_device_identifier(tunnel_id) in device.identifiers:
+            registry.async_update_device(
+                device.id,
+                remove_config_entry_id=entry.entry_id,
+                remove_config_subentry_id=subentry.subentry_id,
+            )
 
 
 @callback
