@@ -10,8 +10,9 @@ check the new credentials the same way; the router entry's reconfigure changes i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import voluptuous as vol
@@ -431,10 +432,15 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
                     self._client.info.udn, raise_on_progress=False
                 )
                 self._abort_if_unique_id_mismatch(reason="wrong_router")
-                changed = self.hass.config_entries.async_update_entry(
-                    entry, data={**entry.data, CONF_LOCATION: location}
+                _async_update_and_reload(
+                    self.hass,
+                    entry,
+                    partial(
+                        self.hass.config_entries.async_update_entry,
+                        entry,
+                        data={**entry.data, CONF_LOCATION: location},
+                    ),
                 )
-                _async_reload(self.hass, entry, changed)
                 return self.async_abort(reason="reconfigure_successful")
             errors["base"] = error
         return _show_location_form(
@@ -558,19 +564,23 @@ async def _async_update_tunnel(
     the tunnel's entities and device are keyed by its id, and the reload makes new ones.
     """
     old_id = str(subentry.data[CONF_TUNNEL_ID])
-    new = _tunnel_subentry(credentials)
-    default_title = subentry.title == _default_tunnel_title(old_id)
-    changed = hass.config_entries.async_update_subentry(
-        entry,
-        subentry,
-        data=new["data"],
-        title=new["title"] if default_title else subentry.title,
-        unique_id=new["unique_id"],
-    )
     if old_id != credentials.tunnel_id:
         await (await async_get_endpoint_store(hass)).async_forget({old_id})
         _remove_tunnel_device(hass, entry, subentry, old_id)
-    _async_reload(hass, entry, changed)
+    new = _tunnel_subentry(credentials)
+    default_title = subentry.title == _default_tunnel_title(old_id)
+    _async_update_and_reload(
+        hass,
+        entry,
+        partial(
+            hass.config_entries.async_update_subentry,
+            entry,
+            subentry,
+            data=new["data"],
+            title=new["title"] if default_title else subentry.title,
+            unique_id=new["unique_id"],
+        ),
+    )
 
 
 def _remove_tunnel_device(
@@ -591,13 +601,17 @@ def _remove_tunnel_device(
 
 
 @callback
-def _async_reload(hass: HomeAssistant, entry: ConfigEntry, changed: bool) -> None:
-    """Reload the entry once after a flow changed it (or confirmed it unchanged).
+def _async_update_and_reload(
+    hass: HomeAssistant, entry: ConfigEntry, update: Callable[[], bool]
+) -> None:
+    """Apply `update` (True if it changed the entry) and have the entry reload once.
 
-    While loaded, the entry's update listener reloads it on any change; otherwise (not loaded,
-    or nothing changed, e.g. the same key HE now accepts) reload it here.
+    While loaded, the entry's update listener reloads it on any change: at once, so that the
+    listener is gone when `update` returns (hence the look before). Otherwise (not loaded, or
+    nothing changed, e.g. the same key that HE now accepts) the entry is reloaded here.
     """
-    if not (changed and entry.update_listeners):
+    listening = bool(entry.update_listeners)
+    if not (update() and listening):
         hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
