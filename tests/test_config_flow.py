@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
@@ -25,6 +30,7 @@ from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntrySt
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.service_info.ssdp import (
     ATTR_UPNP_DEVICE_TYPE,
     ATTR_UPNP_FRIENDLY_NAME,
@@ -34,7 +40,16 @@ from homeassistant.helpers.service_info.ssdp import (
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, setup_entry
+from .conftest import (
+    ROUTER_UDN,
+    TUNNEL_ID,
+    UPDATE_KEY,
+    USERNAME,
+    WAN_IP,
+    seed_endpoint,
+    setup_entry,
+    tunnel_subentry,
+)
 
 CREDENTIALS = {
     CONF_USERNAME: USERNAME,
@@ -58,6 +73,11 @@ def discovery(
             ATTR_UPNP_UDN: udn,
         },
     )
+
+
+def _port(location: str) -> int:
+    """The port of a description URL (to start a stopped router where it was)."""
+    return int(location.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
 
 
 @pytest.fixture
@@ -174,8 +194,7 @@ async def test_confirm_router_gone_then_back(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect_router"}
-    port = int(location.rsplit(":", 1)[1].split("/")[0])
-    await igd.start(port=port)
+    await igd.start(port=_port(location))
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["step_id"] == "tunnel"
 
@@ -538,3 +557,456 @@ async def test_options_flow_turns_automatic_update_off(
     assert config_entry.state is ConfigEntryState.LOADED
     tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
     assert not tunnel.automatic
+
+
+# -- reauth: HE refused a tunnel's credentials ------------------------------------------------
+
+NEW_KEY = "n3w-Upd4te-K3y"
+
+
+def suggested_values(result: Any) -> dict[str, Any]:
+    """The values a form shows prefilled."""
+    return {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
+def tunnel_subentry_id(entry: MockConfigEntry, tunnel_id: str = TUNNEL_ID) -> str:
+    """The subentry id of a configured tunnel."""
+    return next(
+        subentry_id
+        for subentry_id, subentry in entry.subentries.items()
+        if subentry.data[CONF_TUNNEL_ID] == tunnel_id
+    )
+
+
+async def reload_count(hass: HomeAssistant, igd: IgdSimulator, before: int) -> int:
+    """How many times the entry was set up since `before` (igd.gena.notifies_sent then).
+
+    Each setup subscribes to the router's events, and the router answers each new
+    subscription with one initial NOTIFY.
+    """
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await igd.gena.drain()
+    return igd.gena.notifies_sent - before
+
+
+async def test_reauth_started_by_runtime_takes_new_key(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    he.tunnel(TUNNEL_ID).update_key = NEW_KEY
+    await igd.gena.drain()
+    notifies_before = igd.gena.notifies_sent
+    subentry_id = tunnel_subentry_id(loaded)
+    runtime_before = loaded.runtime_data
+    # What the runtime does when HE answers badauth.
+    loaded.async_start_reauth(hass, data={"subentry_id": subentry_id})
+    await hass.async_block_till_done()
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+    assert flow["step_id"] == "reauth_confirm"
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: "old-guess"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["description_placeholders"] == {
+        "name": "Simulated router",
+        "tunnel": f"Tunnel {TUNNEL_ID}",
+        "tunnel_id": TUNNEL_ID,
+        "ip": WAN_IP,
+        "message": "badauth",
+    }
+    # The username stays filled in; the key is never sent back to the browser.
+    assert suggested_values(result) == {CONF_USERNAME: USERNAME}
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_USERNAME: f" {USERNAME} ", CONF_UPDATE_KEY: NEW_KEY}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert dict(loaded.subentries[subentry_id].data) == {
+        CONF_USERNAME: USERNAME,
+        CONF_UPDATE_KEY: NEW_KEY,
+        CONF_TUNNEL_ID: TUNNEL_ID,
+    }
+    # One refused check, then the one accepted update that set the endpoint; the reload
+    # after it sent nothing more.
+    assert [(r.tunnel_id, r.authorized, r.reply) for r in he.requests] == [
+        (TUNNEL_ID, False, "badauth"),
+        (TUNNEL_ID, True, f"good {WAN_IP}"),
+    ]
+    assert loaded.state is ConfigEntryState.LOADED
+    assert loaded.runtime_data is not runtime_before
+    assert await reload_count(hass, igd, notifies_before) == 1
+    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
+
+
+async def test_reauth_form_names_the_tunnel(
+    hass: HomeAssistant, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    result = await loaded.start_reauth_flow(
+        hass, data={"subentry_id": tunnel_subentry_id(loaded)}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {}
+    assert result["description_placeholders"] == {
+        "name": "Simulated router",
+        "tunnel": f"Tunnel {TUNNEL_ID}",
+        "tunnel_id": TUNNEL_ID,
+    }
+    assert set(result["data_schema"].schema) == {CONF_USERNAME, CONF_UPDATE_KEY}
+    assert suggested_values(result) == {CONF_USERNAME: USERNAME}
+    assert he.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ("badauth", 200, "invalid_auth"),
+        ("", 503, "cannot_connect"),
+        ("abuse", 200, "abuse"),
+    ],
+)
+async def test_reauth_he_errors_then_same_key_accepted(
+    hass: HomeAssistant,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    body: str,
+    status: int,
+    error: str,
+) -> None:
+    """HE's trouble passed: the unchanged key is accepted, and the entry still reloads."""
+    subentry_id = tunnel_subentry_id(loaded)
+    runtime_before = loaded.runtime_data
+    result = await loaded.start_reauth_flow(hass, data={"subentry_id": subentry_id})
+    he.force_reply(body, status)
+    typed = {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: UPDATE_KEY}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    assert result["errors"] == {"base": error}
+    he.clear_forced_reply()
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    assert loaded.subentries[subentry_id].data[CONF_UPDATE_KEY] == UPDATE_KEY
+    assert len(he.requests) == 2
+    assert loaded.state is ConfigEntryState.LOADED
+    assert loaded.runtime_data is not runtime_before
+
+
+@pytest.mark.parametrize("data", [{}, {"subentry_id": "01JUNKNOWNSUBENTRY"}])
+async def test_reauth_for_unknown_tunnel_aborts(
+    hass: HomeAssistant,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    data: dict[str, str],
+) -> None:
+    result = await loaded.start_reauth_flow(hass, data=data)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_tunnel_unknown"
+    assert he.requests == []
+
+
+async def test_reauth_while_router_down_then_back(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Not loaded: the router's address is unknown; once it answers the key is checked."""
+    location = igd.location
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    he.tunnel(TUNNEL_ID).update_key = NEW_KEY
+    subentry_id = tunnel_subentry_id(config_entry)
+    result = await config_entry.start_reauth_flow(
+        hass, data={"subentry_id": subentry_id}
+    )
+    typed = {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: NEW_KEY}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    assert result["errors"] == {"base": "wan_not_public"}
+    assert result["description_placeholders"]["ip"] == "-"
+    assert he.requests == []
+
+    await igd.start(port=_port(location))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    assert result["errors"] == {"base": "wan_not_public"}  # the entry is not loaded yet
+    # HA retries the setup; the open form stays (a reload would abort it).
+    freezer.tick(timedelta(minutes=5))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert config_entry.state is ConfigEntryState.LOADED
+    runtime_before = config_entry.runtime_data
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    assert config_entry.subentries[subentry_id].data[CONF_UPDATE_KEY] == NEW_KEY
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert config_entry.runtime_data is not runtime_before
+    # The setup's own update still used the old key; the form's check set the endpoint.
+    assert [r.reply for r in he.requests] == ["badauth", f"good {WAN_IP}"]
+
+
+async def test_reauth_tunnel_removed_while_router_down(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """A tunnel removed while the reauth form is open: the next step says so.
+
+    (While the entry is loaded, the removal reloads it, and a reload aborts reauth flows.)
+    """
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    subentry_id = tunnel_subentry_id(config_entry)
+    result = await config_entry.start_reauth_flow(
+        hass, data={"subentry_id": subentry_id}
+    )
+    assert hass.config_entries.async_remove_subentry(config_entry, subentry_id)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: NEW_KEY}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_tunnel_unknown"
+    assert he.requests == []
+
+
+# -- reconfigure the router: another description URL ------------------------------------------
+
+
+async def test_reconfigure_router_to_new_url(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    old_location = igd.location
+    await igd.stop()
+    new_location = await igd.start()
+    runtime_before = loaded.runtime_data
+    notifies_before = igd.gena.notifies_sent
+    result = await loaded.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert suggested_values(result) == {CONF_LOCATION: old_location}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_LOCATION: old_location}
+    )
+    assert result["errors"] == {"base": "cannot_connect_router"}
+    assert suggested_values(result) == {CONF_LOCATION: old_location}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_LOCATION: f" {new_location} "}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(loaded.data) == {CONF_LOCATION: new_location, CONF_UDN: ROUTER_UDN}
+    assert loaded.state is ConfigEntryState.LOADED
+    assert loaded.runtime_data is not runtime_before
+    assert await reload_count(hass, igd, notifies_before) == 1
+    assert (
+        hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP
+    )
+    assert he.requests == []
+
+
+async def test_reconfigure_router_refuses_another_router(
+    hass: HomeAssistant, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    location = loaded.data[CONF_LOCATION]
+    other = IgdSimulator(udn="uuid:another-router", external_ip="84.17.0.99")
+    other_location = await other.start()
+    try:
+        result = await loaded.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_LOCATION: other_location}
+        )
+    finally:
+        await other.stop()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_router"
+    assert loaded.data[CONF_LOCATION] == location
+    assert loaded.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_router_same_url_retries_setup_now(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Router back at the same URL while the entry waits to retry: confirming it loads it."""
+    location = igd.location
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    await igd.start(port=_port(location))
+    result = await config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_LOCATION: location}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert config_entry.data[CONF_LOCATION] == location
+    assert config_entry.state is ConfigEntryState.LOADED
+
+
+# -- reconfigure a tunnel: credentials or tunnel id (HE's nohost) -----------------------------
+
+OTHER_TUNNEL = "654321"
+
+
+async def test_reconfigure_tunnel_to_right_id_keeps_key(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The fix for nohost: the id was wrong; an empty key field keeps the key."""
+    he.add_tunnel(USERNAME, OTHER_TUNNEL, UPDATE_KEY, endpoint="198.51.100.7")
+    subentry_id = tunnel_subentry_id(loaded)
+    old_entity = "sensor.tunnel_123456_tunnel_endpoint"
+    assert entity_registry.async_get(old_entity) is not None
+    result = await loaded.start_subentry_reconfigure_flow(hass, subentry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"] == {
+        "name": "Simulated router",
+        "tunnel": f"Tunnel {TUNNEL_ID}",
+        "tunnel_id": TUNNEL_ID,
+    }
+    assert suggested_values(result) == {
+        CONF_USERNAME: USERNAME,
+        CONF_TUNNEL_ID: TUNNEL_ID,
+    }
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: OTHER_TUNNEL}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    subentry = loaded.subentries[subentry_id]
+    assert dict(subentry.data) == {
+        CONF_USERNAME: USERNAME,
+        CONF_UPDATE_KEY: UPDATE_KEY,
+        CONF_TUNNEL_ID: OTHER_TUNNEL,
+    }
+    assert subentry.unique_id == OTHER_TUNNEL
+    assert subentry.title == f"Tunnel {OTHER_TUNNEL}"
+    assert [(r.tunnel_id, r.reply) for r in he.requests] == [
+        (OTHER_TUNNEL, f"good {WAN_IP}")
+    ]
+    # The old id's remembered endpoint, device and entities are gone; the new ones are there.
+    assert set(hass_storage[STORAGE_KEY]["data"]) == {OTHER_TUNNEL}
+    assert entity_registry.async_get(old_entity) is None
+    assert (
+        device_registry.async_get_device(identifiers={(DOMAIN, f"tunnel_{TUNNEL_ID}")})
+        is None
+    )
+    assert loaded.state is ConfigEntryState.LOADED
+    assert hass.states.get("sensor.tunnel_654321_tunnel_endpoint").state == WAN_IP
+
+
+async def test_reconfigure_tunnel_errors_then_new_key(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Each refusal keeps the form (without the key); a title the user chose stays."""
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=config_entry.title,
+        unique_id=ROUTER_UDN,
+        data=config_entry.data,
+        subentries_data=[tunnel_subentry(), tunnel_subentry(OTHER_TUNNEL, "other-key")],
+    )
+    he.add_tunnel(USERNAME, OTHER_TUNNEL, "other-key", endpoint=WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP)
+    await setup_entry(hass, config_entry)
+    subentry_id = tunnel_subentry_id(config_entry)
+    hass.config_entries.async_update_subentry(
+        config_entry, config_entry.subentries[subentry_id], title="Home"
+    )
+    await hass.async_block_till_done()
+    he.tunnel(TUNNEL_ID).update_key = NEW_KEY
+    sent_by_setup = len(he.requests)  # the second tunnel's first update (nochg)
+    result = await config_entry.start_subentry_reconfigure_flow(hass, subentry_id)
+    assert result["description_placeholders"]["tunnel"] == "Home"
+    flow_id = result["flow_id"]
+    for typed, error in (
+        ({CONF_TUNNEL_ID: OTHER_TUNNEL}, "tunnel_already_configured"),
+        ({CONF_TUNNEL_ID: "111"}, "unknown_tunnel"),
+        ({CONF_TUNNEL_ID: "tunnel 1"}, "invalid_tunnel_id"),
+        ({CONF_UPDATE_KEY: "wrong"}, "invalid_auth"),
+        ({}, "invalid_auth"),  # the kept key is the one HE no longer takes
+    ):
+        result = await hass.config_entries.subentries.async_configure(
+            flow_id, {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID, **typed}
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": error}
+        assert CONF_UPDATE_KEY not in suggested_values(result)
+    checks = he.requests[sent_by_setup:]
+    assert [r.reply for r in checks] == ["nohost", "badauth", "badauth"]
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id,
+        {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID, CONF_UPDATE_KEY: NEW_KEY},
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    subentry = config_entry.subentries[subentry_id]
+    assert subentry.title == "Home"
+    assert subentry.data[CONF_UPDATE_KEY] == NEW_KEY
+    assert [r.reply for r in he.requests[sent_by_setup + 3 :]] == [f"good {WAN_IP}"]
+    assert config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_tunnel_unchanged_reloads(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    """Nothing changed (HE's side was fixed): checked once more, then the entry reloads."""
+    subentry_id = tunnel_subentry_id(loaded)
+    runtime_before = loaded.runtime_data
+    await igd.gena.drain()
+    notifies_before = igd.gena.notifies_sent
+    result = await loaded.start_subentry_reconfigure_flow(hass, subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID, CONF_UPDATE_KEY: ""},
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(loaded.subentries[subentry_id].data) == CREDENTIALS
+    assert [r.reply for r in he.requests] == [f"good {WAN_IP}"]
+    assert loaded.state is ConfigEntryState.LOADED
+    assert loaded.runtime_data is not runtime_before
+    assert await reload_count(hass, igd, notifies_before) == 1
+
+
+async def test_reconfigure_tunnel_while_router_down(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await igd.stop()
+    await setup_entry(hass, config_entry)
+    result = await config_entry.start_subentry_reconfigure_flow(
+        hass, tunnel_subentry_id(config_entry)
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], CREDENTIALS
+    )
+    assert result["errors"] == {"base": "wan_not_public"}
+    assert he.requests == []

@@ -3,12 +3,16 @@
 The entry is the router (unique per UPnP device), each tunnel a config subentry: one router serves
 any number of tunnels and is polled once. The tunnel's credentials are checked by sending HE the
 router's current address: the one request that both proves them and sets the endpoint.
+
+Later changes: reauth (HE refused a tunnel's credentials) and the tunnel subentry's reconfigure
+check the new credentials the same way; the router entry's reconfigure changes its description URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import voluptuous as vol
@@ -19,6 +23,7 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentry,
     ConfigSubentryData,
     ConfigSubentryFlow,
     OptionsFlow,
@@ -27,6 +32,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowHandler, FlowResult
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.selector import (
     SelectOptionDict,
     SelectSelector,
@@ -70,10 +76,13 @@ from .igd_client import (
     RouterError,
 )
 from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_updater import tunnel_device_identifier
 from .wan_address import wan_address_problem
 
 CONF_ROUTER = "router"
 MANUAL_ENTRY = "manual"
+# What the runtime passes to entry.async_start_reauth(data=...) when HE answers badauth.
+REAUTH_SUBENTRY_ID = "subentry_id"
 
 # HE's answer -> the error shown in the tunnel form.
 _UPDATE_ERRORS: dict[UpdateStatus, str] = {
@@ -87,17 +96,47 @@ _UPDATE_ERRORS: dict[UpdateStatus, str] = {
     UpdateStatus.UNKNOWN: "unknown",
 }
 
+_USERNAME_SELECTOR = TextSelector(
+    TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
+)
+_UPDATE_KEY_SELECTOR = TextSelector(
+    TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="off")
+)
+_TUNNEL_ID_SELECTOR = TextSelector()
+
 TUNNEL_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_USERNAME): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
-        ),
-        vol.Required(CONF_UPDATE_KEY): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="off")
-        ),
-        vol.Required(CONF_TUNNEL_ID): TextSelector(),
+        vol.Required(CONF_USERNAME): _USERNAME_SELECTOR,
+        vol.Required(CONF_UPDATE_KEY): _UPDATE_KEY_SELECTOR,
+        vol.Required(CONF_TUNNEL_ID): _TUNNEL_ID_SELECTOR,
     }
 )
+# Reauth: the tunnel stays, its credentials are typed again.
+REAUTH_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_USERNAME): _USERNAME_SELECTOR,
+        vol.Required(CONF_UPDATE_KEY): _UPDATE_KEY_SELECTOR,
+    }
+)
+# Reconfigure a tunnel: an empty update key keeps the current one.
+RECONFIGURE_TUNNEL_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_USERNAME): _USERNAME_SELECTOR,
+        vol.Optional(CONF_UPDATE_KEY): _UPDATE_KEY_SELECTOR,
+        vol.Required(CONF_TUNNEL_ID): _TUNNEL_ID_SELECTOR,
+    }
+)
+LOCATION_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_LOCATION): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.URL)
+        )
+    }
+)
+
+
+def _default_tunnel_title(tunnel_id: str) -> str:
+    return f"Tunnel {tunnel_id}"
 
 
 def _tunnel_subentry(credentials: TunnelCredentials) -> ConfigSubentryData:
@@ -108,7 +147,7 @@ def _tunnel_subentry(credentials: TunnelCredentials) -> ConfigSubentryData:
             CONF_TUNNEL_ID: credentials.tunnel_id,
         },
         subentry_type=SUBENTRY_TUNNEL,
-        title=f"Tunnel {credentials.tunnel_id}",
+        title=_default_tunnel_title(credentials.tunnel_id),
         unique_id=credentials.tunnel_id,
     )
 
@@ -131,16 +170,22 @@ def _configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
 
 
 async def async_validate_tunnel(
-    hass: HomeAssistant, credentials: TunnelCredentials, wan_ip: str | None
+    hass: HomeAssistant,
+    credentials: TunnelCredentials,
+    wan_ip: str | None,
+    *,
+    replacing: str | None = None,
 ) -> tuple[str | None, dict[str, str]]:
     """Send the router's address to HE; return (error key or None, placeholders).
 
-    On success HE holds the address, and that is remembered: setting up sends nothing more.
+    `replacing` is the id of the tunnel whose settings are being changed: it is not a
+    duplicate of itself. On success HE holds the address, and that is remembered: setting up
+    sends nothing more.
     """
     placeholders = {"ip": wan_ip or "-", "tunnel_id": credentials.tunnel_id}
     if not credentials.tunnel_id.isdigit():
         return "invalid_tunnel_id", placeholders
-    if credentials.tunnel_id in _configured_tunnel_ids(hass):
+    if credentials.tunnel_id in _configured_tunnel_ids(hass) - {replacing}:
         return "tunnel_already_configured", placeholders
     if wan_ip is None or wan_address_problem(wan_ip) is not None:
         return "wan_not_public", placeholders
@@ -153,8 +198,10 @@ async def async_validate_tunnel(
     return None, placeholders
 
 
-async def _async_read_wan_ip(client: IgdClient) -> str | None:
-    """Return the router's WAN address, or None if it cannot tell now."""
+async def _async_read_wan_ip(client: IgdClient | None) -> str | None:
+    """Return the router's WAN address, or None if it cannot tell now (or is not loaded)."""
+    if client is None:
+        return None
     try:
         return (await client.async_get_wan_status()).external_ip
     except RouterError as err:
@@ -182,6 +229,7 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         self._location: str | None = None
         self._client: IgdClient | None = None
         self._discoveries: dict[str, SsdpServiceInfo] = {}
+        self._reauth_subentry_id = ""
 
     @staticmethod
     @callback
@@ -288,20 +336,7 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_configured(updates={CONF_LOCATION: location})
                 return await self.async_step_tunnel()
             errors["base"] = error
-        return self.async_show_form(
-            step_id="manual",
-            data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(
-                    {
-                        vol.Required(CONF_LOCATION): TextSelector(
-                            TextSelectorConfig(type=TextSelectorType.URL)
-                        )
-                    }
-                ),
-                user_input,
-            ),
-            errors=errors,
-        )
+        return _show_location_form(self, "manual", user_input, errors)
 
     async def _async_new_discoveries(self) -> dict[str, SsdpServiceInfo]:
         configured = self._async_current_ids(include_ignore=True)
@@ -352,6 +387,80 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             )
         return _show_tunnel_form(self, "tunnel", step, user_input)
 
+    # -- HE refused a tunnel's credentials -------------------------------------------------
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Start from the runtime's badauth: entry data plus the tunnel's subentry id."""
+        self._reauth_subentry_id = str(entry_data.get(REAUTH_SUBENTRY_ID) or "")
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the tunnel's username and new update key; check them with HE."""
+        entry: TunnelbrokerConfigEntry = self._get_reauth_entry()
+        if (subentry := entry.subentries.get(self._reauth_subentry_id)) is None:
+            return self.async_abort(reason="reauth_tunnel_unknown")
+        step = await _async_tunnel_input(
+            self.hass, _router_client(entry), user_input, entry.title, subentry
+        )
+        if step.credentials is not None:
+            await _async_update_tunnel(self.hass, entry, subentry, step.credentials)
+            return self.async_abort(reason="reauth_successful")
+        return _show_tunnel_form(
+            self,
+            "reauth_confirm",
+            step,
+            user_input,
+            schema=REAUTH_SCHEMA,
+            current=subentry,
+        )
+
+    # -- the router moved, or SSDP cannot see it -------------------------------------------
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the router's description URL; it must still be the same router."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            location = str(user_input[CONF_LOCATION]).strip()
+            if (error := await self._async_connect(location)) is None:
+                assert self._client is not None
+                await self.async_set_unique_id(
+                    self._client.info.udn, raise_on_progress=False
+                )
+                self._abort_if_unique_id_mismatch(reason="wrong_router")
+                _async_update_and_reload(
+                    self.hass,
+                    entry,
+                    partial(
+                        self.hass.config_entries.async_update_entry,
+                        entry,
+                        data={**entry.data, CONF_LOCATION: location},
+                    ),
+                )
+                return self.async_abort(reason="reconfigure_successful")
+            errors["base"] = error
+        return _show_location_form(
+            self, "reconfigure", user_input or entry.data, errors
+        )
+
+
+def _show_location_form(
+    flow: ConfigFlow,
+    step_id: str,
+    suggested: Mapping[str, Any] | None,
+    errors: dict[str, str],
+) -> ConfigFlowResult:
+    """Ask for the router's description URL."""
+    return flow.async_show_form(
+        step_id=step_id,
+        data_schema=flow.add_suggested_values_to_schema(LOCATION_SCHEMA, suggested),
+        errors=errors,
+    )
+
 
 @dataclass
 class _TunnelInput:
@@ -364,17 +473,30 @@ class _TunnelInput:
 
 async def _async_tunnel_input(
     hass: HomeAssistant,
-    client: IgdClient,
+    client: IgdClient | None,
     user_input: Mapping[str, Any] | None,
     router_name: str,
+    current: ConfigSubentry | None = None,
 ) -> _TunnelInput:
-    """Check what the user typed (if anything) against HE with the router's address."""
+    """Check what the user typed (if anything) against HE with the router's address.
+
+    `current` is the tunnel being changed: what the form does not ask (or leaves empty, as the
+    update key) is taken from it, and its own id is not a duplicate. `client` is None while the
+    router's entry is not loaded: the router's address is then unknown.
+    """
     step = _TunnelInput(placeholders={"name": router_name})
+    if current is not None:
+        step.placeholders.update(
+            tunnel=current.title, tunnel_id=str(current.data[CONF_TUNNEL_ID])
+        )
     if user_input is None:
         return step
-    credentials = _credentials(user_input)
+    replacing = None if current is None else str(current.data[CONF_TUNNEL_ID])
+    credentials = _credentials(_over_current(current, user_input))
     wan_ip = await _async_read_wan_ip(client)
-    error, details = await async_validate_tunnel(hass, credentials, wan_ip)
+    error, details = await async_validate_tunnel(
+        hass, credentials, wan_ip, replacing=replacing
+    )
     step.placeholders.update(details)
     if error is None:
         step.credentials = credentials
@@ -383,16 +505,33 @@ async def _async_tunnel_input(
     return step
 
 
+def _over_current(
+    current: ConfigSubentry | None, user_input: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """Return what the user typed over the tunnel's current data (an empty key keeps it)."""
+    if current is None:
+        return user_input
+    merged = {**current.data, **user_input}
+    if not user_input.get(CONF_UPDATE_KEY):
+        merged[CONF_UPDATE_KEY] = current.data[CONF_UPDATE_KEY]
+    return merged
+
+
 def _show_tunnel_form[ResultT: FlowResult[Any, Any]](
     flow: FlowHandler[Any, ResultT, Any],
     step_id: str,
     step: _TunnelInput,
     user_input: Mapping[str, Any] | None,
+    *,
+    schema: vol.Schema = TUNNEL_SCHEMA,
+    current: ConfigSubentry | None = None,
 ) -> ResultT:
+    """Show a tunnel form, filled with what was typed (or is set) except the update key."""
+    suggested = {**(current.data if current else {}), **(user_input or {})}
     return flow.async_show_form(
         step_id=step_id,
         data_schema=flow.add_suggested_values_to_schema(
-            TUNNEL_SCHEMA, _without_key(user_input)
+            schema, _without_key(suggested or None)
         ),
         description_placeholders=step.placeholders,
         errors=step.errors,
@@ -404,6 +543,76 @@ def _without_key(user_input: Mapping[str, Any] | None) -> Mapping[str, Any] | No
     if user_input is None:
         return None
     return {key: value for key, value in user_input.items() if key != CONF_UPDATE_KEY}
+
+
+def _router_client(entry: TunnelbrokerConfigEntry) -> IgdClient | None:
+    """Return the router's client while its entry is loaded, else None."""
+    if entry.state is ConfigEntryState.LOADED:
+        return entry.runtime_data.router.client
+    return None
+
+
+async def _async_update_tunnel(
+    hass: HomeAssistant,
+    entry: TunnelbrokerConfigEntry,
+    subentry: ConfigSubentry,
+    credentials: TunnelCredentials,
+) -> None:
+    """Store a tunnel's checked settings and reload the router's entry.
+
+    A default title follows a new tunnel id. The old id's remembered endpoint and device go:
+    the tunnel's entities and device are keyed by its id, and the reload makes new ones.
+    """
+    old_id = str(subentry.data[CONF_TUNNEL_ID])
+    if old_id != credentials.tunnel_id:
+        await (await async_get_endpoint_store(hass)).async_forget({old_id})
+        _remove_tunnel_device(hass, entry, subentry, old_id)
+    new = _tunnel_subentry(credentials)
+    default_title = subentry.title == _default_tunnel_title(old_id)
+    _async_update_and_reload(
+        hass,
+        entry,
+        partial(
+            hass.config_entries.async_update_subentry,
+            entry,
+            subentry,
+            data=new["data"],
+            title=new["title"] if default_title else subentry.title,
+            unique_id=new["unique_id"],
+        ),
+    )
+
+
+def _remove_tunnel_device(
+    hass: HomeAssistant,
+    entry: TunnelbrokerConfigEntry,
+    subentry: ConfigSubentry,
+    tunnel_id: str,
+) -> None:
+    """Detach the device of a tunnel id no longer used (it goes, with its entities)."""
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if tunnel_device_identifier(tunnel_id) in device.identifiers:
+            registry.async_update_device(
+                device.id,
+                remove_config_entry_id=entry.entry_id,
+                remove_config_subentry_id=subentry.subentry_id,
+            )
+
+
+@callback
+def _async_update_and_reload(
+    hass: HomeAssistant, entry: ConfigEntry, update: Callable[[], bool]
+) -> None:
+    """Apply `update` (True if it changed the entry) and have the entry reload once.
+
+    While loaded, the entry's update listener reloads it on any change: at once, so that the
+    listener is gone when `update` returns (hence the look before). Otherwise (not loaded, or
+    nothing changed, e.g. the same key that HE now accepts) the entry is reloaded here.
+    """
+    listening = bool(entry.update_listeners)
+    if not (update() and listening):
+        hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 class TunnelSubentryFlow(ConfigSubentryFlow):
@@ -427,6 +636,27 @@ class TunnelSubentryFlow(ConfigSubentryFlow):
                 unique_id=subentry["unique_id"],
             )
         return _show_tunnel_form(self, "user", step, user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a tunnel's username, update key or id (the fix for HE's nohost)."""
+        entry: TunnelbrokerConfigEntry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        step = await _async_tunnel_input(
+            self.hass, _router_client(entry), user_input, entry.title, subentry
+        )
+        if step.credentials is not None:
+            await _async_update_tunnel(self.hass, entry, subentry, step.credentials)
+            return self.async_abort(reason="reconfigure_successful")
+        return _show_tunnel_form(
+            self,
+            "reconfigure",
+            step,
+            user_input,
+            schema=RECONFIGURE_TUNNEL_SCHEMA,
+            current=subentry,
+        )
 
 
 class TunnelbrokerOptionsFlow(OptionsFlow):
