@@ -638,7 +638,7 @@ async def test_reauth_started_by_runtime_takes_new_key(
     # after it sent nothing more.
     assert [(r.tunnel_id, r.authorized, r.reply) for r in he.requests] == [
         (TUNNEL_ID, False, "badauth"),
-        (TUNNEL_ID, True, f"good {WAN_IP}"),
+        (TUNNEL_ID, True, f"nochg {WAN_IP}"),
     ]
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
@@ -988,7 +988,7 @@ async def test_reconfigure_tunnel_unchanged_reloads(
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
     assert dict(loaded.subentries[subentry_id].data) == CREDENTIALS
-    assert [r.reply for r in he.requests] == [f"good {WAN_IP}"]
+    assert [r.reply for r in he.requests] == [f"nochg {WAN_IP}"]
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1
