@@ -45,6 +45,11 @@ ENV_API_URL: Final = "TUNNELBROKER_API_URL"
 RETRY_INITIAL: Final = timedelta(minutes=1)
 RETRY_MAX: Final = timedelta(hours=1)
 
+# HE's tunnel information changes only when the user edits the tunnel or an update moves its
+# endpoint. HE asks clients not to hammer its servers (it blocks abusive clients), so it is read
+# rarely: at start-up, then four times a day.
+TUNNEL_INFO_INTERVAL: Final = timedelta(hours=6)
+
 # Bus event behind the device triggers.
 EVENT_TUNNELBROKER: Final = f"{DOMAIN}_event"
 TRIGGER_WAN_IP_CHANGED: Final = "wan_ip_changed"
