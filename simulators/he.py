@@ -2,10 +2,16 @@
 
 `GET /nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update key),
 answered with HE's plain-text replies (see ../shared/reference/tunnelbroker-api.md): good, nochg,
-badauth, nohost, badip, abuse, the ICMP `-ERROR:` text, 911. Every request is recorded, so tests
-can count updates and check that no secret ever appears in a URL. A forced reply (any body, any
-HTTP status, or a delay) can be switched on while it runs. Used by the tests, the benchmarks and
-the demo (scripts/develop).
+badauth, nohost, badip, abuse, the ICMP `-ERROR:` text, 911. A forced reply (any body, any HTTP
+status, or a delay) can be switched on while it runs.
+
+`GET /tunnelInfo.php[?tid=<tunnel id>]` with the same basic auth answers HE's XML description of
+the account's tunnels; `clientv4` is the endpoint the last update set. An `InfoFault` makes it
+misbehave (refuse, garbage, entity bomb, huge body, an HTTP error status, slow).
+
+Every request is recorded (updates in `requests`, tunnel information in `info_requests`), so
+tests can count them and check that no secret ever appears in a URL. Used by the tests, the
+benchmarks and the demo (scripts/develop).
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import asyncio
 import base64
 import binascii
 from dataclasses import dataclass, field
+from enum import StrEnum
 from ipaddress import IPv4Address, ip_address
 import time
+from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
@@ -27,13 +35,75 @@ ICMP_ERROR = (
 )
 
 
+# HE's tunnel servers sit in 216.66.0.0/18 and friends; the tunnel and routed prefixes come from
+# HE's 2001:470::/32. Public-looking values, the same for every run (the demo shows them).
+DEFAULT_SERVER_V4 = "216.66.80.26"
+
+# What the faults send.
+REFUSED_INFO_BODY = "badauth"
+GARBAGE_INFO_BODY = "<html><body>Please log in</body></html"
+BOMB_INFO_BODY = (
+    '<?xml version="1.0"?>\n'
+    '<!DOCTYPE tunnels [<!ENTITY a "aaaaaaaaaa">'
+    + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8)
+    )
+    + ']>\n<tunnels><tunnel id="1"><description>&i;</description></tunnel></tunnels>'
+)
+HUGE_INFO_SIZE = 1_000_000
+
+
+class InfoFault(StrEnum):
+    """Ways tunnelInfo.php can misbehave, switched on while the server runs."""
+
+    NONE = "none"
+    REFUSE = "refuse"  # 401 with a badauth body, whatever the credentials
+    GARBAGE = "garbage"  # 200 with a body that is not XML
+    BOMB = "bomb"  # 200 with a billion-laughs entity expansion
+    HUGE = "huge"  # 200 with valid XML of about 1 MB
+    HTTP_ERROR = "http_error"  # `info_error_status` (500 unless set), no body
+    SLOW = "slow"  # answers correctly after `info_slow_seconds`
+
+
 @dataclass
 class Tunnel:
-    """One tunnel of one account."""
+    """One tunnel of one account, with the addresses tunnelInfo.php reports."""
 
     tunnel_id: str
     update_key: str
     endpoint: str | None = None
+    description: str = ""
+    server_v4: str = DEFAULT_SERVER_V4
+    server_v6: str = ""  # default: worked out from the tunnel id
+    client_v6: str = ""
+    routed_64: str = ""
+    routed_48: str | None = None  # HE allocates a /48 only on request
+
+    def __post_init__(self) -> None:
+        """Give the tunnel its own /64s, derived from its id, unless set."""
+        hextet = (
+            f"{int(self.tunnel_id) % 0x10000:x}" if self.tunnel_id.isdigit() else "1"
+        )
+        self.server_v6 = self.server_v6 or f"2001:470:1f0a:{hextet}::1/64"
+        self.client_v6 = self.client_v6 or f"2001:470:1f0a:{hextet}::2/64"
+        self.routed_64 = self.routed_64 or f"2001:470:1f0b:{hextet}::/64"
+
+    def info_xml(self) -> str:
+        """Return the tunnel's <tunnel> element as tunnelInfo.php writes it."""
+        fields = {
+            "description": self.description,
+            "serverv4": self.server_v4,
+            "clientv4": self.endpoint or "",
+            "serverv6": self.server_v6,
+            "clientv6": self.client_v6,
+            "routed64": self.routed_64,
+        }
+        if self.routed_48:
+            fields["routed48"] = self.routed_48
+        inner = "".join(
+            f"<{tag}>{escape(value)}</{tag}>" for tag, value in fields.items()
+        )
+        return f"<tunnel id={quoteattr(self.tunnel_id)}>{inner}</tunnel>"
 
 
 @dataclass(frozen=True)
@@ -49,6 +119,18 @@ class UpdateRequest:
     reply: str
     status: int
     client_port: int | None = None  # tells reused connections from new ones
+
+
+@dataclass(frozen=True)
+class InfoRequest:
+    """One tunnelInfo.php request as the server saw it."""
+
+    at: float
+    path_qs: str
+    username: str | None
+    authorized: bool
+    tunnel_id: str | None
+    status: int
 
 
 @dataclass
@@ -97,6 +179,10 @@ class HeState:
     forced: ForcedReply | None = None
     abuse: AbuseRule | None = None
     requests: list[UpdateRequest] = field(default_factory=list)
+    info_fault: InfoFault = InfoFault.NONE
+    info_slow_seconds: float = 3.0
+    info_error_status: int = 500
+    info_requests: list[InfoRequest] = field(default_factory=list)
 
 
 class HeSimulator(LoopbackServer):
@@ -107,6 +193,7 @@ class HeSimulator(LoopbackServer):
         super().__init__()
         self.state = HeState()
         self.app.router.add_get("/nic/update", self._handle_update)
+        self.app.router.add_get("/tunnelInfo.php", self._handle_info)
         self.app.router.add_get("/sim/state", self._handle_state)
 
     def add_tunnel(
@@ -115,9 +202,15 @@ class HeSimulator(LoopbackServer):
         tunnel_id: str,
         update_key: str,
         endpoint: str | None = None,
+        **addresses: str,
     ) -> Tunnel:
-        """Create a tunnel for `username` (the account is created as needed)."""
-        tunnel = Tunnel(tunnel_id=tunnel_id, update_key=update_key, endpoint=endpoint)
+        """Create a tunnel for `username` (the account is created as needed).
+
+        `addresses` sets the Tunnel fields tunnelInfo.php reports (server_v4, routed_48, ...).
+        """
+        tunnel = Tunnel(
+            tunnel_id=tunnel_id, update_key=update_key, endpoint=endpoint, **addresses
+        )
         self.state.accounts.setdefault(username, {})[tunnel_id] = tunnel
         return tunnel
 
@@ -138,10 +231,19 @@ class HeSimulator(LoopbackServer):
         """Answer as HE again."""
         self.state.forced = None
 
+    def set_info_fault(self, fault: InfoFault) -> None:
+        """Make tunnelInfo.php misbehave (InfoFault.NONE: answer as HE again)."""
+        self.state.info_fault = fault
+
     @property
     def requests(self) -> list[UpdateRequest]:
         """Return every update request received, oldest first."""
         return self.state.requests
+
+    @property
+    def info_requests(self) -> list[InfoRequest]:
+        """Return every tunnelInfo.php request received, oldest first."""
+        return self.state.info_requests
 
     async def _handle_update(self, request: web.Request) -> web.Response:
         username, password = _basic_auth(request.headers.get("Authorization", ""))
@@ -211,6 +313,60 @@ class HeSimulator(LoopbackServer):
         tunnel.endpoint = address
         return f"good {address}", True
 
+    async def _handle_info(self, request: web.Request) -> web.Response:
+        username, password = _basic_auth(request.headers.get("Authorization", ""))
+        tunnel_id = request.query.get("tid")
+        fault = self.state.info_fault
+        if fault is InfoFault.SLOW:
+            await asyncio.sleep(self.state.info_slow_seconds)
+        body, status, authorized = self._info_reply(username, password, tunnel_id)
+        if fault is InfoFault.REFUSE:
+            body, status, authorized = REFUSED_INFO_BODY, 401, False
+        elif fault is InfoFault.GARBAGE:
+            body, status = GARBAGE_INFO_BODY, 200
+        elif fault is InfoFault.BOMB:
+            body, status = BOMB_INFO_BODY, 200
+        elif fault is InfoFault.HUGE:
+            padding = "x" * HUGE_INFO_SIZE
+            body, status = f"<tunnels><!-- {padding} --></tunnels>", 200
+        elif fault is InfoFault.HTTP_ERROR:
+            body, status = "", self.state.info_error_status
+        self.state.info_requests.append(
+            InfoRequest(
+                at=time.monotonic(),
+                path_qs=request.path_qs,
+                username=username,
+                authorized=authorized,
+                tunnel_id=tunnel_id,
+                status=status,
+            )
+        )
+        content_type = "text/xml" if body.startswith("<") else "text/plain"
+        # A redirect points at a login page, as a web site asking for a session would.
+        headers = {"Location": "/login"} if 300 <= status < 400 else None
+        return web.Response(
+            text=body, status=status, content_type=content_type, headers=headers
+        )
+
+    def _info_reply(
+        self, username: str | None, password: str | None, tunnel_id: str | None
+    ) -> tuple[str, int, bool]:
+        """Return (body, HTTP status, authorized) as HE would answer tunnelInfo.php.
+
+        HE documents basic auth with the account password; this account has none of its own,
+        so the update key of any of its tunnels is accepted.
+        """
+        tunnels = self.state.accounts.get(username or "", {})
+        if not any(password == tunnel.update_key for tunnel in tunnels.values()):
+            return REFUSED_INFO_BODY, 401, False
+        selected = [
+            tunnel
+            for tunnel in tunnels.values()
+            if tunnel_id is None or tunnel.tunnel_id == tunnel_id
+        ]
+        body = "<tunnels>" + "".join(t.info_xml() for t in selected) + "</tunnels>"
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}', 200, True
+
     async def _handle_state(self, request: web.Request) -> web.Response:
         return web.json_response(
             {
@@ -228,6 +384,10 @@ class HeSimulator(LoopbackServer):
                         "client_port": r.client_port,
                     }
                     for r in self.state.requests
+                ],
+                "info_requests": [
+                    {"tunnel_id": r.tunnel_id, "status": r.status, "at": r.at}
+                    for r in self.state.info_requests
                 ],
             }
         )

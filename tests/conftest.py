@@ -120,7 +120,8 @@ async def he(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[HeSimulator]:
     yield simulator
     await simulator.stop()
     # The key travels only in the Authorization header, never in a URL.
-    assert not [r.path_qs for r in simulator.requests if UPDATE_KEY in r.path_qs]
+    urls = [r.path_qs for r in [*simulator.requests, *simulator.info_requests]]
+    assert not [url for url in urls if UPDATE_KEY in url]
 
 
 def tunnel_subentry(

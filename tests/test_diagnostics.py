@@ -12,10 +12,10 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from homeassistant.core import HomeAssistant
-from simulators.he import HeSimulator
+from simulators.he import HeSimulator, InfoFault
 from simulators.igd import IgdSimulator
 
-from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, wan_change
+from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, setup_entry, wan_change
 
 
 async def test_diagnostics_redact_secrets_and_addresses(
@@ -28,10 +28,18 @@ async def test_diagnostics_redact_secrets_and_addresses(
 ) -> None:
     he.force_reply("abuse")
     await wan_change(hass, igd, freezer, "84.17.9.9")
+    he.tunnel(TUNNEL_ID).description = "Home"
+    he.tunnel(TUNNEL_ID).routed_48 = "2001:470:7d1b::/48"
+    # HE's information read again (no 6-hour jump: the API client's token would expire).
+    for info in loaded.runtime_data.tunnel_info.values():
+        await info.async_refresh()
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded)
     text = json.dumps(diagnostics)
     for secret in (UPDATE_KEY, USERNAME, TUNNEL_ID, WAN_IP, "84.17.9.9", "00000000"):
         assert secret not in text
+    # HE's tunnel information: the tunnel's addresses and prefixes, HE's server.
+    for address in ("198.51.100.1", "216.66.80.26", "2001:470:", "Home"):
+        assert address not in text
     assert diagnostics["router"]["model_name"] == "MiniUPnPd"
     assert diagnostics["wan_services"] == [
         "urn:schemas-upnp-org:service:WANIPConnection:2"
@@ -43,3 +51,36 @@ async def test_diagnostics_redact_secrets_and_addresses(
     assert tunnel["endpoint"] == "**REDACTED**"
     assert tunnel["last_attempt"]["status"] == "abuse"
     assert tunnel["automatic"] is True
+    assert tunnel["info"] == dict.fromkeys(
+        (
+            "tunnel_id",
+            "description",
+            "server_v4",
+            "client_v4",
+            "server_v6",
+            "client_v6",
+            "routed_64",
+            "routed_48",
+        ),
+        "**REDACTED**",
+    )
+    assert tunnel["info_refused"] is None
+    assert tunnel["info_last_update_success"] is True
+
+
+async def test_diagnostics_tell_tunnel_information_refused(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Why the tunnel's addresses are unknown: HE refused, with its short reason."""
+    he.set_info_fault(InfoFault.REFUSE)
+    await setup_entry(hass, config_entry)
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, config_entry
+    )
+    (tunnel,) = diagnostics["tunnels"]
+    assert tunnel["info"] is None
+    assert tunnel["info_refused"] == "HTTP 401"

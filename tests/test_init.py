@@ -11,6 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.tunnelbroker.clients import create_he_client
 from custom_components.tunnelbroker.const import (
     DOMAIN,
     ENV_API_URL,
@@ -30,7 +31,6 @@ from .conftest import (
     USERNAME,
     WAN_IP,
     poll,
-    seed_endpoint,
     setup_entry,
     tunnel_subentry,
     wan_change,
@@ -117,25 +117,21 @@ async def test_api_url_override_is_logged(
 
 async def test_insecure_api_url_override_is_ignored(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
-    config_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A plain-http override towards a real host is ignored: HE's own URLs are used.
+
+    No entry is set up: it would read the tunnel's information from HE itself at once.
+    """
     monkeypatch.setenv(ENV_API_URL, "http://tunnelbroker.example")
-    # HE holds the router's address already: nothing is sent, so HE itself is never contacted.
-    seed_endpoint(hass_storage, WAN_IP)
-    await setup_entry(hass, config_entry)
-    assert config_entry.state is ConfigEntryState.LOADED
+    client = create_he_client(hass)
     assert (
         "Ignoring TUNNELBROKER_API_URL (plain http is allowed only towards loopback)"
         in caplog.text
     )
-    assert config_entry.runtime_data.tunnels
-    tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
-    assert tunnel._client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
-    assert tunnel.last_attempt is None
+    assert client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
+    assert client.info_url == "https://tunnelbroker.net/tunnelInfo.php"
 
 
 async def test_removing_the_router_forgets_its_endpoints(
@@ -189,21 +185,34 @@ async def test_removing_a_tunnel_removes_its_device_and_issues(
     assert issues.async_get_issue(DOMAIN, f"tunnel_not_found_{TUNNEL_ID}") is None
 
 
-async def test_without_override_updates_go_to_he(
+async def test_without_override_requests_go_to_he(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
-    config_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Updates go to HE's update host, tunnel information to its main host.
+
+    No entry is set up: it would read the tunnel's information from HE itself at once.
+    """
     monkeypatch.delenv(ENV_API_URL)
-    seed_endpoint(hass_storage, WAN_IP)  # nothing to send: HE itself is never contacted
-    await setup_entry(hass, config_entry)
-    tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
-    assert tunnel._client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
+    client = create_he_client(hass)
+    assert client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
+    assert client.info_url == "https://tunnelbroker.net/tunnelInfo.php"
     assert ENV_API_URL not in caplog.text
-    assert tunnel.last_attempt is None
+
+
+async def test_override_serves_updates_and_tunnel_information(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """The developer override redirects both HE hosts to the same (simulated) server."""
+    await setup_entry(hass, config_entry)
+    client = create_he_client(hass)
+    assert client.update_url == f"{he.url}/nic/update"
+    assert client.info_url == f"{he.url}/tunnelInfo.php"
+    assert [r.tunnel_id for r in he.info_requests] == [TUNNEL_ID]
 
 
 # -- hostile and broken routers (issue #4, router side) ---------------------------------------

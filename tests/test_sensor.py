@@ -1,4 +1,4 @@
-"""Sensors: the router's external address, the tunnel's endpoint and last update."""
+"""Sensors: the router's external address; the tunnel's endpoint, last update and HE's addresses."""
 
 from __future__ import annotations
 
@@ -10,15 +10,24 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.tunnelbroker.const import (
     ROUTER_POLL_INTERVAL,
     SAFETY_POLL_INTERVAL,
+    TUNNEL_INFO_INTERVAL,
 )
 from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from simulators.he import HeSimulator
+from simulators.he import HeSimulator, InfoFault
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, poll, setup_entry, wan_change
+from .conftest import (
+    ROUTER_UDN,
+    TUNNEL_ID,
+    WAN_IP,
+    poll,
+    seed_endpoint,
+    setup_entry,
+    wan_change,
+)
 
 EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
@@ -93,3 +102,117 @@ async def test_registry_entries(
     assert last.unique_id == f"tunnel_{TUNNEL_ID}_last_update"
     assert last.entity_category is EntityCategory.DIAGNOSTIC
     assert last.config_subentry_id in config_entry.subentries
+
+
+# -- HE's tunnel information ------------------------------------------------------------------
+
+INFO_SENSORS = {
+    "sensor.tunnel_123456_server_ipv4_address": ("server_ipv4", "216.66.80.26"),
+    "sensor.tunnel_123456_server_ipv6_address": (
+        "server_ipv6",
+        "2001:470:1f0a:e240::1/64",
+    ),
+    "sensor.tunnel_123456_client_ipv6_address": (
+        "client_ipv6",
+        "2001:470:1f0a:e240::2/64",
+    ),
+    "sensor.tunnel_123456_routed_64_prefix": (
+        "routed_prefix_64",
+        "2001:470:1f0b:e240::/64",
+    ),
+}
+ROUTED_48 = "sensor.tunnel_123456_routed_48_prefix"
+
+
+async def test_tunnel_information_sensors(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    loaded: MockConfigEntry,
+) -> None:
+    """HE's addresses for the tunnel, as diagnostic sensors of the tunnel's device."""
+    endpoint = entity_registry.async_get(ENDPOINT)
+    assert endpoint is not None
+    for entity_id, (key, value) in INFO_SENSORS.items():
+        state = hass.states.get(entity_id)
+        assert state is not None, entity_id
+        assert state.state == value
+        entry = entity_registry.async_get(entity_id)
+        assert entry is not None
+        assert entry.unique_id == f"tunnel_{TUNNEL_ID}_{key}"
+        assert entry.translation_key == key
+        assert entry.entity_category is EntityCategory.DIAGNOSTIC
+        assert entry.device_id == endpoint.device_id
+        assert entry.config_subentry_id == endpoint.config_subentry_id
+    assert hass.states.get("sensor.tunnel_123456_routed_64_prefix").attributes[
+        "friendly_name"
+    ] == ("Tunnel 123456 Routed /64 prefix")
+    # Most tunnels have no /48: its sensor exists, disabled until the user wants it.
+    routed_48 = entity_registry.async_get(ROUTED_48)
+    assert routed_48 is not None
+    assert routed_48.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert hass.states.get(ROUTED_48) is None
+
+
+async def test_routed_48_when_enabled(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    entity_registry: er.EntityRegistry,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Enabled by the user, the /48 shows HE's allocation."""
+    he.tunnel(TUNNEL_ID).routed_48 = "2001:470:7d1b::/48"
+    config_entry.add_to_hass(hass)
+    entity_registry.async_get_or_create(
+        "sensor",
+        "tunnelbroker",
+        f"tunnel_{TUNNEL_ID}_routed_prefix_48",
+        suggested_object_id="tunnel_123456_routed_48_prefix",
+        config_entry=config_entry,
+        disabled_by=None,
+    )
+    seed_endpoint(hass_storage, WAN_IP)
+    await setup_entry(hass, config_entry)
+    assert hass.states.get(ROUTED_48).state == "2001:470:7d1b::/48"
+
+
+async def test_tunnel_information_sensors_availability(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Unavailable without information; HE unreachable later keeps the addresses shown."""
+    seed_endpoint(hass_storage, WAN_IP)
+    he.set_info_fault(InfoFault.HTTP_ERROR)
+    await setup_entry(hass, config_entry)
+    for entity_id in INFO_SENSORS:
+        assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
+    assert hass.states.get(ENDPOINT).state == WAN_IP
+
+    he.set_info_fault(InfoFault.NONE)
+    await poll(hass, freezer, TUNNEL_INFO_INTERVAL)
+    for entity_id, (_, value) in INFO_SENSORS.items():
+        assert hass.states.get(entity_id).state == value
+
+    he.set_info_fault(InfoFault.HTTP_ERROR)
+    await poll(hass, freezer, TUNNEL_INFO_INTERVAL)
+    for entity_id, (_, value) in INFO_SENSORS.items():
+        assert hass.states.get(entity_id).state == value
+
+
+async def test_tunnel_information_refused_sensors_unavailable(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """HE refused the key for tunnelInfo.php: its sensors are unavailable, the rest works."""
+    he.set_info_fault(InfoFault.REFUSE)
+    await setup_entry(hass, config_entry)
+    for entity_id in INFO_SENSORS:
+        assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
+    assert hass.states.get(ENDPOINT).state == WAN_IP

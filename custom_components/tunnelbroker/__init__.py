@@ -21,6 +21,7 @@ from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_is
 from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
+from .tunnel_info import TunnelInfoCoordinator
 from .tunnel_updater import TunnelUpdater
 
 PLATFORMS: list[Platform] = [
@@ -71,11 +72,21 @@ async def async_setup_entry(
         for subentry_id, subentry in entry.subentries.items()
         if subentry.subentry_type == SUBENTRY_TUNNEL
     }
+    tunnel_info = {
+        subentry_id: TunnelInfoCoordinator(hass, entry, he_client, tunnel.credentials)
+        for subentry_id, tunnel in tunnels.items()
+    }
     entry.runtime_data = TunnelbrokerRuntimeData(
-        router=router, events=events, tunnels=tunnels
+        router=router, events=events, tunnels=tunnels, tunnel_info=tunnel_info
     )
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    # HE's tunnel information is a nice-to-have: setup neither waits for it nor fails without it.
+    for info in tunnel_info.values():
+        entry.async_create_task(
+            hass, info.async_refresh(), f"{DOMAIN} read tunnel {info.tunnel_id} info"
+        )
 
     for tunnel in tunnels.values():
         entry.async_on_unload(

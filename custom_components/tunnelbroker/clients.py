@@ -15,7 +15,12 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, ENV_API_URL, LOGGER, ROUTER_TIMEOUT
-from .he_client import DEFAULT_API_URL, TunnelbrokerClient, validate_api_url
+from .he_client import (
+    DEFAULT_API_URL,
+    DEFAULT_INFO_API_URL,
+    TunnelbrokerClient,
+    validate_api_url,
+)
 from .igd_client import BoundedRequester, IgdClient
 
 DATA_API_URL: HassKey[str] = HassKey(f"{DOMAIN}_api_url")
@@ -26,6 +31,12 @@ def api_url(hass: HomeAssistant) -> str:
     if (url := hass.data.get(DATA_API_URL)) is None:
         url = hass.data[DATA_API_URL] = _api_url_from_environment()
     return url
+
+
+def info_api_url(hass: HomeAssistant) -> str:
+    """Return HE's base URL for tunnel information: the developer override serves it too."""
+    url = api_url(hass)
+    return DEFAULT_INFO_API_URL if url == DEFAULT_API_URL else url
 
 
 def _api_url_from_environment() -> str:
@@ -47,7 +58,9 @@ def _api_url_from_environment() -> str:
 
 def create_he_client(hass: HomeAssistant) -> TunnelbrokerClient:
     """Return an HE client on the shared session."""
-    return TunnelbrokerClient(async_get_clientsession(hass), api_url(hass))
+    return TunnelbrokerClient(
+        async_get_clientsession(hass), api_url(hass), info_api_url=info_api_url(hass)
+    )
 
 
 def create_router_requester(hass: HomeAssistant) -> BoundedRequester:

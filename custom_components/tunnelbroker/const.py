@@ -41,6 +41,11 @@ ROUTER_TIMEOUT: Final = 10
 # at a simulated HE server. Never settable from the UI, never stored in a config entry.
 ENV_API_URL: Final = "TUNNELBROKER_API_URL"
 
+# HE's tunnel information changes only when the user edits the tunnel or an update moves its
+# endpoint. HE asks clients not to hammer its servers (it blocks abusive clients), so it is read
+# rarely: at start-up, then four times a day.
+TUNNEL_INFO_INTERVAL: Final = timedelta(hours=6)
+
 # Bus event behind the device triggers.
 EVENT_TUNNELBROKER: Final = f"{DOMAIN}_event"
 TRIGGER_WAN_IP_CHANGED: Final = "wan_ip_changed"

@@ -22,6 +22,14 @@ TO_REDACT = {
     "message",
     "serial_number",
     "title",
+    # HE's tunnel information: the user's tunnel addresses and prefixes, HE's server, a label.
+    "description",
+    "server_v4",
+    "client_v4",
+    "server_v6",
+    "client_v6",
+    "routed_64",
+    "routed_48",
 }
 
 
@@ -32,9 +40,10 @@ async def async_get_config_entry_diagnostics(
     data = entry.runtime_data
     router = data.router
     tunnels = []
-    for tunnel in data.tunnels.values():
+    for subentry_id, tunnel in data.tunnels.items():
         record = tunnel.record
         last = tunnel.last_attempt
+        info = data.tunnel_info[subentry_id]
         tunnels.append(
             {
                 "subentry": dict(tunnel.subentry.data)
@@ -51,6 +60,9 @@ async def async_get_config_entry_diagnostics(
                 }
                 if last
                 else None,
+                "info": asdict(info.data) if info.data else None,
+                "info_refused": info.refused,
+                "info_last_update_success": info.last_update_success,
             }
         )
     return async_redact_data(

@@ -25,6 +25,24 @@ def router_device_info(router: RouterCoordinator) -> DeviceInfo:
     )
 
 
+def tunnel_device_info(tunnel: TunnelUpdater) -> DeviceInfo:
+    """Return a tunnel's device, a service of HE reached through the router."""
+    return DeviceInfo(
+        identifiers={tunnel_device_identifier(tunnel.tunnel_id)},
+        name=tunnel.subentry.title,
+        manufacturer="Hurricane Electric",
+        model="6in4 tunnel",
+        entry_type=DeviceEntryType.SERVICE,
+        configuration_url=f"https://tunnelbroker.net/tunnel_detail.php?tid={tunnel.tunnel_id}",
+        via_device=(DOMAIN, tunnel.router.udn),
+    )
+
+
+def tunnel_unique_id(tunnel: TunnelUpdater, description: EntityDescription) -> str:
+    """Return the unique id of one of a tunnel's entities."""
+    return f"tunnel_{tunnel.tunnel_id}_{description.key}"
+
+
 class RouterEntity(CoordinatorEntity[RouterCoordinator]):
     """An entity of the router device, fed by the router's coordinator."""
 
@@ -50,16 +68,8 @@ class TunnelEntity(Entity):
         """Initialize for one tunnel."""
         self.tunnel = tunnel
         self.entity_description = description
-        self._attr_unique_id = f"tunnel_{tunnel.tunnel_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={tunnel_device_identifier(tunnel.tunnel_id)},
-            name=tunnel.subentry.title,
-            manufacturer="Hurricane Electric",
-            model="6in4 tunnel",
-            entry_type=DeviceEntryType.SERVICE,
-            configuration_url=f"https://tunnelbroker.net/tunnel_detail.php?tid={tunnel.tunnel_id}",
-            via_device=(DOMAIN, tunnel.router.udn),
-        )
+        self._attr_unique_id = tunnel_unique_id(tunnel, description)
+        self._attr_device_info = tunnel_device_info(tunnel)
 
     async def async_added_to_hass(self) -> None:
         """Follow the tunnel's update attempts."""

@@ -1,7 +1,9 @@
-"""Client for Hurricane Electric's Tunnelbroker endpoint update API (no Home Assistant imports).
+"""Client for Hurricane Electric's Tunnelbroker APIs (no Home Assistant imports).
 
-`GET <api>/nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update
-key). The key travels only in the Authorization header: never in a URL, never in a log line.
+`GET <api>/nic/update?hostname=<tunnel id>&myip=<IPv4>` sets a tunnel's endpoint;
+`GET <info api>/tunnelInfo.php?tid=<tunnel id>` reads the tunnel's addresses (XML). Both use HTTP
+basic auth (username, update key). The key travels only in the Authorization header: never in a
+URL, never in a log line.
 """
 
 from __future__ import annotations
@@ -9,22 +11,29 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
 import logging
 from typing import Final
 from urllib.parse import urlsplit
 
 import aiohttp
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://ipv4.tunnelbroker.net"
 UPDATE_PATH: Final = "/nic/update"
+# Tunnel information lives on HE's main host, not on the `ipv4.` update host.
+DEFAULT_INFO_API_URL: Final = "https://tunnelbroker.net"
+INFO_PATH: Final = "/tunnelInfo.php"
 # HE pings a new endpoint from this address before it accepts it.
 ICMP_PROBE_ADDRESS: Final = "66.220.2.74"
 # HE's replies are a few words; anything longer is not a reply we know.
 MAX_REPLY_BYTES: Final = 4096
 MAX_MESSAGE_CHARS: Final = 300
+# A tunnel's information is well under 1 KiB; an account with many tunnels stays far below this.
+MAX_INFO_REPLY_BYTES: Final = 64 * 1024
 DEFAULT_TIMEOUT: Final = 30.0
 
 
@@ -60,6 +69,39 @@ class UpdateResult:
     def retryable(self) -> bool:
         """Return whether the same request may succeed later without user action."""
         return self.status is UpdateStatus.UNAVAILABLE
+
+
+class TunnelInfoStatus(StrEnum):
+    """Outcome of one tunnel information request."""
+
+    OK = "ok"  # HE described the tunnel
+    # HE answered, but not with the tunnel: 401/403, a badauth-like or non-XML body, XML without
+    # the tunnel. HE does not document whether the update key is accepted here.
+    REFUSED = "refused"
+    UNAVAILABLE = "unavailable"  # HTTP 5xx or 429, timeout, connection failure
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelInfo:
+    """A tunnel as HE describes it; a value HE left out or sent malformed is None."""
+
+    tunnel_id: str
+    description: str | None
+    server_v4: str | None
+    client_v4: str | None
+    server_v6: str | None
+    client_v6: str | None
+    routed_64: str | None
+    routed_48: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelInfoResult:
+    """HE's answer to one tunnel information request, typed."""
+
+    status: TunnelInfoStatus
+    info: TunnelInfo | None = None
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +145,94 @@ def parse_update_reply(http_status: int, body: str) -> UpdateResult:
     return UpdateResult(UpdateStatus.UNKNOWN, message=message or f"HTTP {http_status}")
 
 
+def parse_tunnel_info(body: bytes | str, tunnel_id: str) -> TunnelInfoResult:
+    """Find tunnel `tunnel_id` in a tunnelInfo.php reply.
+
+    `<tunnels><tunnel id="..."><serverv4/><clientv4/>...</tunnel></tunnels>`. The XML is parsed
+    with defusedxml and no DTD at all (no entity expansion bombs, no external entities); a
+    reply over MAX_INFO_REPLY_BYTES is not parsed. Anything but the tunnel is a refusal.
+    """
+    raw = body.encode() if isinstance(body, str) else body
+    if len(raw) > MAX_INFO_REPLY_BYTES:
+        return _refused("reply too large")
+    try:
+        root = fromstring(raw, forbid_dtd=True)
+    except DefusedXmlException as err:
+        return _refused(f"forbidden XML: {type(err).__name__}")
+    except ParseError:
+        return _refused(
+            "not XML: " + raw[:80].decode("utf-8", errors="replace").strip()
+        )
+    if root.tag != "tunnels":
+        return _refused(f"unexpected XML root <{root.tag}>")
+    tunnel = next(
+        (t for t in root.iterfind("tunnel") if t.get("id") == tunnel_id), None
+    )
+    if tunnel is None:
+        return _refused(f"no tunnel {tunnel_id} in the reply")
+
+    def text(tag: str) -> str | None:
+        value = (tunnel.findtext(tag) or "").strip()
+        return value or None
+
+    info = TunnelInfo(
+        tunnel_id=tunnel_id,
+        description=text("description"),
+        server_v4=_address(text("serverv4"), IPv4Address),
+        client_v4=_address(text("clientv4"), IPv4Address),
+        server_v6=_address(text("serverv6"), IPv6Address),
+        client_v6=_address(text("clientv6"), IPv6Address),
+        routed_64=_ipv6_prefix(text("routed64"), 64),
+        routed_48=_ipv6_prefix(text("routed48"), 48),
+    )
+    return TunnelInfoResult(TunnelInfoStatus.OK, info=info)
+
+
+def _refused(message: str) -> TunnelInfoResult:
+    return TunnelInfoResult(
+        TunnelInfoStatus.REFUSED, message=message[:MAX_MESSAGE_CHARS]
+    )
+
+
+def _address(value: str | None, version: type[IPv4Address | IPv6Address]) -> str | None:
+    """Return an address of that type, normalised; HE's tunnel side may add a /prefix."""
+    if value is None:
+        return None
+    try:
+        interface = ip_interface(value)
+    except ValueError:
+        return None
+    if not isinstance(interface.ip, version):
+        return None
+    return str(interface) if "/" in value else str(interface.ip)
+
+
+def _ipv6_prefix(value: str | None, length: int) -> str | None:
+    """Return an IPv6 prefix of exactly `length` bits, normalised."""
+    if value is None:
+        return None
+    try:
+        network = ip_network(value)
+    except ValueError:
+        return None
+    if network.version != 6 or network.prefixlen != length:
+        return None
+    return str(network)
+
+
+def _tunnel_info_reply(
+    http_status: int, body: bytes, tunnel_id: str
+) -> TunnelInfoResult:
+    """Turn HE's HTTP status and body into a typed tunnel information result."""
+    if http_status >= 500 or http_status == 429:
+        return TunnelInfoResult(
+            TunnelInfoStatus.UNAVAILABLE, message=f"HTTP {http_status}"
+        )
+    if http_status != 200:
+        return _refused(f"HTTP {http_status}")
+    return parse_tunnel_info(body, tunnel_id)
+
+
 def _is_ipv4(text: str) -> bool:
     try:
         return ip_address(text).version == 4
@@ -138,9 +268,11 @@ def _is_loopback(host: str) -> bool:
 
 
 class TunnelbrokerClient:
-    """Sends endpoint updates to HE over a shared (injected) aiohttp session.
+    """Talks to HE over a shared (injected) aiohttp session.
 
     One session for every request: connections are kept alive and reused, never one per update.
+    Updates and tunnel information live on different hosts at HE; a developer override of the
+    API URL (a simulated HE) serves both, so `info_api_url` is then that same URL.
     """
 
     def __init__(
@@ -148,10 +280,12 @@ class TunnelbrokerClient:
         session: aiohttp.ClientSession,
         api_url: str = DEFAULT_API_URL,
         timeout: float = DEFAULT_TIMEOUT,
+        info_api_url: str = DEFAULT_INFO_API_URL,
     ) -> None:
-        """Initialize with the session to use and HE's base URL."""
+        """Initialize with the session to use and HE's base URLs."""
         self._session = session
         self._update_url = validate_api_url(api_url) + UPDATE_PATH
+        self._info_url = validate_api_url(info_api_url) + INFO_PATH
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     @property
@@ -159,32 +293,23 @@ class TunnelbrokerClient:
         """Return the URL updates go to (it holds no secret)."""
         return self._update_url
 
+    @property
+    def info_url(self) -> str:
+        """Return the URL tunnel information is read from (it holds no secret)."""
+        return self._info_url
+
     async def async_update_endpoint(
         self, credentials: TunnelCredentials, ip: str
     ) -> UpdateResult:
         """Ask HE to set the tunnel's IPv4 endpoint to `ip`."""
         params = {"hostname": credentials.tunnel_id, "myip": ip}
-        auth = aiohttp.BasicAuth(
-            credentials.username, credentials.update_key, encoding="utf-8"
+        reply = await self._async_get(
+            self._update_url, params, credentials, MAX_REPLY_BYTES
         )
-        try:
-            async with self._session.get(
-                self._update_url,
-                params=params,
-                auth=auth,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.content.read(MAX_REPLY_BYTES)
-                status = response.status
-        except TimeoutError:
-            result = UpdateResult(UpdateStatus.UNAVAILABLE, message="timeout")
-        except (aiohttp.ClientError, asyncio.IncompleteReadError) as err:
-            result = UpdateResult(
-                UpdateStatus.UNAVAILABLE,
-                message=f"connection failed: {type(err).__name__}",
-            )
+        if isinstance(reply, str):
+            result = UpdateResult(UpdateStatus.UNAVAILABLE, message=reply)
         else:
+            status, raw = reply
             result = parse_update_reply(status, raw.decode("utf-8", errors="replace"))
         _LOGGER.debug(
             "Tunnel %s endpoint update to %s: %s %s",
@@ -194,3 +319,60 @@ class TunnelbrokerClient:
             result.message,
         )
         return result
+
+    async def async_get_tunnel_info(
+        self, credentials: TunnelCredentials
+    ) -> TunnelInfoResult:
+        """Read the tunnel's addresses from HE's tunnelInfo.php."""
+        params = {"tid": credentials.tunnel_id}
+        # One byte over the limit tells a reply that is too large from one that just fits.
+        reply = await self._async_get(
+            self._info_url, params, credentials, MAX_INFO_REPLY_BYTES + 1
+        )
+        if isinstance(reply, str):
+            result = TunnelInfoResult(TunnelInfoStatus.UNAVAILABLE, message=reply)
+        else:
+            result = _tunnel_info_reply(*reply, credentials.tunnel_id)
+        _LOGGER.debug(
+            "Tunnel %s information: %s %s",
+            credentials.tunnel_id,
+            result.status,
+            result.message,
+        )
+        return result
+
+    async def _async_get(
+        self,
+        url: str,
+        params: dict[str, str],
+        credentials: TunnelCredentials,
+        limit: int,
+    ) -> tuple[int, bytes] | str:
+        """GET with basic auth; return (HTTP status, at most `limit` bytes) or why it failed."""
+        auth = aiohttp.BasicAuth(
+            credentials.username, credentials.update_key, encoding="utf-8"
+        )
+        try:
+            async with self._session.get(
+                url,
+                params=params,
+                auth=auth,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                return response.status, await _read_at_most(response, limit)
+        except TimeoutError:
+            return "timeout"
+        except (aiohttp.ClientError, asyncio.IncompleteReadError) as err:
+            return f"connection failed: {type(err).__name__}"
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read the body up to `limit` bytes (one read may return only part of it)."""
+    body = bytearray()
+    while len(body) < limit:
+        chunk = await response.content.read(limit - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)

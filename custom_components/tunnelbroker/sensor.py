@@ -1,4 +1,4 @@
-"""Sensors: the router's external IP address; each tunnel's endpoint and last update."""
+"""Sensors: the router's external IP address; each tunnel's endpoint, last update and addresses."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .entity import RouterEntity, TunnelEntity
+from .entity import RouterEntity, TunnelEntity, tunnel_device_info, tunnel_unique_id
+from .he_client import TunnelInfo
 from .igd_client import WanStatus
 from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_info import TunnelInfoCoordinator
 from .tunnel_updater import TunnelUpdater
 
 # Entities only read what the coordinator/updater already hold.
@@ -36,6 +39,13 @@ class TunnelSensorEntityDescription(SensorEntityDescription):
     """A tunnel sensor and how its value is read from the updater."""
 
     value_fn: Callable[[TunnelUpdater], str | datetime | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelInfoSensorEntityDescription(SensorEntityDescription):
+    """A tunnel sensor and how its value is read from HE's tunnel information."""
+
+    value_fn: Callable[[TunnelInfo], str | None]
 
 
 ROUTER_SENSORS: tuple[RouterSensorEntityDescription, ...] = (
@@ -61,6 +71,42 @@ TUNNEL_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
     ),
 )
 
+# What HE reports about the tunnel (tunnelInfo.php): for the user's own network setup.
+TUNNEL_INFO_SENSORS: tuple[TunnelInfoSensorEntityDescription, ...] = (
+    TunnelInfoSensorEntityDescription(
+        key="server_ipv4",
+        translation_key="server_ipv4",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda info: info.server_v4,
+    ),
+    TunnelInfoSensorEntityDescription(
+        key="server_ipv6",
+        translation_key="server_ipv6",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda info: info.server_v6,
+    ),
+    TunnelInfoSensorEntityDescription(
+        key="client_ipv6",
+        translation_key="client_ipv6",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda info: info.client_v6,
+    ),
+    TunnelInfoSensorEntityDescription(
+        key="routed_prefix_64",
+        translation_key="routed_prefix_64",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda info: info.routed_64,
+    ),
+    # HE allocates a /48 only on request: most tunnels have none.
+    TunnelInfoSensorEntityDescription(
+        key="routed_prefix_48",
+        translation_key="routed_prefix_48",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda info: info.routed_48,
+    ),
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -73,8 +119,15 @@ async def async_setup_entry(
         RouterSensor(data.router, description) for description in ROUTER_SENSORS
     )
     for subentry_id, tunnel in data.tunnels.items():
+        info = data.tunnel_info[subentry_id]
         async_add_entities(
-            (TunnelSensor(tunnel, description) for description in TUNNEL_SENSORS),
+            [
+                *(TunnelSensor(tunnel, description) for description in TUNNEL_SENSORS),
+                *(
+                    TunnelInfoSensor(info, tunnel, description)
+                    for description in TUNNEL_INFO_SENSORS
+                ),
+            ],
             config_subentry_id=subentry_id,
         )
 
@@ -99,3 +152,36 @@ class TunnelSensor(TunnelEntity, SensorEntity):
     def native_value(self) -> str | datetime | None:
         """Return the value from the tunnel's state."""
         return self.entity_description.value_fn(self.tunnel)
+
+
+class TunnelInfoSensor(CoordinatorEntity[TunnelInfoCoordinator], SensorEntity):
+    """An address of a tunnel as HE reports it; unavailable while HE gave no information."""
+
+    _attr_has_entity_name = True
+    entity_description: TunnelInfoSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: TunnelInfoCoordinator,
+        tunnel: TunnelUpdater,
+        description: TunnelInfoSensorEntityDescription,
+    ) -> None:
+        """Initialize for one tunnel, on the tunnel's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = tunnel_unique_id(tunnel, description)
+        self._attr_device_info = tunnel_device_info(tunnel)
+
+    @property
+    def available(self) -> bool:
+        """Return whether HE's information is known.
+
+        HE being unreachable for a while keeps the last information: the addresses rarely change.
+        """
+        return self.coordinator.data is not None
+
+    @property
+    def native_value(self) -> str | None:
+        """Return the value from HE's information."""
+        info = self.coordinator.data
+        return self.entity_description.value_fn(info) if info is not None else None

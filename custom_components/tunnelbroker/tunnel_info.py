@@ -1,0 +1,82 @@
+"""Reads a tunnel's state from HE's tunnelInfo.php: its endpoint, server and routed addresses.
+
+Whether HE accepts the update key there (rather than the account password) is not documented.
+A refusal is therefore normal and harmless: it is logged once, the tunnel's information stays
+empty, and HE is not asked again until the entry is reloaded. HE being unreachable is not a
+refusal: the last information read is kept and HE is asked again at the next interval.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import DOMAIN, LOGGER, TUNNEL_INFO_INTERVAL
+from .he_client import (
+    TunnelbrokerClient,
+    TunnelCredentials,
+    TunnelInfo,
+    TunnelInfoStatus,
+)
+
+if TYPE_CHECKING:
+    from .runtime_data import TunnelbrokerConfigEntry
+
+
+class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
+    """One tunnel's information at HE; None while unknown or refused."""
+
+    config_entry: TunnelbrokerConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: TunnelbrokerConfigEntry,
+        client: TunnelbrokerClient,
+        credentials: TunnelCredentials,
+    ) -> None:
+        """Initialize for one tunnel."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} tunnel {credentials.tunnel_id} information",
+            update_interval=TUNNEL_INFO_INTERVAL,
+            always_update=False,
+        )
+        self._client = client
+        self._credentials = credentials
+        self.refused: str | None = None
+
+    @property
+    def tunnel_id(self) -> str:
+        """Return HE's tunnel id."""
+        return self._credentials.tunnel_id
+
+    async def _async_update_data(self) -> TunnelInfo | None:
+        if self.refused is not None:
+            return None  # not again with the same credentials: HE said no
+        result = await self._client.async_get_tunnel_info(self._credentials)
+        if result.status is TunnelInfoStatus.UNAVAILABLE:
+            # The coordinator keeps the last data and logs the failure once.
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="tunnel_info_unavailable",
+                translation_placeholders={
+                    "tunnel_id": self.tunnel_id,
+                    "error": result.message,
+                },
+            )
+        if result.status is TunnelInfoStatus.REFUSED:
+            self.refused = result.message
+            self.update_interval = None
+            LOGGER.info(
+                "Hurricane Electric did not give the information of tunnel %s (%s); "
+                "its server and routed addresses stay unknown until the entry is reloaded",
+                self.tunnel_id,
+                result.message,
+            )
+            return None
+        return result.info
