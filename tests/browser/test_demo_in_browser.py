@@ -185,12 +185,6 @@ def _log_in(page: Page, hass: HassProcess) -> None:
     page.wait_for_url("**/home/**")
 
 
-def _device_id(hass: HassProcess, name: str) -> str:
-    devices = hass.ws_command("config/device_registry/list")
-    [device_id] = [d["id"] for d in devices if d["name"] == name]
-    return str(device_id)
-
-
 def test_add_by_description_url_and_follow_a_wan_change(
     simulators: Simulators, demo_hass: HassProcess, page: Page
 ) -> None:
@@ -230,22 +224,20 @@ def test_add_by_description_url_and_follow_a_wan_change(
     # Checking the credentials was the one update: HE now holds the router's address.
     assert [r["myip"] for r in simulators.he_requests()] == [FIRST_WAN_IP]
 
-    # The router's device page shows the External IP sensor with the simulated address.
-    router_page = (
-        f"{hass.base_url}/config/devices/device/{_device_id(hass, 'Simulated router')}"
-    )
-    page.goto(router_page)
+    # The integration's card -> its devices -> the router's device page: the External IP
+    # sensor shows the simulated address.
+    page.get_by_role("link", name="2 devices").click()
+    page.get_by_text("Simulated router", exact=True).click()
     expect(page.get_by_text("External IP address")).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
     _screenshot(page, "device-router")
+    router_page = page.url
 
-    # The tunnel's device page: the endpoint HE holds, and when it was last confirmed.
-    tunnel_page = f"{hass.base_url}/config/devices/device/{_device_id(hass, f'Tunnel {DEMO_TUNNEL_ID}')}"
-    page.goto(tunnel_page)
+    # Its connected device, the tunnel: the endpoint HE holds, and when it was confirmed.
+    page.get_by_text(f"Tunnel {DEMO_TUNNEL_ID}", exact=True).click()
     expect(page.get_by_text("Tunnel endpoint")).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
     expect(page.get_by_text("Last update")).to_be_visible()
-    _screenshot(page, "device-tunnel")
     last_update = _state(hass, "sensor.tunnel_100000_last_update")
 
     # The simulator's control page, in a second tab: press "Change WAN address".
@@ -259,7 +251,10 @@ def test_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text(NEXT_WAN_IP)).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_have_count(0)
     assert _state(hass, "sensor.tunnel_100000_last_update") > last_update
-    page.goto(router_page)
+    _screenshot(page, "device-tunnel")
+    # ... and so does the router's page.
+    page.get_by_role("link", name="Simulated router").click()
+    page.wait_for_url(router_page)
     expect(page.get_by_text(NEXT_WAN_IP)).to_be_visible()
 
     # Exactly one update for the change; the control page lists it as HE answered it.
