@@ -1,7 +1,8 @@
 """Run the simulated router and HE server on loopback: `python -m simulators`.
 
-Prints the router's description URL (for the integration's manual setup) and the HE base URL
-(for TUNNELBROKER_API_URL). Change the router's WAN address while it runs with
+Prints the router's description URL (for the integration's manual setup), its control page and
+the HE base URL (for TUNNELBROKER_API_URL). Change the router's WAN address while it runs on the
+control page (http://127.0.0.1:<router port>/, button "Change WAN address") or with
 `curl -d external_ip=84.17.1.2 http://127.0.0.1:<router port>/sim/state`.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 
+from .control_page import add_control_page
 from .he import HeSimulator
 from .igd import IgdSimulator, RouterShape
 
@@ -25,8 +27,10 @@ async def _serve(args: argparse.Namespace) -> None:
     he.add_tunnel(DEMO_USERNAME, DEMO_TUNNEL_ID, DEMO_UPDATE_KEY)
     he_url = await he.start(port=args.he_port)
     if not args.no_router:
+        add_control_page(router, he)
         location = await router.start(port=args.router_port)
         print(f"router description URL: {location}", flush=True)
+        print(f"router control page: {router.url}/", flush=True)
     print(
         f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "
         f"{DEMO_UPDATE_KEY}, tunnel id {DEMO_TUNNEL_ID})",

@@ -1,0 +1,190 @@
+"""The demo's control page, served by the real router simulator next to the real HE simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+import re
+
+import aiohttp
+import pytest
+
+from simulators.control_page import (
+    CHANGE_WAN_PATH,
+    FALLBACK_WAN_IP,
+    SHOWN_REQUESTS,
+    add_control_page,
+    next_wan_address,
+)
+from simulators.he import HeSimulator
+from simulators.igd import IgdSimulator
+
+from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
+
+
+@dataclass
+class Demo:
+    """Both simulators, as `python -m simulators` runs them, and an HTTP session."""
+
+    router: IgdSimulator
+    he: HeSimulator
+    session: aiohttp.ClientSession
+
+    async def page(self) -> str:
+        async with self.session.get(f"{self.router.url}/") as response:
+            assert response.status == 200
+            assert response.content_type == "text/html"
+            return await response.text()
+
+    async def change_wan(self, external_ip: str = "") -> aiohttp.ClientResponse:
+        async with self.session.post(
+            f"{self.router.url}{CHANGE_WAN_PATH}", data={"external_ip": external_ip}
+        ) as response:
+            await response.read()
+            return response
+
+    async def he_update(self, myip: str, update_key: str = UPDATE_KEY) -> str:
+        async with self.session.get(
+            f"{self.he.url}/nic/update",
+            params={"hostname": TUNNEL_ID, "myip": myip},
+            auth=aiohttp.BasicAuth(USERNAME, update_key),
+        ) as response:
+            return await response.text()
+
+
+@pytest.fixture
+async def demo() -> AsyncGenerator[Demo]:
+    router = IgdSimulator(external_ip=WAN_IP)
+    he = HeSimulator()
+    he.add_tunnel(USERNAME, TUNNEL_ID, UPDATE_KEY)
+    add_control_page(router, he)
+    await he.start()
+    await router.start()
+    async with aiohttp.ClientSession() as session:
+        yield Demo(router, he, session)
+    await router.stop()
+    await he.stop()
+
+
+def _cell(page: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}">([^<]*)<', page)
+    assert match, element_id
+    return match.group(1)
+
+
+def _request_rows(page: str) -> list[list[str]]:
+    table = page.split('id="he-requests"', 1)[1].split("</table>", 1)[0]
+    body = table.split("<tbody>", 1)[1]
+    return [
+        re.findall(r"<td>([^<]*)</td>", row)
+        for row in body.split("</tr>")
+        if "<td>" in row
+    ]
+
+
+async def test_page_shows_router_state_and_form(demo: Demo) -> None:
+    page = await demo.page()
+
+    assert _cell(page, "wan-address") == WAN_IP
+    assert _cell(page, "connection-status") == "Connected"
+    assert demo.router.location in page
+    assert f'<form method="post" action="{CHANGE_WAN_PATH}">' in page
+    assert "Change WAN address</button>" in page
+    assert "84.17.0.11" in page  # what an empty form changes to
+    assert _request_rows(page) == []
+    assert f"<td>{TUNNEL_ID}</td><td>-</td>" in page  # HE holds no endpoint yet
+
+
+async def test_button_changes_to_the_next_address(demo: Demo) -> None:
+    response = await demo.change_wan()
+
+    # The browser is sent back to the page (POST-redirect-GET), which shows the new address.
+    assert response.history[0].status == 303
+    assert response.url.path == "/"
+    assert demo.router.state.external_ip == "84.17.0.11"
+    assert _cell(await demo.page(), "wan-address") == "84.17.0.11"
+    async with demo.session.get(f"{demo.router.url}/sim/state") as state:
+        assert (await state.json())["external_ip"] == "84.17.0.11"
+
+
+async def test_typed_address_is_used(demo: Demo) -> None:
+    await demo.change_wan(
+        " 10.0.0.7 "
+    )  # a NAT address, to show the integration's refusal
+
+    assert _cell(await demo.page(), "wan-address") == "10.0.0.7"
+
+
+async def test_he_requests_newest_first_without_the_key(demo: Demo) -> None:
+    assert await demo.he_update("84.17.0.20") == "good 84.17.0.20"
+    assert await demo.he_update("84.17.0.20") == "nochg 84.17.0.20"
+    assert await demo.he_update("84.17.0.21", update_key="wrong") == "badauth"
+
+    page = await demo.page()
+
+    rows = _request_rows(page)
+    assert [(r[0], r[2], r[3], r[4]) for r in rows] == [
+        ("3", TUNNEL_ID, "84.17.0.21", "badauth"),
+        ("2", TUNNEL_ID, "84.17.0.20", "nochg 84.17.0.20"),
+        ("1", TUNNEL_ID, "84.17.0.20", "good 84.17.0.20"),
+    ]
+    assert all(r[1].endswith(" s ago") for r in rows)
+    assert "3 in all" in page
+    assert f"<td>{TUNNEL_ID}</td><td>84.17.0.20</td>" in page
+    assert UPDATE_KEY not in page
+    assert "wrong" not in page
+
+
+async def test_only_the_last_requests_are_listed(demo: Demo) -> None:
+    for n in range(SHOWN_REQUESTS + 2):
+        await demo.he_update(f"84.17.1.{n + 1}")
+
+    rows = _request_rows(await demo.page())
+
+    assert [r[0] for r in rows] == [str(n) for n in range(SHOWN_REQUESTS + 2, 2, -1)]
+
+
+async def test_forced_http_error_is_shown_as_status(demo: Demo) -> None:
+    demo.he.force_reply("911", status=500)
+    await demo.he_update("84.17.0.20")
+
+    assert _request_rows(await demo.page())[0][4] == "HTTP 500 911"
+
+
+async def test_everything_shown_is_escaped(demo: Demo) -> None:
+    demo.router.friendly_name = "<b>Router</b>"
+    demo.router.state.connection_status = '"Up" & <i>running</i>'
+    demo.he.force_reply("<script>alert(1)</script>")
+    await demo.he_update("<img src=x>")
+    await demo.change_wan("<script>x</script>")
+
+    page = await demo.page()
+
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "<b>Router" not in page
+    assert "<title>&lt;b&gt;Router&lt;/b&gt;</title>" in page
+    assert _cell(page, "wan-address") == "&lt;script&gt;x&lt;/script&gt;"
+    assert _cell(page, "connection-status") == (
+        "&quot;Up&quot; &amp; &lt;i&gt;running&lt;/i&gt;"
+    )
+    row = _request_rows(page)[0]
+    assert row[3] == "&lt;img src=x&gt;"
+    assert row[4] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        ("84.17.0.10", "84.17.0.11"),
+        ("84.17.0.255", "84.17.1.0"),
+        (" 84.17.1.2 ", "84.17.1.3"),
+        ("9.255.255.255", FALLBACK_WAN_IP),  # 10.0.0.0 is private
+        ("223.255.255.255", FALLBACK_WAN_IP),  # 224.0.0.0 is multicast
+        ("255.255.255.255", FALLBACK_WAN_IP),  # no next address
+        ("", FALLBACK_WAN_IP),
+        ("<script>", FALLBACK_WAN_IP),
+    ],
+)
+def test_next_wan_address(current: str, expected: str) -> None:
+    assert next_wan_address(current) == expected
