@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 import logging
 from typing import Any
 
@@ -60,11 +61,18 @@ async def test_read_at_setup_and_every_six_hours(
 
     await poll(hass, freezer, TUNNEL_INFO_INTERVAL / 2)
     assert len(he.info_requests) == 1
-    await wan_change(hass, igd, freezer, "84.17.5.5")  # sends an update to HE
-    assert len(he.info_requests) == 1
-    await poll(hass, freezer, TUNNEL_INFO_INTERVAL / 2)
+    # A change: HE's information is read first (does HE hold it already?), then the update
+    # is sent and its answer moves client_v4 without asking HE again.
+    await wan_change(hass, igd, freezer, "84.17.5.5")
     assert len(he.info_requests) == 2
+    assert [r.myip for r in he.requests] == ["84.17.5.5"]
     assert coordinator.data is not None
+    assert coordinator.data.client_v4 == "84.17.5.5"
+    # The next scheduled read is 6 h after the last one.
+    await poll(hass, freezer, TUNNEL_INFO_INTERVAL - timedelta(minutes=1))
+    assert len(he.info_requests) == 2
+    await poll(hass, freezer, timedelta(minutes=2))
+    assert len(he.info_requests) == 3
     assert coordinator.data.client_v4 == "84.17.5.5"
 
 

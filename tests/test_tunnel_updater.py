@@ -35,7 +35,7 @@ from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
-from simulators.he import AbuseRule, HeSimulator
+from simulators.he import AbuseRule, HeSimulator, InfoFault
 from simulators.igd import Fault, IgdSimulator
 
 from .conftest import TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry, wan_change
@@ -438,3 +438,53 @@ async def test_router_failure_keeps_last_state(
     igd.set_fault(Fault.NONE)
     await wan_change(hass, igd, freezer, NEW_IP)
     assert [r.myip for r in he.requests] == [NEW_IP]
+
+
+async def test_no_update_when_he_already_holds_the_address(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    # Our record is behind HE: something else (the tunnel page, another updater) already
+    # moved the endpoint to the router's address.
+    seed_endpoint(hass_storage, "84.17.9.1")
+    he.tunnel(TUNNEL_ID).endpoint = WAN_IP
+    events = async_capture_events(hass, EVENT_TUNNELBROKER)
+    await setup_entry(hass, config_entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert he.requests == []
+    assert len(he.info_requests) >= 1
+    tunnel = the_tunnel(config_entry)
+    assert tunnel.record is not None
+    assert tunnel.record.endpoint == WAN_IP
+    assert tunnel.last_attempt is not None
+    assert (tunnel.last_attempt.sent, tunnel.last_attempt.outcome) == (
+        False,
+        "unchanged",
+    )
+    assert [e.data["result"] for e in events] == ["nochg"]
+    # HE does not hold the next address: that one is sent.
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert [r.reply for r in he.requests] == [f"good {NEW_IP}"]
+
+
+@pytest.mark.parametrize("fault", [InfoFault.REFUSE, InfoFault.HTTP_ERROR])
+async def test_update_sent_when_tunnel_information_is_not_given(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    fault: InfoFault,
+) -> None:
+    seed_endpoint(hass_storage, "84.17.9.1")
+    he.tunnel(TUNNEL_ID).endpoint = WAN_IP
+    he.set_info_fault(fault)
+    await setup_entry(hass, config_entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # Without HE's word, the update goes out (HE answers nochg: nothing lost but one request).
+    assert [r.reply for r in he.requests] == [f"nochg {WAN_IP}"]
+    assert the_tunnel(config_entry).record.endpoint == WAN_IP

@@ -22,7 +22,7 @@ from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
 from .tunnel_info import TunnelInfoCoordinator
-from .tunnel_updater import TunnelUpdater
+from .tunnel_updater import TunnelUpdater, tunnel_credentials
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -65,16 +65,28 @@ async def async_setup_entry(
 
     he_client = create_he_client(hass)
     store = await async_get_endpoint_store(hass)
-    tunnels = {
-        subentry_id: TunnelUpdater(
-            hass, entry, subentry, router=router, client=he_client, store=store
-        )
+    tunnel_subentries = {
+        subentry_id: subentry
         for subentry_id, subentry in entry.subentries.items()
         if subentry.subentry_type == SUBENTRY_TUNNEL
     }
     tunnel_info = {
-        subentry_id: TunnelInfoCoordinator(hass, entry, he_client, tunnel.credentials)
-        for subentry_id, tunnel in tunnels.items()
+        subentry_id: TunnelInfoCoordinator(
+            hass, entry, he_client, tunnel_credentials(subentry)
+        )
+        for subentry_id, subentry in tunnel_subentries.items()
+    }
+    tunnels = {
+        subentry_id: TunnelUpdater(
+            hass,
+            entry,
+            subentry,
+            router=router,
+            client=he_client,
+            store=store,
+            info=tunnel_info[subentry_id],
+        )
+        for subentry_id, subentry in tunnel_subentries.items()
     }
     entry.runtime_data = TunnelbrokerRuntimeData(
         router=router, events=events, tunnels=tunnels, tunnel_info=tunnel_info
@@ -85,7 +97,9 @@ async def async_setup_entry(
     # HE's tunnel information is a nice-to-have: setup neither waits for it nor fails without it.
     for info in tunnel_info.values():
         entry.async_create_task(
-            hass, info.async_refresh(), f"{DOMAIN} read tunnel {info.tunnel_id} info"
+            hass,
+            info.async_fresh_data(),
+            f"{DOMAIN} read tunnel {info.tunnel_id} info",
         )
 
     for tunnel in tunnels.values():

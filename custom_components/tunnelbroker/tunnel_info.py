@@ -8,10 +8,13 @@ refusal: the last information read is kept and HE is asked again at the next int
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, LOGGER, TUNNEL_INFO_INTERVAL
 from .he_client import (
@@ -23,6 +26,9 @@ from .he_client import (
 
 if TYPE_CHECKING:
     from .runtime_data import TunnelbrokerConfigEntry
+
+# A read this recent is as good as a new one (start-up and an update due at start-up share one).
+FRESH_FOR: Final = timedelta(minutes=1)
 
 
 class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
@@ -49,16 +55,30 @@ class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
         self._client = client
         self._credentials = credentials
         self.refused: str | None = None
+        self._read_lock = asyncio.Lock()
+        self._read_at: datetime | None = None
 
     @property
     def tunnel_id(self) -> str:
         """Return HE's tunnel id."""
         return self._credentials.tunnel_id
 
+    async def async_fresh_data(self) -> TunnelInfo | None:
+        """Return HE's information as of now (None if HE does not give it).
+
+        Read unless a read finished within FRESH_FOR; a read under way is waited for, not
+        doubled.
+        """
+        async with self._read_lock:
+            if self._read_at is None or dt_util.utcnow() - self._read_at > FRESH_FOR:
+                await self.async_refresh()
+        return self.data if self.last_update_success else None
+
     async def _async_update_data(self) -> TunnelInfo | None:
         if self.refused is not None:
             return None  # not again with the same credentials: HE said no
         result = await self._client.async_get_tunnel_info(self._credentials)
+        self._read_at = dt_util.utcnow()
         if result.status is TunnelInfoStatus.UNAVAILABLE:
             # The coordinator keeps the last data and logs the failure once.
             raise UpdateFailed(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from .wan_address import wan_address_problem
 if TYPE_CHECKING:
     from .coordinator import RouterCoordinator
     from .runtime_data import TunnelbrokerConfigEntry
+    from .tunnel_info import TunnelInfoCoordinator
 
 
 class SkipReason(StrEnum):
@@ -99,6 +100,15 @@ class UpdateAttempt:
         return Outcome.FAILED
 
 
+def tunnel_credentials(subentry: ConfigSubentry) -> TunnelCredentials:
+    """Return the HE credentials a tunnel subentry holds."""
+    return TunnelCredentials(
+        username=subentry.data[CONF_USERNAME],
+        update_key=subentry.data[CONF_UPDATE_KEY],
+        tunnel_id=subentry.data[CONF_TUNNEL_ID],
+    )
+
+
 def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
     """Return the device registry identifier of a tunnel."""
     return (DOMAIN, f"tunnel_{tunnel_id}")
@@ -116,19 +126,17 @@ class TunnelUpdater:
         router: RouterCoordinator,
         client: TunnelbrokerClient,
         store: EndpointStore,
+        info: TunnelInfoCoordinator | None = None,
     ) -> None:
         """Initialize from the tunnel's subentry and what the store remembers of it."""
         self.hass = hass
         self.entry = entry
         self.subentry = subentry
         self.router = router
+        self.info = info
         self._client = client
         self._store = store
-        self.credentials = TunnelCredentials(
-            username=subentry.data[CONF_USERNAME],
-            update_key=subentry.data[CONF_UPDATE_KEY],
-            tunnel_id=subentry.data[CONF_TUNNEL_ID],
-        )
+        self.credentials = tunnel_credentials(subentry)
         self.last_attempt: UpdateAttempt | None = None
         self.needs_user: UpdateStatus | None = None
         self._last_answered: datetime | None = None
@@ -249,7 +257,40 @@ class TunnelUpdater:
             ip = self.router_address
             if ip is None or self.skip_reason(ip, dt_util.utcnow()) is not None:
                 return
+            if await self._async_he_holds(ip):
+                await self._async_record_held(ip)
+                return
             await self._async_send(ip, automatic=True)
+
+    async def _async_he_holds(self, ip: str) -> bool:
+        """Return whether HE's tunnel information says it holds `ip` already.
+
+        Our record can be behind HE (another updater, the tunnel page, a lost .storage): an
+        update HE does not need is one it may count against us. When HE refuses the
+        information (or cannot be reached), the update is sent as usual.
+        """
+        if self.info is None or self.info.refused is not None:
+            return False
+        data = await self.info.async_fresh_data()
+        return data is not None and data.client_v4 == ip
+
+    async def _async_record_held(self, ip: str) -> None:
+        LOGGER.info(
+            "Tunnel %s: HE already holds %s (tunnel information); nothing sent",
+            self.tunnel_id,
+            ip,
+        )
+        attempt = self.last_attempt = UpdateAttempt(
+            ip=ip,
+            result=UpdateResult(
+                UpdateStatus.NOCHG, ip=ip, message="already held (tunnel information)"
+            ),
+            at=dt_util.utcnow(),
+            automatic=True,
+            sent=False,
+        )
+        await self._async_succeeded(attempt)
+        self._notify_listeners()
 
     # -- sending -----------------------------------------------------------------------------
     async def async_update(self, ip: str, *, force: bool = False) -> UpdateAttempt:
@@ -286,9 +327,12 @@ class TunnelUpdater:
             await self._async_succeeded(attempt)
         else:
             await self._async_failed(attempt)
+        self._notify_listeners()
+        return attempt
+
+    def _notify_listeners(self) -> None:
         for update_callback in list(self._listeners):
             update_callback()
-        return attempt
 
     async def _async_succeeded(self, attempt: UpdateAttempt) -> None:
         self.needs_user = None
@@ -297,6 +341,11 @@ class TunnelUpdater:
             self.tunnel_id, attempt.result.ip or attempt.ip, attempt.at
         )
         async_clear_tunnel_issues(self.hass, self.tunnel_id)
+        if self.info is not None and self.info.data is not None:
+            # HE just told us its endpoint: no need to ask tunnelInfo.php again.
+            self.info.async_set_updated_data(
+                replace(self.info.data, client_v4=attempt.result.ip or attempt.ip)
+            )
         LOGGER.info(
             "Tunnel %s endpoint is now %s (%s)",
             self.tunnel_id,
