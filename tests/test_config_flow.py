@@ -313,8 +313,8 @@ async def test_tunnel_step_router_stopped_answering(
     flow_id = await _at_tunnel_step(hass, igd)
     await igd.stop()
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
-    assert result["errors"] == {"base": "wan_not_public"}
-    assert result["description_placeholders"]["ip"] == "-"
+    assert result["errors"] == {"base": "cannot_read_wan_address"}
+    assert "127.0.0.1" in result["description_placeholders"]["error"]
 
 
 async def test_tunnel_already_configured_elsewhere(
@@ -731,13 +731,17 @@ async def test_reauth_while_router_down_then_back(
     )
     typed = {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: NEW_KEY}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
-    assert result["errors"] == {"base": "wan_not_public"}
-    assert result["description_placeholders"]["ip"] == "-"
+    assert result["errors"] == {"base": "cannot_read_wan_address"}
+    assert result["description_placeholders"]["error"] == (
+        "the router's entry is not loaded"
+    )
     assert he.requests == []
 
     await igd.start(port=_port(location))
     result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
-    assert result["errors"] == {"base": "wan_not_public"}  # the entry is not loaded yet
+    assert result["errors"] == {
+        "base": "cannot_read_wan_address"
+    }  # the entry is not loaded yet
     # HA retries the setup; the open form stays (a reload would abort it).
     freezer.tick(timedelta(minutes=5))
     async_fire_time_changed(hass)
@@ -1008,5 +1012,5 @@ async def test_reconfigure_tunnel_while_router_down(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], CREDENTIALS
     )
-    assert result["errors"] == {"base": "wan_not_public"}
+    assert result["errors"] == {"base": "cannot_read_wan_address"}
     assert he.requests == []

@@ -204,7 +204,7 @@ async def test_tunnel_step_with_garbage_address_sends_nothing(
         result["flow_id"], CREDENTIALS
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "wan_not_public"}
+    assert result["errors"] == {"base": "cannot_read_wan_address"}
     assert he.requests == []
     igd.set_external_ip(WAN_IP)
     _heal(igd)

@@ -462,8 +462,13 @@ class _FlowSource:
                     self._collect(called, seen)
             elif isinstance(node, ast.Assign) and any(
                 isinstance(target, ast.Subscript)
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "errors"
+                and (
+                    (isinstance(target.value, ast.Name) and target.value.id == "errors")
+                    or (
+                        isinstance(target.value, ast.Attribute)
+                        and target.value.attr == "errors"
+                    )
+                )
                 for target in node.targets
             ):
                 self.errors |= _resolve(node.value, self.module)

@@ -22,7 +22,7 @@ from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
 from .tunnel_info import TunnelInfoCoordinator
-from .tunnel_updater import TunnelUpdater, tunnel_credentials
+from .tunnel_updater import TunnelUpdater, configured_tunnel_ids, tunnel_credentials
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -113,16 +113,6 @@ async def async_setup_entry(
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
     async_clear_stale_tunnel_issues(hass, configured_tunnel_ids(hass))
     return True
-
-
-def configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
-    """Return the HE tunnel ids of every router entry."""
-    return {
-        subentry.data[CONF_TUNNEL_ID]
-        for entry in hass.config_entries.async_entries(DOMAIN)
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_TUNNEL
-    }
 
 
 async def _async_reload_on_change(

@@ -60,7 +60,7 @@ from .const import (
     CONF_UPDATE_KEY,
     DEFAULT_AUTOMATIC_UPDATE,
     DOMAIN,
-    LOGGER,
+    REAUTH_SUBENTRY_ID,
     ST_IGD_V1,
     ST_IGD_V2,
     SUBENTRY_TUNNEL,
@@ -76,14 +76,11 @@ from .igd_client import (
     RouterError,
 )
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import tunnel_device_identifier
+from .tunnel_updater import configured_tunnel_ids, tunnel_device_identifier
 from .wan_address import wan_address_problem
 
 CONF_ROUTER = "router"
 MANUAL_ENTRY = "manual"
-# What the runtime passes to entry.async_start_reauth(data=...) when HE answers badauth.
-REAUTH_SUBENTRY_ID = "subentry_id"
-
 # HE's answer -> the error shown in the tunnel form.
 _UPDATE_ERRORS: dict[UpdateStatus, str] = {
     UpdateStatus.BADAUTH: "invalid_auth",
@@ -160,15 +157,6 @@ def _credentials(user_input: Mapping[str, Any]) -> TunnelCredentials:
     )
 
 
-def _configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
-    return {
-        subentry.data[CONF_TUNNEL_ID]
-        for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False)
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_TUNNEL
-    }
-
-
 async def async_validate_tunnel(
     hass: HomeAssistant,
     credentials: TunnelCredentials,
@@ -185,7 +173,7 @@ async def async_validate_tunnel(
     placeholders = {"ip": wan_ip or "-", "tunnel_id": credentials.tunnel_id}
     if not credentials.tunnel_id.isdigit():
         return "invalid_tunnel_id", placeholders
-    if credentials.tunnel_id in _configured_tunnel_ids(hass) - {replacing}:
+    if credentials.tunnel_id in configured_tunnel_ids(hass) - {replacing}:
         return "tunnel_already_configured", placeholders
     if wan_ip is None or wan_address_problem(wan_ip) is not None:
         return "wan_not_public", placeholders
@@ -199,14 +187,10 @@ async def async_validate_tunnel(
 
 
 async def _async_read_wan_ip(client: IgdClient | None) -> str | None:
-    """Return the router's WAN address, or None if it cannot tell now (or is not loaded)."""
+    """Return the router's WAN address (None: it has none); raise RouterError if it is silent."""
     if client is None:
-        return None
-    try:
-        return (await client.async_get_wan_status()).external_ip
-    except RouterError as err:
-        LOGGER.debug("Could not read the WAN address: %s", err)
-        return None
+        raise RouterConnectionError("the router's entry is not loaded")
+    return (await client.async_get_wan_status()).external_ip
 
 
 def _discovery_udn(discovery_info: SsdpServiceInfo) -> str | None:
@@ -493,7 +477,12 @@ async def _async_tunnel_input(
         return step
     replacing = None if current is None else str(current.data[CONF_TUNNEL_ID])
     credentials = _credentials(_over_current(current, user_input))
-    wan_ip = await _async_read_wan_ip(client)
+    try:
+        wan_ip = await _async_read_wan_ip(client)
+    except RouterError as err:
+        step.errors["base"] = "cannot_read_wan_address"
+        step.placeholders["error"] = str(err)
+        return step
     error, details = await async_validate_tunnel(
         hass, credentials, wan_ip, replacing=replacing
     )

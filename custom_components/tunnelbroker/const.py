@@ -19,6 +19,8 @@ CONF_TUNNEL_ID: Final = "tunnel_id"
 CONF_AUTOMATIC_UPDATE: Final = "automatic_update"
 DEFAULT_AUTOMATIC_UPDATE: Final = True
 SUBENTRY_TUNNEL: Final = "tunnel"
+# Reauth flows name the tunnel whose update key HE refused.
+REAUTH_SUBENTRY_ID: Final = "subentry_id"
 
 ST_IGD_V1, ST_IGD_V2 = IGD_DEVICE_TYPES
 

@@ -33,6 +33,8 @@ from .const import (
     DOMAIN,
     EVENT_TUNNELBROKER,
     LOGGER,
+    REAUTH_SUBENTRY_ID,
+    SUBENTRY_TUNNEL,
     TRIGGER_ENDPOINT_UPDATE_FAILED,
     TRIGGER_ENDPOINT_UPDATED,
 )
@@ -107,6 +109,16 @@ def tunnel_credentials(subentry: ConfigSubentry) -> TunnelCredentials:
         update_key=subentry.data[CONF_UPDATE_KEY],
         tunnel_id=subentry.data[CONF_TUNNEL_ID],
     )
+
+
+def configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
+    """Return the HE tunnel ids of every router entry."""
+    return {
+        subentry.data[CONF_TUNNEL_ID]
+        for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False)
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_TUNNEL
+    }
 
 
 def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
@@ -367,7 +379,7 @@ class TunnelUpdater:
         if result.status is UpdateStatus.BADAUTH:
             self.needs_user = result.status
             self.entry.async_start_reauth(
-                self.hass, data={"subentry_id": self.subentry.subentry_id}
+                self.hass, data={REAUTH_SUBENTRY_ID: self.subentry.subentry_id}
             )
         elif result.status is UpdateStatus.NOHOST:
             self.needs_user = result.status
