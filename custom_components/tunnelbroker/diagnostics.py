@@ -57,9 +57,18 @@ async def async_get_config_entry_diagnostics(
                     "message": last.result.message,
                     "at": last.at.isoformat(),
                     "automatic": last.automatic,
+                    "sent": last.sent,
                 }
                 if last
                 else None,
+                "hold": {
+                    "until": hold.until.isoformat(),
+                    "failures": hold.failures,
+                    "abuse_blocks": hold.abuse_blocks,
+                }
+                if (hold := tunnel.hold)
+                else None,
+                "needs_user": tunnel.needs_user,
                 "info": asdict(info.data) if info.data else None,
                 "info_refused": info.refused,
                 "info_last_update_success": info.last_update_success,
