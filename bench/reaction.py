@@ -84,7 +84,11 @@ def main() -> None:
         IgdRouter(state_dir=Path(tmp) / "igd") as router,
     ):
         he = HeInNamespace(router)
-        env = {"TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}"}
+        env = {
+            "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
+            # Changes seconds apart: the event path is what is measured here.
+            "TUNNELBROKER_MIN_UPDATE_INTERVAL": "0",
+        }
         try:
             with HassProcess(
                 Path(tmp) / "hass", netns=router.client_ns, env=env

@@ -246,8 +246,13 @@ async def test_flapping_wan_is_rate_limited_and_the_last_address_wins(
 ) -> None:
     # HE as it behaves: more than three updates within a minute get a tunnel blocked.
     he.state.abuse = AbuseRule()
-    flaps = [f"84.17.2.{n}" for n in range(1, 13)]
-    for address in flaps:  # a change every 10 s for two minutes
+    # A change every 10 s for a little less than the minimum interval.
+    count = (
+        int((MIN_UPDATE_INTERVAL - timedelta(seconds=20)) / timedelta(seconds=10)) + 1
+    )
+    flaps = [f"84.17.2.{n}" for n in range(1, count + 1)]
+    assert len(flaps) > 3  # more than HE lets through in a minute
+    for address in flaps:
         igd.set_external_ip(address)
         await igd.gena.drain()
         await hass.async_block_till_done(wait_background_tasks=True)

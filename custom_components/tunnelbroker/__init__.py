@@ -12,9 +12,10 @@ from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .clients import api_url, async_create_igd_client, create_he_client
+from .clients import async_create_igd_client, create_he_client
 from .const import CONF_LOCATION, CONF_TUNNEL_ID, DOMAIN, SUBENTRY_TUNNEL
 from .coordinator import RouterCoordinator, router_error_translation
+from .developer_settings import api_url, min_update_interval
 from .endpoint_store import async_get_endpoint_store
 from .igd_client import NotAnIgdError, RouterError
 from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
@@ -36,6 +37,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions."""
     api_url(hass)
+    min_update_interval(hass)
     async_setup_services(hass)
     return True
 
@@ -85,6 +87,7 @@ async def async_setup_entry(
             client=he_client,
             store=store,
             info=tunnel_info[subentry_id],
+            min_interval=min_update_interval(hass),
         )
         for subentry_id, subentry in tunnel_subentries.items()
     }

@@ -42,6 +42,8 @@ ROUTER_TIMEOUT: Final = 10
 # Developer setting read at start-up: lets tests, benchmarks and the demo point the integration
 # at a simulated HE server. Never settable from the UI, never stored in a config entry.
 ENV_API_URL: Final = "TUNNELBROKER_API_URL"
+# Developer setting for the real-router tests and the benchmark (see developer_settings).
+ENV_MIN_UPDATE_INTERVAL: Final = "TUNNELBROKER_MIN_UPDATE_INTERVAL"
 
 # HE's tunnel information changes only when the user edits the tunnel or an update moves its
 # endpoint. HE asks clients not to hammer its servers (it blocks abusive clients), so it is read

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +139,7 @@ class TunnelUpdater:
         client: TunnelbrokerClient,
         store: EndpointStore,
         info: TunnelInfoCoordinator | None = None,
+        min_interval: timedelta = MIN_UPDATE_INTERVAL,
     ) -> None:
         """Initialize from the tunnel's subentry and what the store remembers of it."""
         self.hass = hass
@@ -146,6 +147,7 @@ class TunnelUpdater:
         self.subentry = subentry
         self.router = router
         self.info = info
+        self._min_interval = min_interval
         self._client = client
         self._store = store
         self.credentials = tunnel_credentials(subentry)
@@ -229,7 +231,7 @@ class TunnelUpdater:
             return SkipReason.BACKING_OFF
         if (
             self._last_answered is not None
-            and now < self._last_answered + MIN_UPDATE_INTERVAL
+            and now < self._last_answered + self._min_interval
         ):
             return SkipReason.RATE_LIMITED
         return None
@@ -250,7 +252,7 @@ class TunnelUpdater:
             self._recheck_at(self.hold.until)
         elif reason is SkipReason.RATE_LIMITED:
             assert self._last_answered is not None
-            self._recheck_at(self._last_answered + MIN_UPDATE_INTERVAL)
+            self._recheck_at(self._last_answered + self._min_interval)
 
     def _recheck_at(self, when: datetime) -> None:
         self.async_shutdown()

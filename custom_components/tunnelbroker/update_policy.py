@@ -22,8 +22,9 @@ RETRY_INITIAL: Final = timedelta(minutes=1)
 RETRY_MAX: Final = timedelta(hours=1)
 ABUSE_INITIAL: Final = timedelta(hours=1)
 ABUSE_MAX: Final = timedelta(hours=24)
-# HE publishes no limit; one user was blocked after three updates within a minute.
-MIN_UPDATE_INTERVAL: Final = timedelta(minutes=5)
+# HE publishes no limit; one user was blocked after three updates within a minute. Two minutes
+# apart, no minute ever sees two.
+MIN_UPDATE_INTERVAL: Final = timedelta(minutes=2)
 # Retries are shortened by up to this share (never beyond the cap), abuse waits lengthened by it
 # (never below the minimum).
 JITTER: Final = 0.2

@@ -40,7 +40,7 @@ from .igd_router import clean_env
 REPO = Path(__file__).resolve().parents[2]
 HASS = Path(sys.executable).with_name("hass")
 INTEGRATION = REPO / "custom_components" / "tunnelbroker"
-ENV_PASSTHROUGH = ("TUNNELBROKER_API_URL",)
+ENV_PASSTHROUGH = ("TUNNELBROKER_API_URL", "TUNNELBROKER_MIN_UPDATE_INTERVAL")
 
 
 # Run by `HassProcess.ws_command` (in hass's namespace): one WebSocket API command per message.

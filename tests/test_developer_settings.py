@@ -1,0 +1,55 @@
+"""Developer settings: read once from the environment, logged, and refused when unsafe."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.tunnelbroker.const import ENV_MIN_UPDATE_INTERVAL
+from custom_components.tunnelbroker.developer_settings import min_update_interval
+from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from homeassistant.core import HomeAssistant
+from simulators.he import HeSimulator
+from simulators.igd import IgdSimulator
+
+from .conftest import WAN_IP, seed_endpoint, setup_entry, wan_change
+
+
+async def test_min_update_interval_override_lets_changes_through(
+    hass: HomeAssistant,
+    hass_storage: dict[str, object],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(ENV_MIN_UPDATE_INTERVAL, "0")
+    seed_endpoint(hass_storage, WAN_IP)
+    with caplog.at_level(logging.WARNING):
+        await setup_entry(hass, config_entry)
+    assert f"{ENV_MIN_UPDATE_INTERVAL} is set" in caplog.text
+    await wan_change(hass, igd, freezer, "84.17.6.1")
+    await wan_change(hass, igd, freezer, "84.17.6.2")
+    assert [r.myip for r in he.requests] == ["84.17.6.1", "84.17.6.2"]
+
+
+@pytest.mark.parametrize("value", ["-1", "121", "soon", "nan"])
+async def test_unsafe_min_update_interval_is_ignored(
+    hass: HomeAssistant,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    value: str,
+) -> None:
+    monkeypatch.setenv(ENV_MIN_UPDATE_INTERVAL, value)
+    assert min_update_interval(hass) == MIN_UPDATE_INTERVAL
+    assert f"Ignoring {ENV_MIN_UPDATE_INTERVAL}={value!r}" in caplog.text
+
+
+async def test_min_update_interval_default(hass: HomeAssistant) -> None:
+    assert min_update_interval(hass) == MIN_UPDATE_INTERVAL == timedelta(minutes=2)
