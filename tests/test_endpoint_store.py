@@ -9,6 +9,7 @@ from custom_components.tunnelbroker.endpoint_store import (
     EndpointStore,
     async_get_endpoint_store,
 )
+from custom_components.tunnelbroker.update_policy import Hold
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
@@ -56,3 +57,37 @@ async def test_damaged_records_are_skipped(
     assert store.get("no_time") is None
     assert store.get("bad_time") is None
     assert store.get("not_a_dict") is None
+
+
+async def test_holds_round_trip_and_damaged_holds_are_skipped(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    store = await async_get_endpoint_store(hass)
+    until = dt_util.utcnow()
+    hold = Hold(until=until, failures=2, abuse_blocks=1)
+    await store.async_set_hold("1", hold)
+    await store.async_set_hold("1", hold)  # unchanged: nothing to save
+    assert hass_storage[STORAGE_KEY]["data"]["1"] == {
+        "hold": {"until": until.isoformat(), "failures": 2, "abuse_blocks": 1}
+    }
+    reread = EndpointStore(hass)
+    await reread.async_load()
+    assert reread.get_hold("1") == hold
+    assert reread.get("1") is None  # a hold without a confirmed endpoint
+    await store.async_set_hold("1", None)
+    assert hass_storage[STORAGE_KEY]["data"] == {}
+
+    hass_storage[STORAGE_KEY]["data"] = {
+        "naive": {
+            "hold": {"until": "2026-01-01T00:00:00", "failures": 1, "abuse_blocks": 0}
+        },
+        "bad_count": {
+            "hold": {"until": until.isoformat(), "failures": "x", "abuse_blocks": 0}
+        },
+        "no_time": {"hold": {"until": "later", "failures": 1, "abuse_blocks": 0}},
+        "missing": {"hold": {"failures": 1}},
+    }
+    damaged = EndpointStore(hass)
+    await damaged.async_load()
+    for tunnel_id in ("naive", "bad_count", "no_time", "missing"):
+        assert damaged.get_hold(tunnel_id) is None

@@ -493,3 +493,21 @@ async def test_update_sent_when_tunnel_information_is_not_given(
     # Without HE's word, the update goes out (HE answers nochg: nothing lost but one request).
     assert [r.reply for r in he.requests] == [f"nochg {WAN_IP}"]
     assert the_tunnel(config_entry).record.endpoint == WAN_IP
+
+
+async def test_refused_tunnel_information_is_not_asked_before_updates(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP)
+    he.set_info_fault(InfoFault.REFUSE)
+    await setup_entry(hass, config_entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(he.info_requests) == 1
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert [r.reply for r in he.requests] == [f"good {NEW_IP}"]
+    assert len(he.info_requests) == 1  # HE said no once: not asked again

@@ -39,8 +39,7 @@ class EndpointUpdateEvent(TunnelEntity, EventEntity):
     def _handle_tunnel_update(self) -> None:
         """Turn the attempt just made into an event."""
         attempt = self.tunnel.last_attempt
-        if attempt is None:
-            return
+        assert attempt is not None  # listeners are called after an attempt
         self._trigger_event(
             attempt.outcome.value,
             {
