@@ -511,3 +511,30 @@ async def test_refused_tunnel_information_is_not_asked_before_updates(
     await wan_change(hass, igd, freezer, NEW_IP)
     assert [r.reply for r in he.requests] == [f"good {NEW_IP}"]
     assert len(he.info_requests) == 1  # HE said no once: not asked again
+
+
+async def test_abuse_block_and_its_repair_outlive_a_restart(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("abuse")
+    await wan_change(hass, igd, freezer, NEW_IP)
+    saved = hass_storage[STORAGE_KEY]["data"]
+    assert await hass.config_entries.async_unload(loaded.entry_id)
+    # A restart: repair issues are not kept, the store is.
+    issue_id = f"abuse_blocked_{TUNNEL_ID}"
+    ir.async_delete_issue(hass, DOMAIN, issue_id)
+    hass.data.pop("tunnelbroker_endpoint_store")
+    hass_storage[STORAGE_KEY]["data"] = saved
+    he.clear_forced_reply()
+    assert await hass.config_entries.async_setup(loaded.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    assert len(he.requests) == 1  # still blocked: nothing sent at start-up
+    await poll(hass, freezer, ABUSE_INITIAL * (1 + JITTER))
+    assert [r.reply for r in he.requests] == ["abuse", f"good {NEW_IP}"]
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None

@@ -110,8 +110,7 @@ async def async_setup_entry(
             router.async_add_listener(tunnel.async_schedule_automatic_update)
         )
         entry.async_on_unload(tunnel.async_shutdown)
-        # The address may have changed while Home Assistant was not running.
-        tunnel.async_schedule_automatic_update()
+        tunnel.async_start()
 
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
     async_clear_stale_tunnel_issues(hass, configured_tunnel_ids(hass))

@@ -206,6 +206,17 @@ class TunnelUpdater:
             self._cancel_timer()
             self._cancel_timer = None
 
+    @callback
+    def async_start(self) -> None:
+        """Show a block that outlived a restart again, then send the address if it is due.
+
+        Repair issues are not kept across restarts; the hold is (endpoint_store).
+        """
+        if (hold := self.hold) is not None and self.abuse_block_until(dt_util.utcnow()):
+            self._raise_issue(TunnelIssue.ABUSE, hold)
+        # The address may have changed while Home Assistant was not running.
+        self.async_schedule_automatic_update()
+
     # -- automatic updates -------------------------------------------------------------------
     def skip_reason(self, ip: str | None, now: datetime) -> SkipReason | None:
         """Return why `ip` must not be sent automatically now, or None to send it."""
