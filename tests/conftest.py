@@ -59,7 +59,9 @@ def update_key_never_logged(caplog: pytest.LogCaptureFixture) -> Generator[None]
         *caplog.get_records("call"),
         *caplog.records,  # this teardown so far
     ]
-    leaked = [r.getMessage() for r in records if UPDATE_KEY in r.getMessage()]
+    # The whole record as a handler writes it: message, traceback and stack included.
+    formatter = logging.Formatter()
+    leaked = [r.getMessage() for r in records if UPDATE_KEY in formatter.format(r)]
     assert not leaked, f"update key in log records: {leaked}"
 
 

@@ -65,8 +65,8 @@ async def test_press_during_abuse_block_sends_nothing(
     assert len(he.requests) == 1
     with pytest.raises(HomeAssistantError) as err:
         await press(hass)
-    assert err.value.translation_key == "update_failed"
-    assert "blocked by HE" in str(err.value)
+    assert err.value.translation_key == "abuse_block_running"
+    assert "Nothing was sent" in str(err.value)
     assert len(he.requests) == 1
 
 

@@ -30,7 +30,11 @@ from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntrySt
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.helpers.service_info.ssdp import (
     ATTR_UPNP_DEVICE_TYPE,
     ATTR_UPNP_FRIENDLY_NAME,
@@ -46,9 +50,11 @@ from .conftest import (
     UPDATE_KEY,
     USERNAME,
     WAN_IP,
+    poll,
     seed_endpoint,
     setup_entry,
     tunnel_subentry,
+    wan_change,
 )
 
 CREDENTIALS = {
@@ -1014,3 +1020,56 @@ async def test_reconfigure_tunnel_while_router_down(
     )
     assert result["errors"] == {"base": "cannot_read_wan_address"}
     assert he.requests == []
+
+
+# -- a fix through a flow ends what it fixes -------------------------------------------------
+
+
+async def test_reconfigure_after_nohost_clears_the_repair(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("nohost")
+    await wan_change(hass, igd, freezer, "84.17.3.3")
+    issue_id = f"tunnel_not_found_{TUNNEL_ID}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    # The tunnel was recreated at HE under the same id: confirming the details fixes it.
+    he.clear_forced_reply()
+    result = await loaded.start_subentry_reconfigure_flow(
+        hass, tunnel_subentry_id(loaded)
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert [r.reply for r in he.requests] == ["nohost", "good 84.17.3.3"]
+    # Nothing stands any more: the next change is sent as usual.
+    await poll(hass, freezer, timedelta(minutes=3))
+    await wan_change(hass, igd, freezer, "84.17.3.4")
+    assert [r.reply for r in he.requests][-1] == "good 84.17.3.4"
+
+
+async def test_flow_sends_nothing_during_an_abuse_block(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("abuse")
+    await wan_change(hass, igd, freezer, "84.17.3.3")
+    he.clear_forced_reply()
+    result = await loaded.start_subentry_reconfigure_flow(
+        hass, tunnel_subentry_id(loaded)
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID}
+    )
+    assert result["errors"] == {"base": "abuse"}
+    assert "blocked until" in result["description_placeholders"]["message"]
+    assert len(he.requests) == 1

@@ -87,3 +87,13 @@ async def test_diagnostics_tell_tunnel_information_refused(
     (tunnel,) = diagnostics["tunnels"]
     assert tunnel["info"] is None
     assert tunnel["info_refused"] == "HTTP 401"
+    # A refusal that names the tunnel or the account does not leak them.
+    (info,) = config_entry.runtime_data.tunnel_info.values()
+    info.refused = f"no tunnel {TUNNEL_ID} for {USERNAME} in the reply"
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, config_entry
+    )
+    (tunnel,) = diagnostics["tunnels"]
+    assert (
+        tunnel["info_refused"] == "no tunnel **REDACTED** for **REDACTED** in the reply"
+    )

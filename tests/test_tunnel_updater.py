@@ -538,3 +538,88 @@ async def test_abuse_block_and_its_repair_outlive_a_restart(
     await poll(hass, freezer, ABUSE_INITIAL * (1 + JITTER))
     assert [r.reply for r in he.requests] == ["abuse", f"good {NEW_IP}"]
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def reload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Reload the entry as an options change or an added tunnel does."""
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize(
+    ("refuse", "reply"),
+    [
+        (lambda he: he.state.unpingable.add(NEW_IP), "-ERROR"),
+        (lambda he: he.force_reply("badip"), "badip"),
+        (lambda he: he.force_reply("nohost"), "nohost"),
+        (lambda he: setattr(he.tunnel(TUNNEL_ID), "update_key", "rotated"), "badauth"),
+    ],
+)
+async def test_refusals_outlive_a_reload(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    refuse: Any,
+    reply: str,
+) -> None:
+    refuse(he)
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert len(he.requests) == 1
+    assert he.requests[0].reply.startswith(reply)
+    await reload(hass, loaded)
+    await poll(hass, freezer, timedelta(hours=2))
+    assert len(he.requests) == 1  # the refused request is not repeated by a reload
+
+
+async def test_rate_limit_outlives_a_reload(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await wan_change(hass, igd, freezer, NEW_IP)
+    await reload(hass, loaded)
+    await wan_change(hass, igd, freezer, "84.17.1.21")
+    assert [r.myip for r in he.requests] == [NEW_IP]
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert [r.myip for r in he.requests] == [NEW_IP, "84.17.1.21"]
+
+
+async def test_block_ends_quietly_when_the_router_is_back_at_hes_address(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("abuse")
+    await wan_change(hass, igd, freezer, NEW_IP)
+    issue_id = f"abuse_blocked_{TUNNEL_ID}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    # Back to the address HE holds: nothing to send when the block ends...
+    await wan_change(hass, igd, freezer, WAN_IP)
+    await poll(hass, freezer, ABUSE_INITIAL * (1 + JITTER))
+    assert len(he.requests) == 1
+    # ...and nothing left to report.
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert the_tunnel(loaded).hold is None
+
+
+async def test_icmp_refusal_of_another_address_is_dropped_when_back_in_sync(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.state.unpingable.add(NEW_IP)
+    await wan_change(hass, igd, freezer, NEW_IP)
+    issue_id = f"icmp_blocked_{TUNNEL_ID}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await wan_change(hass, igd, freezer, WAN_IP)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert the_tunnel(loaded).refusal is None
+    assert len(he.requests) == 1

@@ -75,6 +75,7 @@ from .igd_client import (
     RouterConnectionError,
     RouterError,
 )
+from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import configured_tunnel_ids, tunnel_device_identifier
 from .wan_address import wan_address_problem
@@ -177,12 +178,19 @@ async def async_validate_tunnel(
         return "tunnel_already_configured", placeholders
     if wan_ip is None or wan_address_problem(wan_ip) is not None:
         return "wan_not_public", placeholders
+    store = await async_get_endpoint_store(hass)
+    hold = store.get_hold(credentials.tunnel_id)
+    if hold is not None and hold.abuse and dt_util.utcnow() < hold.until:
+        # Sending now would only prolong HE's block.
+        placeholders["message"] = f"blocked until {dt_util.as_local(hold.until):%H:%M}"
+        return "abuse", placeholders
     result = await create_he_client(hass).async_update_endpoint(credentials, wan_ip)
     if not result.success:
         placeholders["message"] = result.message
         return _UPDATE_ERRORS[result.status], placeholders
-    store = await async_get_endpoint_store(hass)
+    # HE holds the address: any wait, refusal or repair issue of the tunnel is over.
     await store.async_set(credentials.tunnel_id, result.ip or wan_ip, dt_util.utcnow())
+    async_clear_tunnel_issues(hass, credentials.tunnel_id)
     return None, placeholders
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY
 from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_updater import TunnelUpdater
 
 TO_REDACT = {
     CONF_USERNAME,
@@ -70,7 +71,7 @@ async def async_get_config_entry_diagnostics(
                 else None,
                 "needs_user": tunnel.needs_user,
                 "info": asdict(info.data) if info.data else None,
-                "info_refused": info.refused,
+                "info_refused": _scrubbed(info.refused, tunnel),
                 "info_last_update_success": info.last_update_success,
             }
         )
@@ -93,3 +94,12 @@ async def async_get_config_entry_diagnostics(
         },
         TO_REDACT,
     )
+
+
+def _scrubbed(text: str | None, tunnel: TunnelUpdater) -> str | None:
+    """Return HE's short refusal reason without the tunnel's id or the account name."""
+    if text is None:
+        return None
+    for secret in (tunnel.tunnel_id, tunnel.credentials.username):
+        text = text.replace(secret, REDACTED)
+    return text

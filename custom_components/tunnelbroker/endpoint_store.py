@@ -1,15 +1,17 @@
-"""What HE holds for each tunnel, and how long to wait, remembered across restarts.
+"""What HE holds for each tunnel, and what must not be forgotten about updating it.
 
-A restart must not send an update: the endpoint last confirmed by HE (good/nochg) is stored and
-compared with the router's address before anything is sent. It is advanced only on success.
-A restart must not cut a wait short either: the hold after a failure or an `abuse` block is
-stored too, so the pending update is sent when the wait ends, not at start-up.
+A restart (or a reload) must not send an update that is not needed, nor one HE refused, nor cut
+a wait short. So, per tunnel, saved at once on every change:
+- the endpoint last confirmed by HE (good/nochg), advanced only on success;
+- the hold after an outage or an `abuse` block: the pending update goes out when it ends;
+- the refusal (badauth, nohost, badip, ICMP) and the address it was for: not sent again;
+- when HE last answered an update: the minimum interval between updates counts from it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -19,7 +21,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
-from .update_policy import Hold
+from .update_policy import Hold, Refusal
 
 STORAGE_KEY = f"{DOMAIN}.endpoints"
 STORAGE_VERSION = 1
@@ -30,12 +32,20 @@ class _StoredHold(TypedDict):
     until: str
     failures: int
     abuse_blocks: int
+    abuse: bool
+
+
+class _StoredRefusal(TypedDict):
+    ip: str
+    status: str
 
 
 class _StoredTunnel(TypedDict, total=False):
     endpoint: str
     updated_at: str
     hold: _StoredHold
+    refusal: _StoredRefusal
+    answered_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +56,31 @@ class EndpointRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Memory:
+    record: EndpointRecord | None = None
+    hold: Hold | None = None
+    refusal: Refusal | None = None
+    answered_at: datetime | None = None
+
+
+_EMPTY = _Memory()
+
+
 class EndpointStore:
-    """Tunnel id -> the endpoint HE holds and the current hold, saved at once on every change."""
+    """Tunnel id -> what is remembered about updating it, saved at once on every change."""
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; async_load() reads it."""
         self._store: Store[dict[str, _StoredTunnel]] = Store(
             hass, STORAGE_VERSION, STORAGE_KEY, private=True
         )
-        self._records: dict[str, EndpointRecord] = {}
-        self._holds: dict[str, Hold] = {}
+        self._tunnels: dict[str, _Memory] = {}
         self._loaded = False
         self._load_lock = asyncio.Lock()
 
     async def async_load(self) -> None:
-        """Read the saved records once (a missing or damaged record is skipped)."""
+        """Read what was saved, once (a missing or damaged part is skipped)."""
         async with self._load_lock:
             if not self._loaded:
                 self._read(await self._store.async_load() or {})
@@ -68,67 +88,107 @@ class EndpointStore:
 
     def _read(self, stored: dict[str, Any]) -> None:
         for tunnel_id, item in stored.items():
-            if (record := _read_record(item)) is not None:
-                self._records[tunnel_id] = record
-            if (hold := _read_hold(item)) is not None:
-                self._holds[tunnel_id] = hold
+            memory = _Memory(
+                record=_read_record(item),
+                hold=_read_hold(item),
+                refusal=_read_refusal(item),
+                answered_at=_read_time(item, "answered_at"),
+            )
+            if memory != _EMPTY:
+                self._tunnels[tunnel_id] = memory
+
+    def _get(self, tunnel_id: str) -> _Memory:
+        return self._tunnels.get(tunnel_id, _EMPTY)
+
+    async def _async_change(self, tunnel_id: str, **changes: Any) -> None:
+        memory = replace(self._get(tunnel_id), **changes)
+        if memory == self._get(tunnel_id):
+            return
+        if memory == _EMPTY:
+            del self._tunnels[tunnel_id]
+        else:
+            self._tunnels[tunnel_id] = memory
+        await self._async_save()
 
     def get(self, tunnel_id: str) -> EndpointRecord | None:
         """Return what HE holds for the tunnel, as far as we know."""
-        return self._records.get(tunnel_id)
+        return self._get(tunnel_id).record
 
-    async def async_set(
-        self, tunnel_id: str, endpoint: str, when: datetime
-    ) -> EndpointRecord:
-        """Remember that HE confirmed `endpoint` for the tunnel."""
-        record = EndpointRecord(endpoint, when)
-        self._records[tunnel_id] = record
-        await self._async_save()
-        return record
+    async def async_set(self, tunnel_id: str, endpoint: str, when: datetime) -> None:
+        """Remember that HE holds `endpoint`: any hold or refusal is over."""
+        await self._async_change(
+            tunnel_id, record=EndpointRecord(endpoint, when), hold=None, refusal=None
+        )
 
     def get_hold(self, tunnel_id: str) -> Hold | None:
         """Return how long automatic updates of the tunnel wait, if they do."""
-        return self._holds.get(tunnel_id)
+        return self._get(tunnel_id).hold
 
     async def async_set_hold(self, tunnel_id: str, hold: Hold | None) -> None:
         """Remember the tunnel's hold (None: updates may go out at once)."""
-        if self._holds.get(tunnel_id) == hold:
-            return
-        if hold is None:
-            del self._holds[tunnel_id]
-        else:
-            self._holds[tunnel_id] = hold
-        await self._async_save()
+        await self._async_change(tunnel_id, hold=hold)
+
+    def get_refusal(self, tunnel_id: str) -> Refusal | None:
+        """Return the refusal that stands for the tunnel, if any."""
+        return self._get(tunnel_id).refusal
+
+    async def async_set_refusal(self, tunnel_id: str, refusal: Refusal | None) -> None:
+        """Remember HE's refusal (None: nothing stands)."""
+        await self._async_change(tunnel_id, refusal=refusal)
+
+    def get_answered_at(self, tunnel_id: str) -> datetime | None:
+        """Return when HE last answered an update of the tunnel."""
+        return self._get(tunnel_id).answered_at
+
+    async def async_set_answered_at(self, tunnel_id: str, when: datetime) -> None:
+        """Remember when HE answered an update of the tunnel."""
+        await self._async_change(tunnel_id, answered_at=when)
 
     async def async_forget(self, tunnel_ids: set[str]) -> None:
         """Drop everything remembered about removed tunnels."""
-        if tunnel_ids & (self._records.keys() | self._holds.keys()):
+        if tunnel_ids & self._tunnels.keys():
             for tunnel_id in tunnel_ids:
-                self._records.pop(tunnel_id, None)
-                self._holds.pop(tunnel_id, None)
+                self._tunnels.pop(tunnel_id, None)
             await self._async_save()
 
     async def _async_save(self) -> None:
-        stored: dict[str, _StoredTunnel] = {}
-        for tunnel_id, record in self._records.items():
-            stored[tunnel_id] = {
-                "endpoint": record.endpoint,
-                "updated_at": record.updated_at.isoformat(),
-            }
-        for tunnel_id, hold in self._holds.items():
-            stored.setdefault(tunnel_id, {})["hold"] = {
-                "until": hold.until.isoformat(),
-                "failures": hold.failures,
-                "abuse_blocks": hold.abuse_blocks,
-            }
-        await self._store.async_save(stored)
+        await self._store.async_save(
+            {tunnel_id: _stored(memory) for tunnel_id, memory in self._tunnels.items()}
+        )
+
+
+def _stored(memory: _Memory) -> _StoredTunnel:
+    stored: _StoredTunnel = {}
+    if (record := memory.record) is not None:
+        stored["endpoint"] = record.endpoint
+        stored["updated_at"] = record.updated_at.isoformat()
+    if (hold := memory.hold) is not None:
+        stored["hold"] = {
+            "until": hold.until.isoformat(),
+            "failures": hold.failures,
+            "abuse_blocks": hold.abuse_blocks,
+            "abuse": hold.abuse,
+        }
+    if (refusal := memory.refusal) is not None:
+        stored["refusal"] = {"ip": refusal.ip, "status": refusal.status}
+    if memory.answered_at is not None:
+        stored["answered_at"] = memory.answered_at.isoformat()
+    return stored
+
+
+def _read_time(item: Any, key: str) -> datetime | None:
+    try:
+        when = dt_util.parse_datetime(item[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return when if when is not None and when.tzinfo is not None else None
 
 
 def _read_record(item: Any) -> EndpointRecord | None:
+    updated_at = _read_time(item, "updated_at")
     try:
-        updated_at = dt_util.parse_datetime(item["updated_at"])
         endpoint = str(item["endpoint"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError):
         return None
     return None if updated_at is None else EndpointRecord(endpoint, updated_at)
 
@@ -136,14 +196,23 @@ def _read_record(item: Any) -> EndpointRecord | None:
 def _read_hold(item: Any) -> Hold | None:
     try:
         stored = item["hold"]
-        until = dt_util.parse_datetime(stored["until"])
+        until = _read_time(stored, "until")
         failures = int(stored["failures"])
         abuse_blocks = int(stored["abuse_blocks"])
-    except (KeyError, TypeError, ValueError):
+        abuse = bool(stored.get("abuse", abuse_blocks > 0))
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    if until is None or until.tzinfo is None:
+    if until is None:
         return None
-    return Hold(until=until, failures=failures, abuse_blocks=abuse_blocks)
+    return Hold(until=until, failures=failures, abuse_blocks=abuse_blocks, abuse=abuse)
+
+
+def _read_refusal(item: Any) -> Refusal | None:
+    try:
+        stored = item["refusal"]
+        return Refusal(ip=str(stored["ip"]), status=str(stored["status"]))
+    except (KeyError, TypeError):
+        return None
 
 
 async def async_get_endpoint_store(hass: HomeAssistant) -> EndpointStore:

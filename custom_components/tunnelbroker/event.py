@@ -33,7 +33,11 @@ async def async_setup_entry(
 
 
 class EndpointUpdateEvent(TunnelEntity, EventEntity):
-    """Fires after every update sent to HE, with the address and HE's answer."""
+    """Fires after every update attempt, with the address and HE's answer.
+
+    Also "unchanged" when HE's tunnel information showed it held the address already (then
+    nothing was sent).
+    """
 
     @callback
     def _handle_tunnel_update(self) -> None:

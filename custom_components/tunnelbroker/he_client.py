@@ -121,7 +121,8 @@ def parse_update_reply(http_status: int, body: str) -> UpdateResult:
     """Turn HE's HTTP status and plain-text body into a typed result."""
     text = body.strip()
     message = text[:MAX_MESSAGE_CHARS]
-    if http_status >= 500:
+    if http_status >= 500 or http_status in (408, 429):
+        # Server trouble, a timeout or "too many requests": try again later.
         return UpdateResult(UpdateStatus.UNAVAILABLE, message=f"HTTP {http_status}")
     words = text.split()
     first = words[0].lower() if words else ""

@@ -6,6 +6,7 @@ successful update, a public WAN address again), so the Repairs panel never shows
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from homeassistant.core import HomeAssistant, callback
@@ -69,9 +70,11 @@ def async_raise_tunnel_issue(
 
 
 @callback
-def async_clear_tunnel_issues(hass: HomeAssistant, tunnel_id: str) -> None:
-    """Delete every issue of the tunnel: it was updated, or removed."""
-    for issue in TunnelIssue:
+def async_clear_tunnel_issues(
+    hass: HomeAssistant, tunnel_id: str, issues: Iterable[TunnelIssue] = TunnelIssue
+) -> None:
+    """Delete the tunnel's issues (all by default: it was updated, or removed)."""
+    for issue in issues:
         ir.async_delete_issue(hass, DOMAIN, _tunnel_issue_id(issue, tunnel_id))
 
 

@@ -45,7 +45,7 @@ from .repair_issues import (
     async_clear_tunnel_issues,
     async_raise_tunnel_issue,
 )
-from .update_policy import MIN_UPDATE_INTERVAL, NO_HOLD, Hold
+from .update_policy import MIN_UPDATE_INTERVAL, NO_HOLD, Hold, Refusal
 from .wan_address import wan_address_problem
 
 if TYPE_CHECKING:
@@ -102,6 +102,10 @@ class UpdateAttempt:
         return Outcome.FAILED
 
 
+# Refusals about the tunnel itself, not about one address.
+_NEEDS_USER = frozenset({UpdateStatus.BADAUTH.value, UpdateStatus.NOHOST.value})
+
+
 def tunnel_credentials(subentry: ConfigSubentry) -> TunnelCredentials:
     """Return the HE credentials a tunnel subentry holds."""
     return TunnelCredentials(
@@ -152,8 +156,6 @@ class TunnelUpdater:
         self._store = store
         self.credentials = tunnel_credentials(subentry)
         self.last_attempt: UpdateAttempt | None = None
-        self.needs_user: UpdateStatus | None = None
-        self._last_answered: datetime | None = None
         self._cancel_timer: CALLBACK_TYPE | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
@@ -185,6 +187,24 @@ class TunnelUpdater:
         """Return the router's WAN address as last read."""
         return self.router.data.external_ip if self.router.data else None
 
+    @property
+    def refusal(self) -> Refusal | None:
+        """Return HE's refusal that stands (stored: a restart does not repeat it)."""
+        return self._store.get_refusal(self.tunnel_id)
+
+    @property
+    def needs_user(self) -> UpdateStatus | None:
+        """Return badauth or nohost while it stands: nothing is sent until it is fixed."""
+        refusal = self.refusal
+        if refusal is not None and refusal.status in _NEEDS_USER:
+            return UpdateStatus(refusal.status)
+        return None
+
+    @property
+    def _rate_limited_until(self) -> datetime | None:
+        answered_at = self._store.get_answered_at(self.tunnel_id)
+        return None if answered_at is None else answered_at + self._min_interval
+
     def abuse_block_until(self, now: datetime) -> datetime | None:
         """Return when HE's abuse block is expected to end, if it is still running."""
         hold = self.hold
@@ -208,12 +228,15 @@ class TunnelUpdater:
 
     @callback
     def async_start(self) -> None:
-        """Show a block that outlived a restart again, then send the address if it is due.
+        """Show again what outlived a restart or reload, then send the address if it is due.
 
-        Repair issues are not kept across restarts; the hold is (endpoint_store).
+        Repair issues and reauth flows are not kept across restarts; holds and refusals are
+        (endpoint_store), so nothing HE refused or blocked is sent again by a restart.
         """
         if (hold := self.hold) is not None and self.abuse_block_until(dt_util.utcnow()):
             self._raise_issue(TunnelIssue.ABUSE, hold)
+        if (refusal := self.refusal) is not None:
+            self._report_refusal(UpdateStatus(refusal.status))
         # The address may have changed while Home Assistant was not running.
         self.async_schedule_automatic_update()
 
@@ -228,22 +251,11 @@ class TunnelUpdater:
             return SkipReason.UNCHANGED
         if self.needs_user is not None:
             return SkipReason.NEEDS_USER
-        last = self.last_attempt
-        if (
-            last is not None
-            and last.sent
-            and last.ip == ip
-            and not last.result.success
-            and not last.result.retryable
-            and last.result.status is not UpdateStatus.ABUSE
-        ):
+        if (refusal := self.refusal) is not None and refusal.ip == ip:
             return SkipReason.REFUSED_BEFORE
         if (hold := self.hold) is not None and now < hold.until:
             return SkipReason.BACKING_OFF
-        if (
-            self._last_answered is not None
-            and now < self._last_answered + self._min_interval
-        ):
+        if (until := self._rate_limited_until) is not None and now < until:
             return SkipReason.RATE_LIMITED
         return None
 
@@ -262,8 +274,36 @@ class TunnelUpdater:
             assert self.hold is not None
             self._recheck_at(self.hold.until)
         elif reason is SkipReason.RATE_LIMITED:
-            assert self._last_answered is not None
-            self._recheck_at(self._last_answered + self._min_interval)
+            assert self._rate_limited_until is not None
+            self._recheck_at(self._rate_limited_until)
+        elif reason is SkipReason.UNCHANGED and self._settled_by_router(now):
+            # HE holds the router's address again: an ended wait, or a refusal of another
+            # address, no longer stands.
+            self.entry.async_create_task(
+                self.hass,
+                self._async_settle(),
+                f"{DOMAIN} tunnel {self.tunnel_id} in sync",
+            )
+
+    def _settled_by_router(self, now: datetime) -> bool:
+        hold, refusal = self.hold, self.refusal
+        return (hold is not None and now >= hold.until) or (
+            refusal is not None and refusal.status not in _NEEDS_USER
+        )
+
+    async def _async_settle(self) -> None:
+        async with self._lock:
+            if not self._settled_by_router(dt_util.utcnow()):
+                return
+            if (hold := self.hold) is not None and dt_util.utcnow() >= hold.until:
+                await self._store.async_set_hold(self.tunnel_id, None)
+            refusal = self.refusal
+            if refusal is not None and refusal.status not in _NEEDS_USER:
+                await self._store.async_set_refusal(self.tunnel_id, None)
+            async_clear_tunnel_issues(
+                self.hass, self.tunnel_id, (TunnelIssue.ABUSE, TunnelIssue.ICMP_BLOCKED)
+            )
+            self._notify_listeners()
 
     def _recheck_at(self, when: datetime) -> None:
         self.async_shutdown()
@@ -344,7 +384,7 @@ class TunnelUpdater:
         if not result.retryable:
             # HE took the request in: it counts towards HE's limit. (A request that met an
             # outage did not; its retry follows the backoff instead.)
-            self._last_answered = now
+            await self._store.async_set_answered_at(self.tunnel_id, now)
         attempt = self.last_attempt = UpdateAttempt(
             ip=ip, result=result, at=now, automatic=automatic
         )
@@ -360,8 +400,7 @@ class TunnelUpdater:
             update_callback()
 
     async def _async_succeeded(self, attempt: UpdateAttempt) -> None:
-        self.needs_user = None
-        await self._store.async_set_hold(self.tunnel_id, None)
+        # Any hold or refusal is over with it.
         await self._store.async_set(
             self.tunnel_id, attempt.result.ip or attempt.ip, attempt.at
         )
@@ -389,25 +428,31 @@ class TunnelUpdater:
             result.message,
         )
         hold = self.hold or NO_HOLD
-        if result.status is UpdateStatus.BADAUTH:
-            self.needs_user = result.status
-            self.entry.async_start_reauth(
-                self.hass, data={REAUTH_SUBENTRY_ID: self.subentry.subentry_id}
-            )
-        elif result.status is UpdateStatus.NOHOST:
-            self.needs_user = result.status
-            self._raise_issue(TunnelIssue.TUNNEL_NOT_FOUND)
-        elif result.status is UpdateStatus.ICMP_BLOCKED:
-            self._raise_issue(TunnelIssue.ICMP_BLOCKED)
-        elif result.status is UpdateStatus.ABUSE:
+        if result.status is UpdateStatus.ABUSE:
             hold = hold.after_abuse(attempt.at)
             self._raise_issue(TunnelIssue.ABUSE, hold)
         elif result.retryable:
             hold = hold.after_failure(attempt.at)
+        else:
+            await self._store.async_set_refusal(
+                self.tunnel_id, Refusal(ip=attempt.ip, status=result.status.value)
+            )
+            self._report_refusal(result.status)
         if hold is not NO_HOLD and hold != self.hold:
             await self._store.async_set_hold(self.tunnel_id, hold)
             self._recheck_at(hold.until)
         self._fire(TRIGGER_ENDPOINT_UPDATE_FAILED, attempt)
+
+    def _report_refusal(self, status: UpdateStatus) -> None:
+        """Ask the user for what only they can fix: new credentials, a tunnel id, a firewall."""
+        if status is UpdateStatus.BADAUTH:
+            self.entry.async_start_reauth(
+                self.hass, data={REAUTH_SUBENTRY_ID: self.subentry.subentry_id}
+            )
+        elif status is UpdateStatus.NOHOST:
+            self._raise_issue(TunnelIssue.TUNNEL_NOT_FOUND)
+        elif status is UpdateStatus.ICMP_BLOCKED:
+            self._raise_issue(TunnelIssue.ICMP_BLOCKED)
 
     def _raise_issue(self, issue: TunnelIssue, hold: Hold | None = None) -> None:
         async_raise_tunnel_issue(

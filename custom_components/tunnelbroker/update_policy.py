@@ -55,26 +55,37 @@ class Hold:
     until: datetime
     failures: int = 0  # retryable failures in a row
     abuse_blocks: int = 0  # abuse replies in a row
-
-    @property
-    def abuse(self) -> bool:
-        """Return whether HE blocked this client (rather than failed to answer)."""
-        return self.abuse_blocks > 0
+    abuse: bool = False  # this wait is HE's block (not a retry after an outage)
 
     def after_failure(
         self, now: datetime, rand: Callable[[], float] = random.random
     ) -> Hold:
         """Return the hold after one more retryable failure."""
         failures = self.failures + 1
-        return replace(self, until=now + retry_delay(failures, rand), failures=failures)
+        return replace(
+            self,
+            until=now + retry_delay(failures, rand),
+            failures=failures,
+            abuse=False,
+        )
 
     def after_abuse(
         self, now: datetime, rand: Callable[[], float] = random.random
     ) -> Hold:
         """Return the hold after one more abuse reply."""
         blocks = self.abuse_blocks + 1
-        return replace(self, until=now + abuse_delay(blocks, rand), abuse_blocks=blocks)
+        return replace(
+            self, until=now + abuse_delay(blocks, rand), abuse_blocks=blocks, abuse=True
+        )
 
 
 # The state before any failure: nothing to wait for.
 NO_HOLD: Final = Hold(until=datetime.min.replace(tzinfo=UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """HE refused an address for a reason only the user can fix: it is not sent again."""
+
+    ip: str
+    status: str  # HE's answer (he_client.UpdateStatus value)
