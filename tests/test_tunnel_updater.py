@@ -47,6 +47,21 @@ def the_tunnel(entry: MockConfigEntry) -> TunnelUpdater:
     return next(iter(entry.runtime_data.tunnels.values()))
 
 
+async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Stop the entry and start it as a new Home Assistant would: from .storage only.
+
+    What lived in memory is gone: the loaded store, and the repair issues (they are not kept).
+    """
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    issues = ir.async_get(hass)
+    for domain, issue_id in list(issues.issues):
+        if domain == DOMAIN:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+    hass.data.pop("tunnelbroker_endpoint_store")
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def test_setup_sends_the_router_address_once(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
@@ -142,13 +157,7 @@ async def test_restart_sends_nothing(
 ) -> None:
     await setup_entry(hass, config_entry)
     assert len(he.requests) == 1
-    saved = hass_storage[STORAGE_KEY]["data"]
-    assert await hass.config_entries.async_unload(config_entry.entry_id)
-    # A new Home Assistant reads only what was saved.
-    hass.data.pop("tunnelbroker_endpoint_store")
-    hass_storage[STORAGE_KEY]["data"] = saved
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await restart(hass, config_entry)
     assert len(he.requests) == 1
 
 
@@ -222,15 +231,10 @@ async def test_pending_update_survives_a_restart(
     he.force_reply("911")
     await wan_change(hass, igd, freezer, NEW_IP)
     assert [r.reply for r in he.requests] == ["911"]
-    saved = hass_storage[STORAGE_KEY]["data"]
-    assert saved[TUNNEL_ID]["hold"]["failures"] == 1
-    assert await hass.config_entries.async_unload(loaded.entry_id)
+    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["hold"]["failures"] == 1
     he.clear_forced_reply()
-    # A new Home Assistant reads only what was saved: it waits out the hold, then sends.
-    hass.data.pop("tunnelbroker_endpoint_store")
-    hass_storage[STORAGE_KEY]["data"] = saved
-    assert await hass.config_entries.async_setup(loaded.entry_id)
-    await hass.async_block_till_done()
+    # The new Home Assistant waits out the saved hold, then sends.
+    await restart(hass, loaded)
     assert len(he.requests) == 1
     await poll(hass, freezer, RETRY_INITIAL)
     assert [r.reply for r in he.requests] == ["911", f"good {NEW_IP}"]
@@ -523,16 +527,9 @@ async def test_abuse_block_and_its_repair_outlive_a_restart(
 ) -> None:
     he.force_reply("abuse")
     await wan_change(hass, igd, freezer, NEW_IP)
-    saved = hass_storage[STORAGE_KEY]["data"]
-    assert await hass.config_entries.async_unload(loaded.entry_id)
-    # A restart: repair issues are not kept, the store is.
-    issue_id = f"abuse_blocked_{TUNNEL_ID}"
-    ir.async_delete_issue(hass, DOMAIN, issue_id)
-    hass.data.pop("tunnelbroker_endpoint_store")
-    hass_storage[STORAGE_KEY]["data"] = saved
     he.clear_forced_reply()
-    assert await hass.config_entries.async_setup(loaded.entry_id)
-    await hass.async_block_till_done()
+    await restart(hass, loaded)
+    issue_id = f"abuse_blocked_{TUNNEL_ID}"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     assert len(he.requests) == 1  # still blocked: nothing sent at start-up
     await poll(hass, freezer, ABUSE_INITIAL * (1 + JITTER))

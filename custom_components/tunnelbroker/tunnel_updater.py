@@ -293,8 +293,6 @@ class TunnelUpdater:
 
     async def _async_settle(self) -> None:
         async with self._lock:
-            if not self._settled_by_router(dt_util.utcnow()):
-                return
             if (hold := self.hold) is not None and dt_util.utcnow() >= hold.until:
                 await self._store.async_set_hold(self.tunnel_id, None)
             refusal = self.refusal
