@@ -8,6 +8,7 @@ SEQ. Subscriptions can be refused on demand (as routers with eventing disabled d
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 import time
@@ -46,6 +47,9 @@ class GenaPublisher:
         self.drop_notifies = False  # send no NOTIFY at all (a firewall in between)
         self.omit_sid = False  # answer SUBSCRIBE 200 without a SID (a broken device)
         self.notifies_sent = 0
+        self.requests: Counter[str] = (
+            Counter()
+        )  # SUBSCRIBE, RENEW, UNSUBSCRIBE received
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -68,6 +72,8 @@ class GenaPublisher:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer SUBSCRIBE (new or renewal) and UNSUBSCRIBE on an event URL."""
+        renewal = request.method == "SUBSCRIBE" and "SID" in request.headers
+        self.requests["RENEW" if renewal else request.method] += 1
         if request.method == "UNSUBSCRIBE":
             sub = self.subscriptions.pop(request.headers.get("SID", ""), None)
             return web.Response(status=200 if sub else 412)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import gc
 import logging
 import socket
 from typing import Any
@@ -188,6 +189,43 @@ async def test_no_initial_notify_means_polling(
     await settle(hass, igd, freezer)
     assert router.subscribed
     assert router.update_interval == SAFETY_POLL_INTERVAL
+
+
+async def test_silent_subscription_leaves_no_timer_behind_after_unload(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SUBSCRIBE accepted, no initial NOTIFY, then the entry is unloaded: nothing fires later.
+
+    The retry that replaced the pending renewal used to leave the renewal running: it fired
+    after the unload (an AssertionError in the log) and renewed a subscription nobody held.
+    """
+    seed_endpoint(hass_storage, WAN_IP)
+    igd.gena.drop_notifies = True
+    await setup_entry(hass, config_entry)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)  # no NOTIFY: retry in 5 minutes
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    after_unload = dict(igd.gena.requests)
+    assert after_unload["UNSUBSCRIBE"] == 1
+    caplog.clear()
+
+    await poll(hass, freezer, timedelta(hours=2))  # past any renewal and retry
+    gc.collect()  # a failed task's exception is logged when the task is collected
+
+    assert dict(igd.gena.requests) == after_unload
+    # (asyncio's debug mode reports the frozen clock's 2-hour jump as a slow step: not ours)
+    problems = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name != "asyncio"
+    ]
+    assert not problems
 
 
 async def test_event_port_in_use_falls_back_to_polling(

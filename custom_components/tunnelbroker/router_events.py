@@ -225,6 +225,9 @@ class RouterEvents:
         )
 
     def _schedule(self, delay: timedelta, *, renew: bool) -> None:
+        """Run the renewal (or the retry) after `delay`; only one of them is ever pending."""
+        self._cancel_timer()
+
         async def _async_due(_now: datetime) -> None:
             self._cancel_retry = None
             if renew:
