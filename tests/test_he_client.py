@@ -60,6 +60,18 @@ async def test_request_shape_keeps_key_out_of_url(
     assert UPDATE_KEY not in repr(CREDENTIALS)
 
 
+async def test_non_ascii_credentials_reach_he_as_utf8(
+    client: TunnelbrokerClient, he: HeSimulator
+) -> None:
+    """HE's account names and keys are sent as UTF-8 (RFC 7617), not Latin-1."""
+    he.add_tunnel("jürgen", "777", "schlüssel-ß")
+    credentials = TunnelCredentials("jürgen", "schlüssel-ß", "777")
+    result = await client.async_update_endpoint(credentials, "84.17.1.7")
+    assert result.status is UpdateStatus.GOOD
+    (request,) = he.requests
+    assert request.username == "jürgen"
+
+
 @pytest.mark.parametrize(
     ("credentials", "status"),
     [

@@ -9,6 +9,7 @@ import re
 import aiohttp
 import pytest
 
+from custom_components.tunnelbroker.he_client import TunnelCredentials
 from simulators.control_page import (
     CHANGE_WAN_PATH,
     FALLBACK_WAN_IP,
@@ -47,7 +48,11 @@ class Demo:
         async with self.session.get(
             f"{self.he.url}/nic/update",
             params={"hostname": TUNNEL_ID, "myip": myip},
-            auth=aiohttp.BasicAuth(USERNAME, update_key),
+            headers={
+                "Authorization": TunnelCredentials(
+                    USERNAME, update_key, TUNNEL_ID
+                ).authorization()
+            },
         ) as response:
             return await response.text()
 
