@@ -29,6 +29,7 @@ from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
 
@@ -63,6 +64,23 @@ def update_key_never_logged(caplog: pytest.LogCaptureFixture) -> Generator[None]
     formatter = logging.Formatter()
     leaked = [r.getMessage() for r in records if UPDATE_KEY in formatter.format(r)]
     assert not leaked, f"update key in log records: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def no_deprecated_usage(caplog: pytest.LogCaptureFixture) -> Generator[None]:
+    """Fail any test in which Home Assistant reports a deprecated call of this integration.
+
+    HA logs such reports ("Detected that custom integration 'tunnelbroker' calls ...") instead
+    of warning; the call stops working in a later release.
+    """
+    yield
+    reports = [
+        record.getMessage()
+        for record in [*caplog.get_records("setup"), *caplog.get_records("call")]
+        if record.name.startswith("homeassistant.helpers.frame")
+        and DOMAIN in record.getMessage()
+    ]
+    assert not reports, f"deprecated usage reported: {reports}"
 
 
 @pytest.fixture(autouse=True)
@@ -207,3 +225,17 @@ async def setup_entry(
         hass.config_entries.async_update_entry(entry, options=options)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
+    """Return the device (DOMAIN, identifier) of any of this integration's entries.
+
+    Looked up through the entries: since Home Assistant 2026.8 identifiers are unique only
+    within a config entry, and a lookup by identifier alone is deprecated.
+    """
+    registry = dr.async_get(hass)
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+            if (DOMAIN, identifier) in device.identifiers:
+                return device
+    return None

@@ -50,6 +50,7 @@ from .conftest import (
     UPDATE_KEY,
     USERNAME,
     WAN_IP,
+    find_device,
     poll,
     seed_endpoint,
     setup_entry,
@@ -918,10 +919,7 @@ async def test_reconfigure_tunnel_to_right_id_keeps_key(
     # The old id's remembered endpoint, device and entities are gone; the new ones are there.
     assert set(hass_storage[STORAGE_KEY]["data"]) == {OTHER_TUNNEL}
     assert entity_registry.async_get(old_entity) is None
-    assert (
-        device_registry.async_get_device(identifiers={(DOMAIN, f"tunnel_{TUNNEL_ID}")})
-        is None
-    )
+    assert find_device(hass, f"tunnel_{TUNNEL_ID}") is None
     assert loaded.state is ConfigEntryState.LOADED
     assert hass.states.get("sensor.tunnel_654321_tunnel_endpoint").state == WAN_IP
 

@@ -25,6 +25,7 @@ from .conftest import (
     ROUTER_UDN,
     TUNNEL_ID,
     WAN_IP,
+    find_device,
     poll,
     seed_endpoint,
     setup_entry,
@@ -33,7 +34,7 @@ from .conftest import (
 
 
 def _device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, identifier)})
+    device = find_device(hass, identifier)
     assert device is not None
     return device
 

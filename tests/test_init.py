@@ -20,7 +20,7 @@ from custom_components.tunnelbroker.const import (
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
@@ -30,6 +30,7 @@ from .conftest import (
     UPDATE_KEY,
     USERNAME,
     WAN_IP,
+    find_device,
     poll,
     setup_entry,
     tunnel_subentry,
@@ -45,13 +46,12 @@ async def test_setup_and_unload(
 ) -> None:
     await setup_entry(hass, config_entry)
     assert config_entry.state is ConfigEntryState.LOADED
-    devices = dr.async_get(hass)
-    router = devices.async_get_device(identifiers={(DOMAIN, ROUTER_UDN)})
+    router = find_device(hass, ROUTER_UDN)
     assert router is not None
     assert router.manufacturer == "MiniUPnP"
     assert router.model == "MiniUPnPd"
     assert router.serial_number == "00000000"
-    tunnel = devices.async_get_device(identifiers={(DOMAIN, f"tunnel_{TUNNEL_ID}")})
+    tunnel = find_device(hass, f"tunnel_{TUNNEL_ID}")
     assert tunnel is not None
     assert tunnel.via_device_id == router.id
     assert await hass.config_entries.async_unload(config_entry.entry_id)
@@ -169,14 +169,13 @@ async def test_removing_a_tunnel_removes_its_device_and_issues(
     issues = ir.async_get(hass)
     assert issues.async_get_issue(DOMAIN, "tunnel_not_found_777") is not None
     assert issues.async_get_issue(DOMAIN, f"tunnel_not_found_{TUNNEL_ID}") is not None
-    devices = dr.async_get(hass)
-    assert devices.async_get_device(identifiers={(DOMAIN, "tunnel_777")}) is not None
+    assert find_device(hass, "tunnel_777") is not None
     subentry_id = next(
         sid for sid, sub in config_entry.subentries.items() if sub.unique_id == "777"
     )
     assert hass.config_entries.async_remove_subentry(config_entry, subentry_id)
     await hass.async_block_till_done()
-    assert devices.async_get_device(identifiers={(DOMAIN, "tunnel_777")}) is None
+    assert find_device(hass, "tunnel_777") is None
     assert issues.async_get_issue(DOMAIN, "tunnel_not_found_777") is None
     assert issues.async_get_issue(DOMAIN, f"tunnel_not_found_{TUNNEL_ID}") is not None
     # Removing the router drops the rest.

@@ -16,6 +16,7 @@ import importlib
 import json
 from pathlib import Path
 import pkgutil
+import re
 import shutil
 from typing import Any
 from unittest.mock import MagicMock
@@ -37,14 +38,13 @@ from custom_components.tunnelbroker.repair_issues import BEHIND_NAT_ISSUE, Tunne
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.components.blueprint import BLUEPRINT_SCHEMA, models
 from homeassistant.config_entries import ConfigFlow, ConfigSubentryFlow, OptionsFlow
-from homeassistant.const import __version__ as HA_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.setup import async_setup_component
 from homeassistant.util import yaml as yaml_util
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, find_device
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(integration.__file__).resolve().parent
@@ -219,8 +219,14 @@ def test_hacs_json() -> None:
     assert hacs.get("name")
     for key, value in hacs.items():
         assert isinstance(value, HACS_KEYS[key]), key
-    assert hacs["homeassistant"] == HA_VERSION, (
-        "hacs.json homeassistant must be the Home Assistant version requirements_test.txt pins"
+    floor = re.search(
+        r"^homeassistant==(\S+)$",
+        (ROOT / "requirements" / "floor.txt").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert floor is not None, "requirements/floor.txt pins no homeassistant"
+    assert hacs["homeassistant"] == floor.group(1), (
+        "hacs.json's minimum must be the floor line's Home Assistant (requirements/floor.txt)"
     )
     if not hacs.get("content_in_root", False):
         assert len(list((ROOT / "custom_components").iterdir())) == 1
@@ -797,15 +803,10 @@ async def _automation_from_blueprint(
 
 
 def _devices(hass: HomeAssistant) -> tuple[dr.DeviceEntry, dr.DeviceEntry]:
-    registry = dr.async_get(hass)
-    router = registry.async_get_device(identifiers={(DOMAIN, ROUTER_UDN)})
-    tunnel = next(
-        device
-        for device in registry.devices.values()
-        if any(i[0] == DOMAIN and i[1].endswith(TUNNEL_ID) for i in device.identifiers)
-        and device != router
-    )
+    router = find_device(hass, ROUTER_UDN)
+    tunnel = find_device(hass, f"tunnel_{TUNNEL_ID}")
     assert router is not None
+    assert tunnel is not None
     return router, tunnel
 
 

@@ -18,7 +18,14 @@ from homeassistant.helpers import device_registry as dr
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, seed_endpoint, setup_entry
+from .conftest import (
+    ROUTER_UDN,
+    TUNNEL_ID,
+    WAN_IP,
+    find_device,
+    seed_endpoint,
+    setup_entry,
+)
 
 
 async def call(hass: HomeAssistant, **data: Any) -> Any:
@@ -28,7 +35,7 @@ async def call(hass: HomeAssistant, **data: Any) -> Any:
 
 
 def device_id(hass: HomeAssistant, identifier: str) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, identifier)})
+    device = find_device(hass, identifier)
     assert device is not None
     return device.id
 

@@ -16,6 +16,7 @@ from .clients import async_create_igd_client, create_he_client
 from .const import CONF_LOCATION, CONF_TUNNEL_ID, DOMAIN, SUBENTRY_TUNNEL
 from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import api_url, min_update_interval
+from .devices import async_register_devices
 from .endpoint_store import async_get_endpoint_store
 from .igd_client import NotAnIgdError, RouterError
 from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
@@ -91,6 +92,7 @@ async def async_setup_entry(
         )
         for subentry_id, subentry in tunnel_subentries.items()
     }
+    async_register_devices(hass, entry, router, list(tunnels.values()))
     entry.runtime_data = TunnelbrokerRuntimeData(
         router=router, events=events, tunnels=tunnels, tunnel_info=tunnel_info
     )

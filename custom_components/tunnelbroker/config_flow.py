@@ -32,7 +32,6 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowHandler, FlowResult
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.selector import (
     SelectOptionDict,
     SelectSelector,
@@ -65,6 +64,7 @@ from .const import (
     ST_IGD_V2,
     SUBENTRY_TUNNEL,
 )
+from .devices import async_remove_tunnel_device
 from .endpoint_store import async_get_endpoint_store
 from .he_client import TunnelCredentials, UpdateStatus
 from .igd_client import (
@@ -77,7 +77,7 @@ from .igd_client import (
 )
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import configured_tunnel_ids, tunnel_device_identifier
+from .tunnel_updater import configured_tunnel_ids
 from .wan_address import wan_address_problem
 
 CONF_ROUTER = "router"
@@ -563,7 +563,7 @@ async def _async_update_tunnel(
     old_id = str(subentry.data[CONF_TUNNEL_ID])
     if old_id != credentials.tunnel_id:
         await (await async_get_endpoint_store(hass)).async_forget({old_id})
-        _remove_tunnel_device(hass, entry, subentry, old_id)
+        async_remove_tunnel_device(hass, entry, old_id)
     new = _tunnel_subentry(credentials)
     default_title = subentry.title == _default_tunnel_title(old_id)
     _async_update_and_reload(
@@ -578,23 +578,6 @@ async def _async_update_tunnel(
             unique_id=new["unique_id"],
         ),
     )
-
-
-def _remove_tunnel_device(
-    hass: HomeAssistant,
-    entry: TunnelbrokerConfigEntry,
-    subentry: ConfigSubentry,
-    tunnel_id: str,
-) -> None:
-    """Detach the device of a tunnel id no longer used (it goes, with its entities)."""
-    registry = dr.async_get(hass)
-    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
-        if tunnel_device_identifier(tunnel_id) in device.identifiers:
-            registry.async_update_device(
-                device.id,
-                remove_config_entry_id=entry.entry_id,
-                remove_config_subentry_id=subentry.subentry_id,
-            )
 
 
 @callback

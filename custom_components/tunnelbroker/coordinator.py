@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
@@ -59,6 +58,7 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         )
         self.client = client
         self.subscribed = False
+        self.device_id: str | None = None  # set once the router's device exists
 
     def set_subscribed(self, subscribed: bool) -> None:
         """Poll rarely while the router sends events, often while it does not."""
@@ -120,13 +120,10 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         LOGGER.debug(
             "WAN address of %s changed: %s -> %s", self.name, previous, current
         )
-        device = dr.async_get(self.hass).async_get_device(
-            identifiers={(DOMAIN, self.udn)}
-        )
         self.hass.bus.async_fire(
             EVENT_TUNNELBROKER,
             {
-                "device_id": device.id if device else None,
+                "device_id": self.device_id,
                 "type": TRIGGER_WAN_IP_CHANGED,
                 "ip": current,
                 "previous_ip": previous,

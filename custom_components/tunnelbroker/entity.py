@@ -3,39 +3,12 @@
 from __future__ import annotations
 
 from homeassistant.core import callback
-from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN
 from .coordinator import RouterCoordinator
-from .tunnel_updater import TunnelUpdater, tunnel_device_identifier
-
-
-def router_device_info(router: RouterCoordinator) -> DeviceInfo:
-    """Return the router's device, as its description names it."""
-    info = router.client.info
-    return DeviceInfo(
-        identifiers={(DOMAIN, info.udn)},
-        name=info.friendly_name,
-        manufacturer=info.manufacturer,
-        model=info.model_name,
-        model_id=info.model_number,
-        serial_number=info.serial_number,
-    )
-
-
-def tunnel_device_info(tunnel: TunnelUpdater) -> DeviceInfo:
-    """Return a tunnel's device, a service of HE reached through the router."""
-    return DeviceInfo(
-        identifiers={tunnel_device_identifier(tunnel.tunnel_id)},
-        name=tunnel.subentry.title,
-        manufacturer="Hurricane Electric",
-        model="6in4 tunnel",
-        entry_type=DeviceEntryType.SERVICE,
-        configuration_url=f"https://tunnelbroker.net/tunnel_detail.php?tid={tunnel.tunnel_id}",
-        via_device=(DOMAIN, tunnel.router.udn),
-    )
+from .devices import router_device_info, tunnel_device_info
+from .tunnel_updater import TunnelUpdater
 
 
 def tunnel_unique_id(tunnel: TunnelUpdater, description: EntityDescription) -> str:

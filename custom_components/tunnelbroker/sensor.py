@@ -16,7 +16,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .entity import RouterEntity, TunnelEntity, tunnel_device_info, tunnel_unique_id
+from .devices import tunnel_device_info
+from .entity import RouterEntity, TunnelEntity, tunnel_unique_id
 from .he_client import TunnelInfo
 from .igd_client import WanStatus
 from .runtime_data import TunnelbrokerConfigEntry

@@ -13,7 +13,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
 from .const import (
@@ -24,8 +24,9 @@ from .const import (
     DOMAIN,
     SERVICE_UPDATE_ENDPOINT,
 )
+from .devices import async_entry_of_device
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import TunnelUpdater, tunnel_device_identifier
+from .tunnel_updater import TunnelUpdater
 from .wan_address import wan_address_problem
 
 UPDATE_ENDPOINT_SCHEMA = vol.Schema(
@@ -82,21 +83,14 @@ def _target_tunnels(
         tunnels = list(entry.runtime_data.tunnels.values())
     else:
         assert device_id is not None
-        device = dr.async_get(hass).async_get(device_id)
-        entry_ids = [
-            config_entry_id
-            for config_entry_id in (device.config_entries if device else ())
-            if (candidate := hass.config_entries.async_get_entry(config_entry_id))
-            and candidate.domain == DOMAIN
-        ]
-        if device is None or not entry_ids:
+        if (owner := async_entry_of_device(hass, device_id)) is None:
             raise _validation_error("device_not_found", device_id=str(device_id))
-        entry = _loaded_entry(hass, entry_ids[0])
+        entry = _loaded_entry(hass, owner)
+        runtime = entry.runtime_data
         tunnels = [
             tunnel
-            for tunnel in entry.runtime_data.tunnels.values()
-            if (DOMAIN, entry.runtime_data.router.udn) in device.identifiers
-            or tunnel_device_identifier(tunnel.tunnel_id) in device.identifiers
+            for tunnel in runtime.tunnels.values()
+            if device_id in (runtime.router.device_id, tunnel.device_id)
         ]
     if not tunnels:
         raise _validation_error("no_tunnel", title=entry.title)

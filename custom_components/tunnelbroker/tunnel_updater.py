@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
@@ -159,6 +158,7 @@ class TunnelUpdater:
         self._cancel_timer: CALLBACK_TYPE | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
+        self.device_id: str | None = None  # set once the tunnel's device exists
 
     @property
     def tunnel_id(self) -> str:
@@ -462,11 +462,8 @@ class TunnelUpdater:
         )
 
     def _fire(self, trigger_type: str, attempt: UpdateAttempt) -> None:
-        device = dr.async_get(self.hass).async_get_device(
-            identifiers={tunnel_device_identifier(self.tunnel_id)}
-        )
         data: dict[str, Any] = {
-            "device_id": device.id if device else None,
+            "device_id": self.device_id,
             "type": trigger_type,
             "tunnel_id": self.tunnel_id,
             "ip": attempt.ip,

@@ -1,0 +1,97 @@
+"""The router's and the tunnels' devices in the device registry.
+
+Since Home Assistant 2026.8 a device belongs to one config entry, and identifiers are unique
+only within an entry: devices are created here at setup and then known by their device id, the
+tunnel's link to its router is set by id (`via_device_id`, not the deprecated `via_device`), and
+a device no longer used is removed outright. Every call here exists on the floor (2026.2) and on
+the newest line alike, so no version test is needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+
+from .const import DOMAIN
+from .tunnel_updater import tunnel_device_identifier
+
+if TYPE_CHECKING:
+    from .coordinator import RouterCoordinator
+    from .runtime_data import TunnelbrokerConfigEntry
+    from .tunnel_updater import TunnelUpdater
+
+
+def router_device_info(router: RouterCoordinator) -> DeviceInfo:
+    """Return the router's device, as its description names it."""
+    info = router.client.info
+    return DeviceInfo(
+        identifiers={(DOMAIN, info.udn)},
+        name=info.friendly_name,
+        manufacturer=info.manufacturer,
+        model=info.model_name,
+        model_id=info.model_number,
+        serial_number=info.serial_number,
+    )
+
+
+def tunnel_device_info(tunnel: TunnelUpdater) -> DeviceInfo:
+    """Return a tunnel's device, a service of HE reached through the router."""
+    return DeviceInfo(
+        identifiers={tunnel_device_identifier(tunnel.tunnel_id)},
+        name=tunnel.subentry.title,
+        manufacturer="Hurricane Electric",
+        model="6in4 tunnel",
+        entry_type=DeviceEntryType.SERVICE,
+        configuration_url=f"https://tunnelbroker.net/tunnel_detail.php?tid={tunnel.tunnel_id}",
+    )
+
+
+@callback
+def async_register_devices(
+    hass: HomeAssistant,
+    entry: TunnelbrokerConfigEntry,
+    router: RouterCoordinator,
+    tunnels: list[TunnelUpdater],
+) -> None:
+    """Create (or refresh) the router's device and its tunnels', each tunnel linked to it."""
+    registry = dr.async_get(hass)
+    router_device = registry.async_get_or_create(
+        config_entry_id=entry.entry_id, **router_device_info(router)
+    )
+    router.device_id = router_device.id
+    for tunnel in tunnels:
+        device = registry.async_get_or_create(
+            config_entry_id=entry.entry_id,
+            config_subentry_id=tunnel.subentry.subentry_id,
+            **tunnel_device_info(tunnel),
+        )
+        if device.via_device_id != router_device.id:
+            registry.async_update_device(device.id, via_device_id=router_device.id)
+        tunnel.device_id = device.id
+
+
+@callback
+def async_remove_tunnel_device(
+    hass: HomeAssistant, entry: TunnelbrokerConfigEntry, tunnel_id: str
+) -> None:
+    """Remove the device of a tunnel id the entry no longer uses (its entities go with it)."""
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if tunnel_device_identifier(tunnel_id) in device.identifiers:
+            registry.async_remove_device(device.id)
+
+
+@callback
+def async_entry_of_device(hass: HomeAssistant, device_id: str) -> str | None:
+    """Return the id of this integration's config entry that owns the device, if any."""
+    registry = dr.async_get(hass)
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if any(
+            device.id == device_id
+            for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        ):
+            return entry.entry_id
+    return None
