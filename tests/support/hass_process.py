@@ -339,6 +339,22 @@ class HassProcess:
             )
         return status, payload
 
+    def download(self, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+        """GET `path` with the access token; return (HTTP status, body bytes)."""
+        if self.token is None:
+            raise HassError("not onboarded: no access token")
+        argv = ["curl", "-sS", "--noproxy", "*", "--max-time", str(timeout)]
+        argv += ["-H", f"Authorization: Bearer {self.token}", "-D", "/dev/stderr"]
+        argv.append(self.base_url + path)
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        proc = subprocess.run(  # noqa: S603
+            argv, capture_output=True, timeout=timeout + 5, env=clean_env(), check=False
+        )
+        status_line = proc.stderr.split(b"\r\n", 1)[0].split()
+        status = int(status_line[1]) if len(status_line) > 1 else 0
+        return status, proc.stdout
+
     def ws_command(self, msg_type: str, **fields: Any) -> Any:
         """Run one WebSocket API command (in hass's namespace); return its result."""
         if self.token is None:

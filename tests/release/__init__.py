@@ -1,0 +1,1 @@
+"""Smoke test of the newest Home Assistant release (run by .ci/run inside py314)."""
