@@ -59,6 +59,18 @@ class RouterShape(StrEnum):
     IGD2_MINIUPNPD = "igd2-miniupnpd"  # IGD:2 with WANIPConnection:2, as miniupnpd says
     # DSL router listing both WANIPConnection:1 (unused) and WANPPPConnection:1 (the link)
     IGD1_DSL_DUAL = "igd1-dsl-dual"
+    # FRITZ!Box 7590, pretty-printed: line breaks and tabs inside values, one UDN throughout,
+    # eventSubURL = controlURL, a vendor service beside WANIPConnection:1
+    FRITZBOX_7590 = "fritzbox-7590"
+    # DSL router with two WANConnectionDevice:1, internet (PPP, first) and IPTV (IP, no
+    # address): async-upnp-client alone sees only the last
+    DSL_TWO_CONNECTIONS = "dsl-two-connections"
+
+
+# Services (by control URL) that a shape's router reports Disconnected with no address.
+IDLE_CONNECTIONS: dict[RouterShape, frozenset[str]] = {
+    RouterShape.DSL_TWO_CONNECTIONS: frozenset({"/upnp/control/WANIPConn2"}),
+}
 
 
 class Fault(StrEnum):
@@ -92,9 +104,12 @@ class IgdState:
     huge_bytes_sent: int = 0
     # Requests for the external entity: anything but 0 means a client fetched it (XXE).
     external_entity_fetches: int = 0
-    # Services (by name, e.g. "WANIPConnection") that report Disconnected and no address.
+    # Services (by name, e.g. "WANIPConnection", or control URL) that report Disconnected
+    # and no address.
     idle_services: set[str] = field(default_factory=set)
     soap_requests: Counter[str] = field(default_factory=Counter)
+    # SCPDs (by URL path) that do not load: answered 404, or 200 with a body that is not XML.
+    broken_scpds: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,7 +135,9 @@ class IgdSimulator(LoopbackServer):
         self.shape = shape
         self.udn = udn
         self.friendly_name = friendly_name
-        self.state = IgdState(external_ip=external_ip)
+        self.state = IgdState(
+            external_ip=external_ip, idle_services=set(IDLE_CONNECTIONS.get(shape, ()))
+        )
         self._template = (DESCRIPTIONS / f"{shape}.xml").read_text()
         self._services = _services_of(self._template)
         self._raw_description: str | bytes | None = None
@@ -225,6 +242,10 @@ class IgdSimulator(LoopbackServer):
         scpd = (DESCRIPTIONS / f"{name}.xml").read_text()
 
         async def handle(request: web.Request) -> web.Response:
+            if (status := self.state.broken_scpds.get(service.scpd_url)) == 404:
+                return web.Response(status=404)
+            if status is not None:
+                return _xml("<scpd><actionList><not-closed>")
             return _xml(scpd)
 
         return handle
@@ -251,7 +272,9 @@ class IgdSimulator(LoopbackServer):
         if state.fault is Fault.SOAP_FAULT:
             return _soap_fault(501, "Action Failed")
         if match := WAN_SERVICE.fullmatch(service.service_type):
-            idle = f"WAN{match.group(1)}Connection" in state.idle_services
+            idle = not state.idle_services.isdisjoint(
+                {f"WAN{match.group(1)}Connection", service.control_url}
+            )
             if action == "GetExternalIPAddress":
                 return _soap_reply(
                     service,

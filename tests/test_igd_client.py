@@ -76,6 +76,77 @@ async def test_reads_wan_address_of_each_shape(
         await simulator.stop()
 
 
+@pytest.mark.parametrize(
+    ("shape", "wan_services", "used", "model"),
+    [
+        (
+            RouterShape.FRITZBOX_7590,
+            ["urn:schemas-upnp-org:service:WANIPConnection:1"],
+            "urn:schemas-upnp-org:service:WANIPConnection:1",
+            "FRITZ!Box 7590",
+        ),
+        (
+            RouterShape.DSL_TWO_CONNECTIONS,
+            [
+                "urn:schemas-upnp-org:service:WANPPPConnection:1",
+                "urn:schemas-upnp-org:service:WANIPConnection:1",
+            ],
+            "urn:schemas-upnp-org:service:WANPPPConnection:1",
+            "DVA-5592",
+        ),
+    ],
+)
+async def test_reads_descriptions_as_firmwares_write_them(
+    requester: BoundedRequester,
+    shape: RouterShape,
+    wan_services: list[str],
+    used: str,
+    model: str,
+) -> None:
+    """Pretty-printed values (FRITZ!Box); two connection devices of one type (DSL PVCs).
+
+    Of the DSL router's two WANConnectionDevice:1, the first is the connected one: it is
+    found although async-upnp-client's device tree keeps only the last.
+    """
+    simulator = IgdSimulator(shape, udn=ROUTER_UDN, external_ip=WAN_IP)
+    location = await simulator.start()
+    try:
+        client = await IgdClient.async_create(requester, location)
+        assert client.info.udn == ROUTER_UDN
+        assert client.info.model_name == model
+        assert client.wan_service_types == wan_services
+        status = await client.async_get_wan_status()
+        assert (status.external_ip, status.connection_status) == (WAN_IP, "Connected")
+        assert status.service_type == used
+    finally:
+        await simulator.stop()
+
+
+@pytest.mark.parametrize("broken", [404, 200])
+async def test_an_scpd_that_does_not_load_costs_nothing_needed(
+    requester: BoundedRequester, igd: IgdSimulator, broken: int
+) -> None:
+    """An unused service's SCPD and the WAN service's own: the standard actions still work."""
+    igd.state.broken_scpds = {"/L3F.xml": broken, "/WANIPCn.xml": broken}
+    client = await IgdClient.async_create(requester, igd.location)
+    status = await client.async_get_wan_status()
+    assert (status.external_ip, status.connection_status) == (WAN_IP, "Connected")
+
+
+async def test_bytes_that_are_not_utf8_in_a_reply(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """A model name in Latin-1 is read; an address that is not valid IPv4 stays an error."""
+    igd.serve_raw_description(
+        igd.description().replace("MiniUPnPd", "Mini\xfcPnPd").encode("latin-1")
+    )
+    client = await IgdClient.async_create(requester, igd.location)
+    assert client.info.model_name == "Mini\ufffdPnPd"
+    igd.set_external_ip("84.17.\xff.1")
+    with pytest.raises(RouterResponseError, match="external IPv4 address"):
+        await client.async_get_wan_status()
+
+
 async def test_disconnected_link_is_reported(
     requester: BoundedRequester, igd: IgdSimulator
 ) -> None:
@@ -320,8 +391,9 @@ async def test_reply_just_under_the_bound_is_read(
 async def test_description_in_a_wrong_encoding(
     requester: BoundedRequester, igd: IgdSimulator
 ) -> None:
+    """Bytes that are not UTF-8 are decoded leniently: here what is left is not XML."""
     igd.serve_raw_description(b"\xff\xfe<root/>")
-    with pytest.raises(RouterResponseError, match="can't decode"):
+    with pytest.raises(RouterResponseError, match="not well-formed"):
         await IgdClient.async_create(requester, igd.location)
 
 

@@ -17,7 +17,9 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+import logging
 from typing import Final
+from xml.etree import ElementTree as ET
 
 import aiohttp
 from async_upnp_client.client import UpnpDevice, UpnpRequester, UpnpService
@@ -31,6 +33,7 @@ from async_upnp_client.exceptions import (
     UpnpError,
 )
 from defusedxml import DefusedXmlException
+import defusedxml.ElementTree as DET
 
 IGD_DEVICE_TYPES: Final = (
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
@@ -58,6 +61,7 @@ DESCRIPTION_LIMIT: Final = 256 * 1024  # any GET: device description, SCPD
 REPLY_LIMIT: Final = 64 * 1024  # anything else: SOAP replies, (UN)SUBSCRIBE
 # Longest piece of a router's reply quoted in an error message.
 _QUOTE_LIMIT: Final = 120
+_LOGGER = logging.getLogger(__name__)
 
 
 class RouterError(Exception):
@@ -153,9 +157,9 @@ class BoundedRequester(UpnpRequester):
                     raise RouterReplyTooLargeError(
                         f"{url}: reply longer than the {limit} bytes read"
                     )
-                # The charset the reply names, else UTF-8 (aiohttp's fallback too).
-                text = body.decode(response.charset or "utf-8")
-                return HttpResponse(response.status, response.headers, text)
+                return HttpResponse(
+                    response.status, response.headers, _decode(body, response.charset)
+                )
         except UpnpError:
             raise
         except TimeoutError as err:
@@ -164,8 +168,20 @@ class BoundedRequester(UpnpRequester):
             raise
         except aiohttp.ClientConnectionError as err:
             raise UpnpConnectionError(message=_what(err)) from err
-        except (aiohttp.ClientError, UnicodeDecodeError, LookupError) as err:
+        except aiohttp.ClientError as err:
             raise UpnpCommunicationError(message=_what(err)) from err
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    """Return the body as text: the charset it names, else UTF-8, never failing.
+
+    Firmwares put Latin-1 bytes in model names and garbage in replies while the WAN is down:
+    a byte that does not decode becomes U+FFFD (an address with one is then no address).
+    """
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
 
 
 async def _async_read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
@@ -176,6 +192,119 @@ async def _async_read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+# Description elements whose values never contain white space: some firmwares pretty-print
+# line breaks and tabs into them (a service type with a line break cannot go into SOAPAction).
+_NO_SPACE_TAGS: Final = frozenset(
+    {
+        "deviceType",
+        "serviceType",
+        "serviceId",
+        "UDN",
+        "SCPDURL",
+        "controlURL",
+        "eventSubURL",
+        "URLBase",
+        "presentationURL",
+    }
+)
+_DEVICE_NS: Final = "urn:schemas-upnp-org:device-1-0"
+# A WAN connection service whose SCPD does not load still has the standard's actions.
+_STANDARD_WAN_SCPD: Final = """<scpd xmlns="urn:schemas-upnp-org:service-1-0">
+<actionList>
+<action><name>GetStatusInfo</name><argumentList>
+<argument><name>NewConnectionStatus</name><direction>out</direction>
+<relatedStateVariable>ConnectionStatus</relatedStateVariable></argument>
+</argumentList></action>
+<action><name>GetExternalIPAddress</name><argumentList>
+<argument><name>NewExternalIPAddress</name><direction>out</direction>
+<relatedStateVariable>ExternalIPAddress</relatedStateVariable></argument>
+</argumentList></action>
+</actionList>
+<serviceStateTable>
+<stateVariable sendEvents="yes"><name>ConnectionStatus</name><dataType>string</dataType></stateVariable>
+<stateVariable sendEvents="yes"><name>ExternalIPAddress</name><dataType>string</dataType></stateVariable>
+</serviceStateTable>
+</scpd>"""
+
+
+def _normalize_description(response: HttpResponse) -> HttpResponse:
+    """Return the description as the UPnP standard writes it, whatever the firmware sent.
+
+    A `<root>` without the UPnP namespace gets it (async-upnp-client looks elements up by
+    namespace, even when not strict); white space is removed from identifiers and URLs and
+    trimmed from every other value. A body that does not parse is passed on as it came, for
+    async-upnp-client to refuse with its own error.
+    """
+    try:
+        root = DET.fromstring(response.body or "")
+    except (ET.ParseError, DefusedXmlException):
+        return response
+    for element in root.iter():
+        if isinstance(element.tag, str) and not element.tag.startswith("{"):
+            element.tag = f"{{{_DEVICE_NS}}}{element.tag}"
+        if element.text is not None and len(element) == 0:
+            local = element.tag.rpartition("}")[2]
+            element.text = (
+                "".join(element.text.split())
+                if local in _NO_SPACE_TAGS
+                else " ".join(element.text.split())
+            )
+    body = ET.tostring(root, encoding="unicode")
+    return HttpResponse(response.status_code, response.headers, body)
+
+
+class _RouterFactory(UpnpFactory):
+    """async-upnp-client's factory, made to read every connection of real firmwares.
+
+    The one place that works around async-upnp-client's data model (0.46-0.49):
+    - UpnpDevice keeps embedded devices and services in dicts keyed by type, so of a DSL
+      router's WANConnectionDevices (one per PVC/VLAN) or a multi-WAN router's only the last
+      survives. Every device and service built is also kept here, in document order.
+    - One service's SCPD that does not load (404, garbage) aborts the whole device. Here a
+      WAN connection service then gets the standard's actions from its type alone, any other
+      service none; a router that does not answer at all still fails as it should.
+    Upstream, lists instead of the dicts (or `all_services` walking the XML) and a non-strict
+    mode that skips a service whose SCPD fails would make this class unnecessary.
+    """
+
+    def __init__(self, requester: UpnpRequester) -> None:
+        """Build devices with `requester`, reading descriptions as firmwares write them."""
+        super().__init__(
+            requester,
+            non_strict=True,
+            on_post_receive_device_spec=_normalize_description,
+        )
+        self.services: list[UpnpService] = []
+        self._service_type = ""
+
+    async def _async_create_service(  # type: ignore[override]
+        self, service_description_el: ET.Element, base_url: str
+    ) -> UpnpService | None:
+        self._service_type = service_description_el.findtext(
+            f"{{{_DEVICE_NS}}}serviceType", ""
+        )
+        service: UpnpService | None = await super()._async_create_service(
+            service_description_el, base_url
+        )
+        if service is not None:
+            self.services.append(service)
+        return service
+
+    async def _async_get_service_spec(self, url: str) -> ET.Element:
+        try:
+            element: ET.Element = await super()._async_get_service_spec(url)
+        except (UpnpConnectionError, RouterReplyTooLargeError):
+            raise
+        except UpnpError as err:
+            _LOGGER.debug("%s (%s): SCPD not usable: %s", url, self._service_type, err)
+        else:
+            return element
+        if self._service_type.startswith(_WAN_SERVICE_PREFIXES):
+            standard: ET.Element = DET.fromstring(_STANDARD_WAN_SCPD)
+            return standard
+        return ET.Element("{urn:schemas-upnp-org:service-1-0}scpd")
 
 
 def _what(err: Exception) -> str:
@@ -213,11 +342,13 @@ class WanStatus:
 class IgdClient:
     """One router: its description and the WAN services it offers."""
 
-    def __init__(self, device: UpnpDevice, location: str) -> None:
-        """Wrap a parsed device; use async_create to build one from a location."""
+    def __init__(
+        self, device: UpnpDevice, location: str, services: list[UpnpService]
+    ) -> None:
+        """Wrap a parsed device and all its services; async_create builds them."""
         self._device = device
         self._location = location
-        self._wan_services = _wan_services(device)
+        self._wan_services = _wan_services(services)
         if not self._wan_services:
             raise NoWanServiceError(
                 f"{device.friendly_name} has no WAN service with GetExternalIPAddress"
@@ -226,7 +357,7 @@ class IgdClient:
     @classmethod
     async def async_create(cls, requester: UpnpRequester, location: str) -> IgdClient:
         """Fetch and parse the device description at `location`."""
-        factory = UpnpFactory(requester, non_strict=True)
+        factory = _RouterFactory(requester)
         try:
             device = await factory.async_create_device(location)
         except RouterError:
@@ -241,7 +372,7 @@ class IgdClient:
             raise RouterResponseError(f"{location}: {_describe(err)}") from err
         if device.device_type not in IGD_DEVICE_TYPES:
             raise NotAnIgdError(f"{location} describes a {device.device_type}")
-        return cls(device, location)
+        return cls(device, location, factory.services)
 
     @property
     def device(self) -> UpnpDevice:
@@ -280,10 +411,10 @@ class IgdClient:
         return first
 
 
-def _wan_services(device: UpnpDevice) -> list[UpnpService]:
+def _wan_services(services: list[UpnpService]) -> list[UpnpService]:
     return [
         service
-        for service in device.all_services
+        for service in services
         if service.service_type.startswith(_WAN_SERVICE_PREFIXES)
         and service.has_action("GetExternalIPAddress")
     ]
