@@ -1,15 +1,21 @@
 """The demo, end to end, in a real browser: Debian's chromium driven by Playwright.
 
 The test starts what `scripts/develop` starts -- the simulated router and HE server
-(`python -m simulators`) and a real `hass` with the frontend, pointed at the simulated HE -- each
-on a free loopback port, onboards hass through its REST API, then does in the browser what a user
-does: log in, add the integration by description URL with the demo tunnel's credentials, open the
-router's and the tunnel's device pages, press "Change WAN address" on the simulator's control page,
-and watch both pages follow. The screenshots it takes are the README's (docs/screenshots/).
+(`python -m simulators`) and a real `hass` with the frontend, pointed at the simulated HE -- and
+then does in the browser what a new user does: onboard Home Assistant in the UI (owner account,
+home location, country, analytics), add the integration by description URL with the demo
+tunnel's credentials, open the router's and the tunnel's device pages, press "Change WAN
+address" on the simulator's control page, and watch both pages follow.
 
-The browser reaches loopback only: every other request (the frontend's brand icons from
-brands.home-assistant.io) is aborted, except this integration's own icon, answered from
-custom_components/tunnelbroker/brand/ as Home Assistant 2026.3+ serves it.
+Everything runs in a network namespace the test creates, with only loopback: onboarding sets up
+met, radio_browser and google_translate, which would otherwise reach the internet, and the
+browser (started inside it through a wrapper) cannot reach anything else either. Root only.
+
+The integration's icon in the add-integration list: Home Assistant 2026.3 and newer serve it
+from custom_components/tunnelbroker/brand/ (it must load); 2026.2.x loads icons from
+brands.home-assistant.io, unreachable here and without this custom integration anyway (it
+must not load: the README says so). Screenshots go to a temporary folder, or to
+$TUNNELBROKER_SCREENSHOTS (scripts/screenshots refreshes docs/screenshots/ that way).
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 import json
+import os
 from pathlib import Path
+import re
+import shutil
 import subprocess
 import sys
 from typing import Any
-import urllib.request
 
+from awesomeversion import AwesomeVersion
 from playwright.sync_api import (
     Browser,
     Error as PlaywrightError,
@@ -33,15 +42,20 @@ from playwright.sync_api import (
 )
 import pytest
 
+from homeassistant.const import __version__ as HA_VERSION
 from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
-from tests.support.hass_process import HassProcess, free_loopback_port
+from tests.support.hass_process import HassProcess
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
-BRAND_ICON = REPO / "custom_components" / "tunnelbroker" / "brand" / "icon.png"
 CHROMIUM = Path("/usr/bin/chromium")
+IP = shutil.which("ip")
+OWNER, PASSWORD = "tester", "Tunnel-Tester-2026"
+# Inside the test's own network namespace: nothing else listens there.
+HASS_PORT, ROUTER_PORT, HE_PORT = 8123, 8125, 8124
+# The first Home Assistant that serves a custom integration's brand/ images itself.
+LOCAL_BRANDS = AwesomeVersion("2026.3.0")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -55,8 +69,30 @@ NEXT_WAN_IP = "84.17.0.11"  # what the control page's button changes it to
 UI_TIMEOUT_MS = (
     60_000  # hass and chromium share two busy cores: generous, never a measure
 )
-# The browser may fetch from loopback only.
+# The browser may fetch from loopback only (belt and braces: its namespace has nothing else).
 LOOPBACK_PREFIXES = ("http://127.0.0.1:", "ws://127.0.0.1:")
+
+
+@pytest.fixture
+def netns() -> Generator[str]:
+    """A network namespace with only loopback, for hass, the simulators and the browser."""
+    if IP is None or os.geteuid() != 0:
+        pytest.fail(
+            "the browser test runs in a network namespace: it needs root and iproute2 "
+            "(scripts/setup-router-deps installs it)"
+        )
+    name = f"tb-browser-{os.getpid()}"
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        _ip("netns", "delete", name, check=False)
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    assert IP is not None
+    subprocess.run([IP, *args], check=check)  # noqa: S603 - fixed arguments
 
 
 @dataclass
@@ -64,29 +100,43 @@ class Simulators:
     """`python -m simulators`, as scripts/develop runs it, on free loopback ports."""
 
     process: subprocess.Popen[str]
+    netns: str
     location: str  # the router's description URL
     control_page: str
     he_url: str
 
     def he_requests(self) -> list[dict[str, Any]]:
         """The update requests the simulated HE received, oldest first."""
-        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with no_proxy.open(f"{self.he_url}/sim/state", timeout=10) as response:
-            return list(json.load(response)["requests"])
+        answer = subprocess.run(  # noqa: S603 - fixed arguments
+            [
+                str(IP),
+                "netns",
+                "exec",
+                self.netns,
+                "curl",
+                "-sf",
+                f"{self.he_url}/sim/state",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=20,
+        )
+        return list(json.loads(answer.stdout)["requests"])
 
 
 @pytest.fixture
-def simulators() -> Generator[Simulators]:
-    router_port, he_port = free_loopback_port(), free_loopback_port()
+def simulators(netns: str) -> Generator[Simulators]:
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [
+            *(str(IP), "netns", "exec", netns),
             sys.executable,
             "-m",
             "simulators",
             "--router-port",
-            str(router_port),
+            str(ROUTER_PORT),
             "--he-port",
-            str(he_port),
+            str(HE_PORT),
         ],
         cwd=REPO,
         stdin=subprocess.DEVNULL,
@@ -102,6 +152,7 @@ def simulators() -> Generator[Simulators]:
         assert lines[2].startswith("HE API URL: "), lines
         yield Simulators(
             process=process,
+            netns=netns,
             location=lines[0].split(": ", 1)[1].strip(),
             control_page=lines[1].split(": ", 1)[1].strip(),
             he_url=lines[2].split(": ", 1)[1].split()[0],
@@ -113,32 +164,39 @@ def simulators() -> Generator[Simulators]:
 
 
 @pytest.fixture
-def demo_hass(simulators: Simulators, tmp_path: Path) -> Generator[HassProcess]:
-    """Home Assistant with its frontend, onboarded through the API, pointed at the simulated HE."""
+def demo_hass(
+    simulators: Simulators, netns: str, tmp_path: Path
+) -> Generator[HassProcess]:
+    """Home Assistant with its frontend, new (not onboarded), pointed at the simulated HE."""
     with HassProcess(
         tmp_path / "hass-config",
+        netns=netns,
+        adapters=["lo"],
+        port=HASS_PORT,
         frontend=True,
         env={"TUNNELBROKER_API_URL": simulators.he_url},
     ) as hass:
-        hass.onboard()
-        hass.wait_running()
         yield hass
         log = hass.log_text() + hass.output_path.read_text(errors="replace")
         assert DEMO_UPDATE_KEY not in log, "the update key is in hass's log"
 
 
 @pytest.fixture
-def browser() -> Generator[Browser]:
-    """Debian's chromium, headless, through Playwright; fails (never skips) if it cannot start."""
+def browser(netns: str, tmp_path: Path) -> Generator[Browser]:
+    """Debian's chromium in the namespace, headless, through Playwright; fails if it cannot."""
     if not CHROMIUM.is_file():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's chromium package with "
             "scripts/setup-browser-deps (root), then run the browser tests again"
         )
+    # Playwright talks to chromium over a pipe, so chromium can live in another namespace.
+    wrapper = tmp_path / "chromium-in-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {netns} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                executable_path=wrapper, headless=True, args=CHROMIUM_ARGS
             )
         except PlaywrightError as err:
             pytest.fail(f"chromium ({CHROMIUM}) did not start under Playwright: {err}")
@@ -160,41 +218,83 @@ def page(browser: Browser) -> Generator[Page]:
 
 
 def _loopback_only(route: Route) -> None:
-    url = route.request.url
-    if url.startswith(LOOPBACK_PREFIXES):
+    if route.request.url.startswith(LOOPBACK_PREFIXES):
         route.continue_()
-    elif url.startswith("https://brands.home-assistant.io/") and (
-        "/tunnelbroker/icon" in url
-    ):
-        route.fulfill(path=BRAND_ICON, content_type="image/png")
     else:
         route.abort()
 
 
-def _screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png")
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where screenshots go: $TUNNELBROKER_SCREENSHOTS (scripts/screenshots), else tmp."""
+    folder = Path(
+        os.environ.get("TUNNELBROKER_SCREENSHOTS") or tmp_path / "screenshots"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
-def _log_in(page: Page, hass: HassProcess) -> None:
-    assert hass.password is not None
+def _onboard_in_the_ui(page: Page, hass: HassProcess, screenshots: Path) -> None:
+    """Onboarding as a new user meets it: owner account, location, country, analytics."""
     page.goto(hass.base_url + "/")
-    page.get_by_role("textbox", name="Username").fill("tester")
-    page.get_by_role("textbox", name="Password").fill(hass.password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/home/**")
+    page.get_by_role("button", name="Create my smart home").click()
+    page.get_by_role("textbox", name="Name*", exact=True).fill("Tester")
+    page.get_by_role("textbox", name="Username*", exact=True).fill(OWNER)
+    page.get_by_role("textbox", name="Password*", exact=True).fill(PASSWORD)
+    page.get_by_role("textbox", name="Confirm password*", exact=True).fill(PASSWORD)
+    page.screenshot(path=screenshots / "onboarding-user.png")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Home location")).to_be_visible()
+    page.get_by_role("button", name="Next").click()  # the location (map) as suggested
+    expect(page.get_by_text("the country your home is in")).to_be_visible()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Help us help you")).to_be_visible()
+    page.get_by_role("button", name="Next").click()  # analytics off, as it comes
+    expect(page.get_by_text("All set!")).to_be_visible()
+    page.get_by_role("button", name="Finish").click()
+    # Onboarding done: the dashboard loads (it hung on "Loading data" while the
+    # requirements of what onboarding sets up were missing).
+    expect(page).to_have_url(re.compile(r"/home/"))
+    expect(page.get_by_text("Welcome Tester")).to_be_visible()
 
 
-def test_add_by_description_url_and_follow_a_wan_change(
-    simulators: Simulators, demo_hass: HassProcess, page: Page
+def _check_integration_icon(page: Page, record_property: Any) -> None:
+    """Our icon in the add-integration list: served by HA 2026.3+, not by 2026.2.x."""
+    icon = page.locator("img[src*='tunnelbroker']").first
+    expect(icon).to_be_attached()
+    src = str(icon.get_attribute("src"))
+    loaded = bool(
+        icon.evaluate(
+            "img => img.decode().then(() => img.naturalWidth > 0, () => false)"
+        )
+    )
+    record_property("integration_icon", f"{src} loaded={loaded}")
+    if AwesomeVersion(HA_VERSION) >= LOCAL_BRANDS:
+        assert "/api/brands/integration/tunnelbroker/icon" in src, src
+        assert loaded, f"the integration's icon did not load from {src}"
+    else:
+        # 2026.2.x: from the brands CDN, where custom integrations are not listed; offline.
+        assert src.startswith("https://brands.home-assistant.io/"), src
+        assert not loaded
+
+
+def test_onboard_add_by_description_url_and_follow_a_wan_change(
+    simulators: Simulators,
+    demo_hass: HassProcess,
+    page: Page,
+    screenshots: Path,
+    record_property: Any,
 ) -> None:
     hass = demo_hass
-    _log_in(page, hass)
+    _onboard_in_the_ui(page, hass, screenshots)
+    hass.login(OWNER, PASSWORD)  # the test's own REST reads, as this user
 
     # Settings -> Devices & services -> Add integration -> Hurricane Electric Tunnelbroker.
     page.goto(hass.base_url + "/config/integrations/dashboard")
     page.get_by_role("button", name="Add integration").click()
     page.get_by_role("textbox", name="Search for a brand name").fill("Hurricane")
+    expect(page.get_by_text(INTEGRATION_NAME, exact=True)).to_be_visible()
+    _check_integration_icon(page, record_property)
     page.get_by_text(INTEGRATION_NAME, exact=True).click()
 
     # No router was discovered: the flow asks for the description URL.
@@ -207,7 +307,7 @@ def test_add_by_description_url_and_follow_a_wan_change(
     page.get_by_role("textbox", name="Username").fill(DEMO_USERNAME)
     page.get_by_role("textbox", name="Update key").fill(DEMO_UPDATE_KEY)
     page.get_by_role("textbox", name="Tunnel ID").fill(DEMO_TUNNEL_ID)
-    _screenshot(page, "config-flow-tunnel")
+    _screenshot(page, screenshots, "config-flow-tunnel")
     page.get_by_role("button", name="Submit").click()
     # Both devices were created: the router, and the tunnel.
     expect(page.get_by_title("Devices created")).to_be_visible()
@@ -218,7 +318,7 @@ def test_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_role("textbox", name="Device name").last).to_have_value(
         f"Tunnel {DEMO_TUNNEL_ID}"
     )
-    _screenshot(page, "config-flow-devices-created")
+    _screenshot(page, screenshots, "config-flow-devices-created")
     page.get_by_role("button", name="Skip and finish").click()
 
     # Checking the credentials was the one update: HE now holds the router's address.
@@ -230,7 +330,7 @@ def test_add_by_description_url_and_follow_a_wan_change(
     page.get_by_text("Simulated router", exact=True).click()
     expect(page.get_by_text("External IP address")).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
-    _screenshot(page, "device-router")
+    _screenshot(page, screenshots, "device-router")
     router_page = page.url
 
     # Its connected device, the tunnel: the endpoint HE holds, and when it was confirmed.
@@ -251,7 +351,7 @@ def test_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text(NEXT_WAN_IP)).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_have_count(0)
     assert _state(hass, "sensor.tunnel_100000_last_update") > last_update
-    _screenshot(page, "device-tunnel")
+    _screenshot(page, screenshots, "device-tunnel")
     # ... and so does the router's page.
     page.get_by_role("link", name="Simulated router").click()
     page.wait_for_url(router_page)
@@ -264,7 +364,11 @@ def test_add_by_description_url_and_follow_a_wan_change(
         f"good {NEXT_WAN_IP}"
     )
     expect(control.locator("#he-requests tbody tr")).to_have_count(2)
-    _screenshot(control, "simulator-control-page")
+    _screenshot(control, screenshots, "simulator-control-page")
+
+
+def _screenshot(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=folder / f"{name}.png")
 
 
 def _state(hass: HassProcess, entity_id: str) -> str:

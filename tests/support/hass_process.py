@@ -433,6 +433,36 @@ class HassProcess:
                 raise HassError(f"onboarding steps not done: {missing}")
         return self.token
 
+    def login(self, username: str, password: str) -> str:
+        """Log in through the auth API, as the frontend does; return (and keep) a token."""
+        _, flow = self.request(
+            "POST",
+            "/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{self.base_url}/?auth_callback=1",
+            },
+            auth=False,
+        )
+        _, result = self.request(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"username": username, "password": password, "client_id": self.client_id},
+            auth=False,
+        )
+        if result.get("type") != "create_entry":
+            raise HassError(f"login refused: {result}")
+        grant = {
+            "grant_type": "authorization_code",
+            "code": result["result"],
+            "client_id": self.client_id,
+        }
+        _, tokens = self.request("POST", "/auth/token", grant, auth=False, form=True)
+        self.token = str(tokens["access_token"])
+        self.password = password
+        return self.token
+
     def wait_running(self, timeout: float = 60.0) -> None:
         """Wait until HA's core state is RUNNING (all set-up done)."""
         deadline = time.monotonic() + timeout
