@@ -38,6 +38,7 @@ SOAP_FAULT = (
     "<errorDescription>{description}</errorDescription></UPnPError></detail></s:Fault>"
 )
 WAN_SERVICE = re.compile(r"urn:schemas-upnp-org:service:WAN(IP|PPP)Connection:\d")
+LAYER3_FORWARDING = "urn:schemas-upnp-org:service:Layer3Forwarding:"
 DESCRIPTION_PATH = "/rootDesc.xml"
 EXTERNAL_ENTITY_PATH = "/sim/external-entity"
 # Ten levels of ten references each: 10^9 "lol"s (3 GB) once expanded.
@@ -65,11 +66,22 @@ class RouterShape(StrEnum):
     # DSL router with two WANConnectionDevice:1, internet (PPP, first) and IPTV (IP, no
     # address): async-upnp-client alone sees only the last
     DSL_TWO_CONNECTIONS = "dsl-two-connections"
+    # Dual-WAN router (IGD:2): two connection devices, both up with public addresses;
+    # Layer3Forwarding names the second the default connection
+    MULTI_WAN = "multi-wan"
 
 
 # Services (by control URL) that a shape's router reports Disconnected with no address.
 IDLE_CONNECTIONS: dict[RouterShape, frozenset[str]] = {
     RouterShape.DSL_TWO_CONNECTIONS: frozenset({"/upnp/control/WANIPConn2"}),
+}
+# Connections (by control URL) with an address of their own, and the shape's default one.
+SECOND_WAN_IP = "62.220.0.20"
+CONNECTION_IPS: dict[RouterShape, dict[str, str]] = {
+    RouterShape.MULTI_WAN: {"/upnp/control/WAN2": SECOND_WAN_IP},
+}
+DEFAULT_CONNECTIONS: dict[RouterShape, str] = {
+    RouterShape.MULTI_WAN: "/upnp/control/WAN2",
 }
 
 
@@ -110,11 +122,21 @@ class IgdState:
     soap_requests: Counter[str] = field(default_factory=Counter)
     # SCPDs (by URL path) that do not load: answered 404, or 200 with a body that is not XML.
     broken_scpds: dict[str, int] = field(default_factory=dict)
+    # Per connection (control URL): its own WAN address; HTTP status it fails every action
+    # with (500: no body; 401: a SOAP fault, as on the "wrong" service of some gateways).
+    connection_ips: dict[str, str] = field(default_factory=dict)
+    connection_faults: dict[str, int] = field(default_factory=dict)
+    # The next this many actions answer a SOAP 501 Action Failed (a busy DSL router).
+    fail_next: int = 0
+    # The connection (control URL) Layer3Forwarding names the default (None: the first).
+    default_connection: str | None = None
 
 
 @dataclass(frozen=True)
 class _Service:
     service_type: str
+    service_id: str
+    device_udn: str  # as the template writes it ({udn}...)
     scpd_url: str
     control_url: str
     event_url: str
@@ -136,7 +158,10 @@ class IgdSimulator(LoopbackServer):
         self.udn = udn
         self.friendly_name = friendly_name
         self.state = IgdState(
-            external_ip=external_ip, idle_services=set(IDLE_CONNECTIONS.get(shape, ()))
+            external_ip=external_ip,
+            idle_services=set(IDLE_CONNECTIONS.get(shape, ())),
+            connection_ips=dict(CONNECTION_IPS.get(shape, {})),
+            default_connection=DEFAULT_CONNECTIONS.get(shape),
         )
         self._template = (DESCRIPTIONS / f"{shape}.xml").read_text()
         self._services = _services_of(self._template)
@@ -152,6 +177,15 @@ class IgdSimulator(LoopbackServer):
         for service in self._services:
             if WAN_SERVICE.fullmatch(service.service_type):
                 self.gena.publish(service.event_url, {"ExternalIPAddress": ip})
+
+    def default_connection(self) -> str:
+        """Return GetDefaultConnectionService's answer: `<UDN>:<device type>,<serviceId>`."""
+        wan = [s for s in self._services if WAN_SERVICE.fullmatch(s.service_type)]
+        chosen = next(
+            (s for s in wan if s.control_url == self.state.default_connection), wan[0]
+        )
+        udn = chosen.device_udn.format(udn=self.udn)
+        return f"{udn}:WANConnectionDevice:1,{chosen.service_id}"
 
     def _evented_variables(self, event_url: str) -> dict[str, str]:
         for service in self._services:
@@ -234,11 +268,12 @@ class IgdSimulator(LoopbackServer):
         return _xml(self.description())
 
     def _scpd_handler(self, service: _Service):  # type: ignore[no-untyped-def]
-        name = (
-            "wan-connection-scpd"
-            if WAN_SERVICE.fullmatch(service.service_type)
-            else "other-scpd"
-        )
+        if WAN_SERVICE.fullmatch(service.service_type):
+            name = "wan-connection-scpd"
+        elif service.service_type.startswith(LAYER3_FORWARDING):
+            name = "layer3-scpd"
+        else:
+            name = "other-scpd"
         scpd = (DESCRIPTIONS / f"{name}.xml").read_text()
 
         async def handle(request: web.Request) -> web.Response:
@@ -271,6 +306,21 @@ class IgdSimulator(LoopbackServer):
             return _xml("<s:Envelope><not-closed>")
         if state.fault is Fault.SOAP_FAULT:
             return _soap_fault(501, "Action Failed")
+        if state.fail_next > 0:
+            state.fail_next -= 1
+            return _soap_fault(501, "Action Failed")
+        if (status := state.connection_faults.get(service.control_url)) == 401:
+            return _soap_fault(401, "Invalid Action")
+        if status is not None:
+            return web.Response(status=status)
+        if action == "GetDefaultConnectionService" and service.service_type.startswith(
+            LAYER3_FORWARDING
+        ):
+            return _soap_reply(
+                service,
+                action,
+                {"NewDefaultConnectionService": self.default_connection()},
+            )
         if match := WAN_SERVICE.fullmatch(service.service_type):
             idle = not state.idle_services.isdisjoint(
                 {f"WAN{match.group(1)}Connection", service.control_url}
@@ -279,7 +329,13 @@ class IgdSimulator(LoopbackServer):
                 return _soap_reply(
                     service,
                     action,
-                    {"NewExternalIPAddress": "" if idle else state.external_ip},
+                    {
+                        "NewExternalIPAddress": ""
+                        if idle
+                        else state.connection_ips.get(
+                            service.control_url, state.external_ip
+                        )
+                    },
                 )
             if action == "GetStatusInfo":
                 return _soap_reply(
@@ -392,11 +448,14 @@ def _services_of(template: str) -> list[_Service]:
     return [
         _Service(
             service_type=_text(service, "serviceType"),
+            service_id=_text(service, "serviceId"),
+            device_udn=_text(device, "UDN"),
             scpd_url=_text(service, "SCPDURL"),
             control_url=_text(service, "controlURL"),
             event_url=_text(service, "eventSubURL"),
         )
-        for service in root.iter(f"{DEVICE_NS}service")
+        for device in root.iter(f"{DEVICE_NS}device")
+        for service in device.findall(f"{DEVICE_NS}serviceList/{DEVICE_NS}service")
     ]
 
 

@@ -19,7 +19,7 @@ from custom_components.tunnelbroker.igd_client import (
     RouterReplyTooLargeError,
     RouterResponseError,
 )
-from simulators.igd import Fault, IgdSimulator, RouterShape
+from simulators.igd import SECOND_WAN_IP, Fault, IgdSimulator, RouterShape
 
 from .conftest import ROUTER_UDN, WAN_IP
 
@@ -145,6 +145,63 @@ async def test_bytes_that_are_not_utf8_in_a_reply(
     igd.set_external_ip("84.17.\xff.1")
     with pytest.raises(RouterResponseError, match="external IPv4 address"):
         await client.async_get_wan_status()
+
+
+async def test_the_standards_default_connection_of_a_multi_wan_router(
+    requester: BoundedRequester,
+) -> None:
+    """Both uplinks are up and public: Layer3Forwarding's default (the second) is read."""
+    simulator = IgdSimulator(RouterShape.MULTI_WAN, udn=ROUTER_UDN, external_ip=WAN_IP)
+    location = await simulator.start()
+    try:
+        client = await IgdClient.async_create(requester, location)
+        assert (await client.async_get_wan_status()).external_ip == SECOND_WAN_IP
+        assert client.event_service.control_url.endswith("/upnp/control/WAN2")
+        # Asked once, not on every read (events make reads the hot path of a change).
+        await client.async_get_wan_status()
+        assert simulator.soap_requests["GetDefaultConnectionService"] == 1
+        # The default connection goes down: the other one serves, and the default is
+        # asked for again at the next read.
+        simulator.state.idle_services.add("/upnp/control/WAN2")
+        assert (await client.async_get_wan_status()).external_ip == WAN_IP
+        assert simulator.soap_requests["GetDefaultConnectionService"] == 1
+        await client.async_get_wan_status()
+        assert simulator.soap_requests["GetDefaultConnectionService"] == 2
+    finally:
+        await simulator.stop()
+
+
+async def test_one_failed_read_is_asked_again(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """A busy DSL router's 501 Action Failed, once: the read still succeeds."""
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.state.fail_next = 1
+    status = await client.async_get_wan_status()
+    assert (status.external_ip, status.connection_status) == (WAN_IP, "Connected")
+
+
+@pytest.mark.parametrize("fault", [401, 500])
+async def test_a_service_that_always_fails_gives_way_to_the_other(
+    requester: BoundedRequester, fault: int
+) -> None:
+    """A gateway answering 401/500 on the wrong one of its two services (Netgear, FRITZ!)."""
+    simulator = IgdSimulator(
+        RouterShape.IGD1_DSL_DUAL, udn=ROUTER_UDN, external_ip=WAN_IP
+    )
+    location = await simulator.start()
+    try:
+        client = await IgdClient.async_create(requester, location)
+        simulator.state.connection_faults["/upnp/control/WANIPConn1"] = fault
+        status = await client.async_get_wan_status()
+        assert status.service_type == "urn:schemas-upnp-org:service:WANPPPConnection:1"
+        assert status.external_ip == WAN_IP
+        # Every service failing is the router failing.
+        simulator.state.connection_faults["/upnp/control/WANPPPConn1"] = fault
+        with pytest.raises(RouterResponseError):
+            await client.async_get_wan_status()
+    finally:
+        await simulator.stop()
 
 
 async def test_disconnected_link_is_reported(

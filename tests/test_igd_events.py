@@ -15,7 +15,7 @@ from custom_components.tunnelbroker.igd_events import (
     IgdEventSubscription,
     SubscriptionRefusedError,
 )
-from simulators.igd import IgdSimulator
+from simulators.igd import IgdSimulator, RouterShape
 
 
 @pytest.fixture
@@ -90,14 +90,34 @@ async def test_renewal_for_a_forgotten_subscription_subscribes_anew(
     assert new_sid != old_sid
 
 
-async def test_router_without_a_known_wan_service_version(
+async def test_a_wan_service_version_the_library_has_no_profile_for(
     igd: IgdSimulator, server: AiohttpNotifyServer
 ) -> None:
-    """A WANIPConnection:3 router: readable, but async-upnp-client knows no events for it."""
+    """WANIPConnection:3 (like the Livebox's WANPPPConnection:2): it is read, so followed."""
     igd.edit_description("WANIPConnection:2", "WANIPConnection:3")
-    subscription = await _subscription(igd, server, [])
-    with pytest.raises(SubscriptionRefusedError):
-        await subscription.async_subscribe()
+    seen: list[str] = []
+    subscription = await _subscription(igd, server, seen)
+    await subscription.async_subscribe()
+    await igd.gena.drain()
+    assert seen == ["wan"]
+    assert [sub.event_url for sub in igd.gena.subscriptions.values()] == ["/evt/IPConn"]
+
+
+@pytest.mark.parametrize("igd", [RouterShape.DSL_TWO_CONNECTIONS], indirect=True)
+async def test_events_of_the_connection_that_is_read(
+    igd: IgdSimulator, server: AiohttpNotifyServer
+) -> None:
+    """Two connection devices: the internet one (read) is followed, not the IPTV one."""
+    async with aiohttp.ClientSession() as session:
+        requester = AiohttpSessionRequester(session, with_sleep=False, timeout=2)
+        client = await IgdClient.async_create(requester, igd.location)
+        status = await client.async_get_wan_status()
+    assert status.service_type == "urn:schemas-upnp-org:service:WANPPPConnection:1"
+    subscription = IgdEventSubscription(client, server.event_handler, lambda: None)
+    await subscription.async_subscribe()
+    assert [sub.event_url for sub in igd.gena.subscriptions.values()] == [
+        "/upnp/event/WANPPPConn1"
+    ]
 
 
 async def test_broken_subscribe_answer(

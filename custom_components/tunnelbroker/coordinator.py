@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
@@ -65,11 +66,19 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         if subscribed == self.subscribed:
             return
         self.subscribed = subscribed
-        self.update_interval = (
-            SAFETY_POLL_INTERVAL if subscribed else ROUTER_POLL_INTERVAL
-        )
+        self.update_interval = self._poll_interval(read_ok=self.last_update_success)
         if self._listeners:
             self._schedule_refresh()
+
+    def _poll_interval(self, *, read_ok: bool) -> timedelta:
+        """Poll rarely only while events flow and the last read worked.
+
+        A router whose reads fail may still accept renewals: its events say nothing about
+        when reads work again, so it is polled often until one does.
+        """
+        if self.subscribed and read_ok:
+            return SAFETY_POLL_INTERVAL
+        return ROUTER_POLL_INTERVAL
 
     @property
     def udn(self) -> str:
@@ -101,7 +110,9 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         try:
             status = await self.client.async_get_wan_status()
         except RouterError as err:
+            self.update_interval = self._poll_interval(read_ok=False)
             raise UpdateFailed(**router_error_translation(err)) from err
+        self.update_interval = self._poll_interval(read_ok=True)
         previous = self.data.external_ip if self.data is not None else None
         if previous is not None and status.external_ip != previous:
             self._fire_wan_ip_changed(previous, status.external_ip)

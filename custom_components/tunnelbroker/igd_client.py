@@ -35,6 +35,8 @@ from async_upnp_client.exceptions import (
 from defusedxml import DefusedXmlException
 import defusedxml.ElementTree as DET
 
+from .wan_address import wan_address_problem
+
 IGD_DEVICE_TYPES: Final = (
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
     "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
@@ -43,6 +45,7 @@ _WAN_SERVICE_PREFIXES: Final = (
     "urn:schemas-upnp-org:service:WANIPConnection:",
     "urn:schemas-upnp-org:service:WANPPPConnection:",
 )
+_LAYER3_FORWARDING: Final = "urn:schemas-upnp-org:service:Layer3Forwarding:"
 CONNECTED: Final = "Connected"
 # ConnectionStatus values of WANIPConnection and WANPPPConnection (UPnP IGD 1 and 2).
 CONNECTION_STATUSES: Final = frozenset(
@@ -353,6 +356,17 @@ class IgdClient:
             raise NoWanServiceError(
                 f"{device.friendly_name} has no WAN service with GetExternalIPAddress"
             )
+        self._current = self._wan_services[0]
+        self._ask_default = True
+        self._layer3 = next(
+            (
+                service
+                for service in services
+                if service.service_type.startswith(_LAYER3_FORWARDING)
+                and service.has_action("GetDefaultConnectionService")
+            ),
+            None,
+        )
 
     @classmethod
     async def async_create(cls, requester: UpnpRequester, location: str) -> IgdClient:
@@ -396,19 +410,85 @@ class IgdClient:
 
     @property
     def wan_service_types(self) -> list[str]:
-        """Return the WAN services found, in the order they are asked."""
+        """Return the WAN services found, in document order."""
         return [service.service_type for service in self._wan_services]
 
+    @property
+    def event_service(self) -> UpnpService:
+        """Return the WAN service the last read used (whose events to follow)."""
+        return self._current
+
     async def async_get_wan_status(self) -> WanStatus:
-        """Ask the router for its external address over the connected WAN service."""
-        first: WanStatus | None = None
+        """Read the internet connection's WAN state, choosing it as the IGD standard says.
+
+        Layer3Forwarding's GetDefaultConnectionService names it, where the router offers it
+        and it answers; else, and when that one is not up, the first connection that is up
+        with a public address wins, then the first that is up, then the first that answers.
+        A read that fails is tried once more, then the other connections are tried: one
+        failed read (a busy DSL router's 501, a 500/401 on the wrong service) is no outage.
+        """
+        statuses: list[tuple[UpnpService, WanStatus]] = []
+        error: RouterResponseError | None = None
+        order = await self._async_read_order()
+        for service in order:
+            try:
+                status = await _async_read_with_retry(service)
+            except RouterResponseError as err:
+                error = error or err
+            else:
+                if status.connected and wan_address_problem(status.external_ip) is None:
+                    self._current = service
+                    return status
+                statuses.append((service, status))
+            if service is order[0]:
+                self._ask_default = True  # the connection last used did not serve
+        connected = [pair for pair in statuses if pair[1].connected]
+        if not (chosen := connected[:1] or statuses[:1]):
+            assert error is not None  # _wan_services is never empty
+            raise error
+        self._current, status = chosen[0]
+        return status
+
+    async def _async_read_order(self) -> list[UpnpService]:
+        """Return the WAN services, the one to read first (the last one used) first.
+
+        The standard's default connection is asked for at the first read and again whenever
+        the connection last used did not serve: not on every read, which events make the
+        hot path of a change.
+        """
+        if self._ask_default:
+            self._ask_default = False
+            if (default := await self._async_default_connection()) is not None:
+                self._current = default
+        return [self._current, *(s for s in self._wan_services if s is not self._current)]
+
+    async def _async_default_connection(self) -> UpnpService | None:
+        """Return the service Layer3Forwarding names the default connection, if it does.
+
+        Its answer is `<UDN of the connection device>[:<device type>],<serviceId>`; a router
+        that does not answer it (or names no known service) is not asked again.
+        """
+        if self._layer3 is None:
+            return None
+        try:
+            reply = await self._layer3.action(
+                "GetDefaultConnectionService"
+            ).async_call()
+        except (UpnpError, aiohttp.ClientError, TimeoutError, ValueError) as err:
+            _LOGGER.debug("GetDefaultConnectionService: %s; not asked again", err)
+            self._layer3 = None
+            return None
+        device_part, _, service_id = str(
+            reply.get("NewDefaultConnectionService") or ""
+        ).rpartition(",")
         for service in self._wan_services:
-            status = await _async_read_service(service)
-            if status.connected:
-                return status
-            first = first or status
-        assert first is not None  # _wan_services is never empty
-        return first
+            if (
+                service.service_id == service_id.strip()
+                and device_part.strip().startswith(service.device.udn)
+            ):
+                return service
+        _LOGGER.debug("Default connection %r is none of the WAN services", reply)
+        return None
 
 
 def _wan_services(services: list[UpnpService]) -> list[UpnpService]:
@@ -418,6 +498,17 @@ def _wan_services(services: list[UpnpService]) -> list[UpnpService]:
         if service.service_type.startswith(_WAN_SERVICE_PREFIXES)
         and service.has_action("GetExternalIPAddress")
     ]
+
+
+async def _async_read_with_retry(service: UpnpService) -> WanStatus:
+    """Read one service; a reply that is an error is asked once more before it counts."""
+    try:
+        return await _async_read_service(service)
+    except RouterReplyTooLargeError:
+        raise
+    except RouterResponseError as err:
+        _LOGGER.debug("%s; asking once more", err)
+    return await _async_read_service(service)
 
 
 async def _async_read_service(service: UpnpService) -> WanStatus:

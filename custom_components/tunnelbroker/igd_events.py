@@ -19,41 +19,30 @@ from async_upnp_client.exceptions import (
     UpnpError,
     UpnpResponseError,
 )
-from async_upnp_client.profiles.igd import IgdDevice
 
 from .igd_client import IgdClient, RouterConnectionError, RouterError
 
 WAN_EVENT_VARIABLES: Final = frozenset({"ExternalIPAddress", "ConnectionStatus"})
 MIN_RENEWAL: Final = timedelta(seconds=30)
+# What async-upnp-client's profiles (so core `upnp`) ask for; a router may grant another.
+SUBSCRIPTION_TIMEOUT: Final = timedelta(minutes=9)
+# Renew this long before the router's timeout runs out (async-upnp-client's profiles do too).
+RENEWAL_MARGIN: Final = timedelta(minutes=1)
 
 
 class SubscriptionRefusedError(RouterError):
     """The router answered SUBSCRIBE with an error: it does not send events."""
 
 
-class _WanEventsDevice(IgdDevice):
-    """IgdDevice subscribing to the WAN connection services only.
-
-    A router that refuses events on a service we do not need (Layer3Forwarding, firewall
-    control, ...) must not cost us the events we do need; and fewer subscriptions mean fewer
-    renewal requests.
-    """
-
-    _SERVICE_TYPES = {  # noqa: RUF012 - overrides IgdDevice's table
-        "WANPPPC": {"urn:schemas-upnp-org:service:WANPPPConnection:1"},
-        "WANIPC": {
-            "urn:schemas-upnp-org:service:WANIPConnection:1",
-            "urn:schemas-upnp-org:service:WANIPConnection:2",
-        },
-    }
-
-
 class IgdEventSubscription:
-    """A subscription to the router's WAN service(s); the caller renews it in time.
+    """A subscription to the WAN connection service the router client reads; renewed by the caller.
 
-    Renewal is left to the caller's scheduler rather than async-upnp-client's own loop: that
-    loop keeps expired subscriptions and spins without sleeping once a renewal comes late (a
-    clock jump, a suspended host).
+    Exactly that one service is subscribed, through async-upnp-client's event handler: a
+    router that refuses events on services we do not need must not cost us the ones we do,
+    and on a router with several connections (DSL PVCs, multi-WAN) the events of the IPTV
+    connection say nothing about the internet one. Renewal is left to the caller's scheduler
+    rather than async-upnp-client's own loop: that loop keeps expired subscriptions and spins
+    without sleeping once a renewal comes late (a clock jump, a suspended host).
     """
 
     def __init__(
@@ -63,49 +52,68 @@ class IgdEventSubscription:
         on_wan_event: Callable[[], None],
     ) -> None:
         """Call `on_wan_event` whenever the router says its WAN state changed."""
-        self._device = _WanEventsDevice(client.device, event_handler)
-        self._device.on_event = self._on_event
+        self._client = client
+        self._handler = event_handler
         self._on_wan_event = on_wan_event
+        self._service: UpnpService | None = None
+        self._sid: str | None = None
         self.events_received = 0
         self.fresh_subscriptions = 0
 
     @property
     def subscribed(self) -> bool:
         """Return whether a subscription is active."""
-        return self._device.is_subscribed
+        return self._sid is not None
+
+    @property
+    def service(self) -> UpnpService | None:
+        """Return the service subscribed to (None: none)."""
+        return self._service if self._sid is not None else None
 
     async def async_subscribe(self) -> timedelta:
-        """Subscribe anew; return when to renew. Raise SubscriptionRefusedError or RouterError."""
+        """Subscribe anew to the client's current WAN service; return when to renew.
+
+        Raise SubscriptionRefusedError or RouterError.
+        """
         await self.async_unsubscribe()
+        service = self._client.event_service
+        service.on_event = self._on_event
         try:
-            renew_in = await self._device.async_subscribe_services()
-        except UpnpResponseError as err:
-            raise SubscriptionRefusedError(f"SUBSCRIBE refused: {err}") from err
+            sid, timeout = await self._handler.async_subscribe(
+                service, timeout=SUBSCRIPTION_TIMEOUT
+            )
         except UpnpConnectionError as err:
             raise RouterConnectionError(f"SUBSCRIBE failed: {err!r}") from err
-        except UpnpError as err:
+        except UpnpResponseError as err:
+            raise SubscriptionRefusedError(f"SUBSCRIBE refused: {err}") from err
+        except UpnpError as err:  # no SID, a garbled reply, ...
             raise SubscriptionRefusedError(f"SUBSCRIBE failed: {err!r}") from err
-        if renew_in is None:
-            raise SubscriptionRefusedError(
-                "the router has no WAN service to subscribe to"
-            )
+        self._service, self._sid = service, sid
         self.fresh_subscriptions += 1
-        return max(renew_in, MIN_RENEWAL)
+        return _renew_in(timeout)
 
     async def async_renew(self) -> timedelta:
-        """Renew before expiry; subscribe anew if the router forgot us (reboot) or it is late."""
-        try:
-            renew_in = await self._device.async_subscribe_services()
-        except UpnpError:
-            renew_in = None
-        if renew_in is None or renew_in < MIN_RENEWAL:
+        """Renew before expiry; subscribe anew if the router forgot us (reboot) or it fails."""
+        if self._sid is None or self._service is not self._client.event_service:
             return await self.async_subscribe()
-        return renew_in
+        try:
+            sid, timeout = await self._handler.async_resubscribe(
+                self._sid, timeout=SUBSCRIPTION_TIMEOUT
+            )
+        except (UpnpError, KeyError):
+            self._sid = None
+            return await self.async_subscribe()
+        if sid != self._sid:  # the handler subscribed anew: the router had forgotten us
+            self._sid = sid
+            self.fresh_subscriptions += 1
+        return _renew_in(timeout)
 
     async def async_unsubscribe(self) -> None:
         """Unsubscribe; a router that is gone is not an error here."""
-        with contextlib.suppress(UpnpError):
-            await self._device.async_unsubscribe_services()
+        sid, self._sid = self._sid, None
+        if sid is not None:
+            with contextlib.suppress(UpnpError, KeyError):
+                await self._handler.async_unsubscribe(sid)
 
     def _on_event(
         self, service: UpnpService, state_variables: Sequence[UpnpStateVariable[Any]]
@@ -113,3 +121,7 @@ class IgdEventSubscription:
         self.events_received += 1
         if any(var.name in WAN_EVENT_VARIABLES for var in state_variables):
             self._on_wan_event()
+
+
+def _renew_in(timeout: timedelta) -> timedelta:
+    return max(timeout - RENEWAL_MARGIN, MIN_RENEWAL)
