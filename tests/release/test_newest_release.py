@@ -20,15 +20,14 @@ import json
 from pathlib import Path
 import subprocess
 import sys
-import time
 from typing import Any
 import urllib.request
 
 import pytest
 
 from homeassistant.const import __version__ as HA_VERSION
-from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
 from tests.support.hass_process import REPO, HassProcess, free_loopback_port
+from tests.support.real_stack import DEMO_TUNNEL_FORM, external_ip, wait_until
 
 WAN_IP = "84.17.0.10"
 NEW_IP = "84.17.3.4"
@@ -98,15 +97,6 @@ class Simulators:
         self._process.wait(timeout=10)
 
 
-def wait_for(condition: Any, what: str, deadline: float = 30.0) -> None:
-    start = time.monotonic()
-    while time.monotonic() - start < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {deadline} s")
-
-
 @pytest.fixture
 def simulators() -> Generator[Simulators]:
     sims = Simulators()
@@ -122,13 +112,6 @@ def hass(simulators: Simulators, tmp_path: Path) -> Generator[HassProcess]:
         yield process
 
 
-def external_ip(hass: HassProcess) -> str | None:
-    for state in hass.get_states():
-        if state["entity_id"].endswith("_external_ip_address"):
-            return str(state["state"])
-    return None
-
-
 def test_newest_release_end_to_end(
     hass: HassProcess, simulators: Simulators, record_property: Any
 ) -> None:
@@ -141,24 +124,19 @@ def test_newest_release_end_to_end(
     assert result["step_id"] == "manual", result
     result = hass.flow_configure(result["flow_id"], {"location": simulators.location})
     assert result["step_id"] == "tunnel", result
-    result = hass.flow_configure(
-        result["flow_id"],
-        {
-            "username": DEMO_USERNAME,
-            "update_key": DEMO_UPDATE_KEY,
-            "tunnel_id": DEMO_TUNNEL_ID,
-        },
-    )
+    result = hass.flow_configure(result["flow_id"], DEMO_TUNNEL_FORM)
     assert result["type"] == "create_entry", result
     (entry,) = hass.config_entries("tunnelbroker")
     assert entry["state"] == "loaded", entry
 
-    wait_for(lambda: external_ip(hass) == WAN_IP, f"the sensor showing {WAN_IP}")
+    wait_until(lambda: external_ip(hass) == WAN_IP, 30, f"the sensor showing {WAN_IP}")
     assert simulators.he_updates() == [WAN_IP]  # the setup's check
 
     simulators.set_wan(NEW_IP)
-    wait_for(lambda: simulators.he_updates() == [WAN_IP, NEW_IP], "the change at HE")
-    wait_for(lambda: external_ip(hass) == NEW_IP, f"the sensor showing {NEW_IP}")
+    wait_until(
+        lambda: simulators.he_updates() == [WAN_IP, NEW_IP], 30, "the change at HE"
+    )
+    wait_until(lambda: external_ip(hass) == NEW_IP, 30, f"the sensor showing {NEW_IP}")
 
     # The integration's own icon, served from its brand/ folder (HA 2026.3 and newer).
     status, body = hass.download("/api/brands/integration/tunnelbroker/icon.png")

@@ -19,6 +19,12 @@ from .hass_process import HassProcess
 from .igd_router import IgdRouter
 
 HE_PORT = 8124
+# The demo tunnel's details, as a user types them into the tunnel step.
+DEMO_TUNNEL_FORM = {
+    "username": DEMO_USERNAME,
+    "update_key": DEMO_UPDATE_KEY,
+    "tunnel_id": DEMO_TUNNEL_ID,
+}
 REPO = Path(__file__).resolve().parents[2]
 # While subscribed the safety poll is 10 minutes: anything seen within a minute was pushed.
 PUSH_DEADLINE = 60.0
@@ -110,14 +116,7 @@ def add_integration_from_ssdp(hass: HassProcess, he: HeInNamespace) -> None:
     flow = ssdp_flow(hass)
     result = hass.flow_configure(flow["flow_id"], {})
     assert result["step_id"] == "tunnel", result
-    result = hass.flow_configure(
-        flow["flow_id"],
-        {
-            "username": DEMO_USERNAME,
-            "update_key": DEMO_UPDATE_KEY,
-            "tunnel_id": DEMO_TUNNEL_ID,
-        },
-    )
+    result = hass.flow_configure(flow["flow_id"], DEMO_TUNNEL_FORM)
     assert result["type"] == "create_entry", result
 
 
