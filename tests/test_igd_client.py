@@ -74,6 +74,18 @@ async def test_reads_wan_address_of_each_shape(
         await simulator.stop()
 
 
+async def test_root_without_the_upnp_namespace(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """Some D-Link firmwares: `<root>` with no xmlns at all (async-upnp-client refuses it)."""
+    igd.serve_raw_description(
+        igd.description().replace(' xmlns="urn:schemas-upnp-org:device-1-0"', "")
+    )
+    client = await IgdClient.async_create(requester, igd.location)
+    assert client.info.udn == ROUTER_UDN
+    assert (await client.async_get_wan_status()).external_ip == WAN_IP
+
+
 @pytest.mark.parametrize("broken", [404, 200])
 async def test_an_scpd_that_does_not_load_costs_nothing_needed(
     requester: BoundedRequester, igd: IgdSimulator, broken: int
