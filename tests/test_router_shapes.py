@@ -116,3 +116,24 @@ async def test_a_transient_fault_mid_run_keeps_the_router_available(
     await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert igd.state.fail_next == 0  # the poll met the fault
     assert hass.states.get(EXTERNAL_IP).state == WAN_IP
+
+
+@pytest.mark.parametrize("igd", [RouterShape.MULTI_WAN], indirect=True)
+async def test_events_follow_when_the_default_uplink_goes_down(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The default uplink goes down: the other is read, and its events are followed."""
+    await _add_in_the_flow(hass, igd)
+    assert [s.event_url for s in igd.gena.subscriptions.values()] == [
+        "/upnp/event/WAN2"
+    ]
+    await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))  # trusted
+    igd.state.idle_services.add("/upnp/control/WAN2")
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
+    assert [s.event_url for s in igd.gena.subscriptions.values()] == [
+        "/upnp/event/WAN1"
+    ]

@@ -460,7 +460,10 @@ class IgdClient:
             self._ask_default = False
             if (default := await self._async_default_connection()) is not None:
                 self._current = default
-        return [self._current, *(s for s in self._wan_services if s is not self._current)]
+        return [
+            self._current,
+            *(s for s in self._wan_services if s is not self._current),
+        ]
 
     async def _async_default_connection(self) -> UpnpService | None:
         """Return the service Layer3Forwarding names the default connection, if it does.

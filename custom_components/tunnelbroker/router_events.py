@@ -90,6 +90,7 @@ class RouterEvents:
         self._server_key: _ServerKey | None = None
         self._cancel_retry: CALLBACK_TYPE | None = None
         self._cancel_ssdp: CALLBACK_TYPE | None = None
+        self._cancel_follow: CALLBACK_TYPE | None = None
         self._cancel_initial: CALLBACK_TYPE | None = None
         self._boot_id: str | None = None
         self._failure_logged = False
@@ -129,11 +130,34 @@ class RouterEvents:
         self._cancel_ssdp = await ssdp.async_register_callback(
             self.hass, self._async_on_ssdp, {"_udn": self.coordinator.udn}
         )
+        self._cancel_follow = self.coordinator.async_add_listener(
+            self._follow_the_connection_read
+        )
+
+    @callback
+    def _follow_the_connection_read(self) -> None:
+        """Move the subscription when the router client chose another connection.
+
+        On a router with several connections, the one read can change (the default one
+        went down, or came back): its events are the ones that matter.
+        """
+        subscription = self._subscription
+        if (
+            subscription is not None
+            and subscription.subscribed
+            and subscription.service is not self.coordinator.client.event_service
+        ):
+            self.hass.async_create_task(
+                self._async_subscribe(), f"{DOMAIN} follow the connection read"
+            )
 
     async def async_stop(self) -> None:
         """Unsubscribe and release the notify server."""
         self._cancel_timer()
         self._cancel_initial_check()
+        if self._cancel_follow is not None:
+            self._cancel_follow()
+            self._cancel_follow = None
         if self._cancel_ssdp is not None:
             self._cancel_ssdp()
             self._cancel_ssdp = None
