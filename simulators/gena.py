@@ -43,7 +43,8 @@ class GenaPublisher:
         """`evented(event_url)` returns the current evented variables of that service."""
         self._evented = evented
         self.subscriptions: dict[str, Subscription] = {}
-        self.refuse = False  # answer SUBSCRIBE with 503 (eventing off)
+        self.refuse = False  # answer SUBSCRIBE with `refuse_status` (eventing off)
+        self.refuse_status = 503  # 412 (Technicolor), 500 (some DSL routers), ...
         self.drop_notifies = False  # send no NOTIFY at all (a firewall in between)
         self.omit_sid = False  # answer SUBSCRIBE 200 without a SID (a broken device)
         self.notifies_sent = 0
@@ -78,7 +79,7 @@ class GenaPublisher:
             sub = self.subscriptions.pop(request.headers.get("SID", ""), None)
             return web.Response(status=200 if sub else 412)
         if self.refuse:
-            return web.Response(status=503)
+            return web.Response(status=self.refuse_status)
         if self.omit_sid:
             return web.Response(status=200)
         timeout = _timeout(request.headers.get("TIMEOUT", ""))

@@ -69,6 +69,8 @@ class RouterShape(StrEnum):
     # Dual-WAN router (IGD:2): two connection devices, both up with public addresses;
     # Layer3Forwarding names the second the default connection
     MULTI_WAN = "multi-wan"
+    # Orange Livebox (Sagemcom): WANPPPConnection:2, a version the standard never had
+    LIVEBOX_4 = "livebox-4"
 
 
 # Services (by control URL) that a shape's router reports Disconnected with no address.

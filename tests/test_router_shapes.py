@@ -63,6 +63,7 @@ async def _add_in_the_flow(hass: HomeAssistant, igd: IgdSimulator) -> None:
         (RouterShape.DSL_TWO_CONNECTIONS, WAN_IP, "/upnp/event/WANPPPConn1"),
         (RouterShape.MULTI_WAN, SECOND_WAN_IP, "/upnp/event/WAN2"),
         (RouterShape.IGD1_DSL_DUAL, WAN_IP, "/upnp/control/WANPPPConn1"),
+        (RouterShape.LIVEBOX_4, WAN_IP, "/igdupnp/control/WANPPPConn1"),
     ],
     indirect=["igd"],
 )
@@ -137,3 +138,44 @@ async def test_events_follow_when_the_default_uplink_goes_down(
     assert [s.event_url for s in igd.gena.subscriptions.values()] == [
         "/upnp/event/WAN1"
     ]
+
+
+def _no_events(igd: IgdSimulator, how: str) -> None:
+    gena = igd.gena
+    if how.startswith("refused-"):
+        gena.refuse, gena.refuse_status = True, int(how.removeprefix("refused-"))
+    elif how == "no-sid":
+        gena.omit_sid = True
+    else:
+        gena.drop_notifies = True  # accepted, but no NOTIFY ever arrives
+
+
+@pytest.mark.parametrize("how", ["refused-412", "refused-500", "no-sid", "no-notify"])
+@pytest.mark.parametrize(
+    "igd",
+    [
+        RouterShape.IGD2_MINIUPNPD,
+        RouterShape.FRITZBOX_7590,
+        RouterShape.DSL_TWO_CONNECTIONS,
+        RouterShape.MULTI_WAN,
+        RouterShape.LIVEBOX_4,
+    ],
+    indirect=True,
+)
+async def test_no_events_falls_back_to_polling_and_never_fails_setup(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+    how: str,
+) -> None:
+    """Technicolor's 412, a DSL router's 500, no SID, a firewall eating every NOTIFY."""
+    _no_events(igd, how)
+    await _add_in_the_flow(hass, igd)
+    await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    assert not entry.runtime_data.router.subscribed
+    igd.state.connection_ips.clear()  # one address for every uplink
+    igd.set_external_ip(NEW_IP)
+    await poll(hass, freezer)  # found by the 30-second poll
+    assert hass.states.get(EXTERNAL_IP).state == NEW_IP
