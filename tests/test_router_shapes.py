@@ -56,6 +56,13 @@ async def _add_in_the_flow(hass: HomeAssistant, igd: IgdSimulator) -> None:
     assert entry.state is ConfigEntryState.LOADED
 
 
+async def _past_the_initial_event_wait(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Let the wait for the router's initial NOTIFY end: events are trusted, or not."""
+    await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))
+
+
 @pytest.mark.parametrize(
     ("igd", "address", "event_url"),
     [
@@ -112,7 +119,7 @@ async def test_a_transient_fault_mid_run_keeps_the_router_available(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     await _add_in_the_flow(hass, igd)
-    await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))  # trusted
+    await _past_the_initial_event_wait(hass, freezer)
     igd.state.fail_next = 1
     await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert igd.state.fail_next == 0  # the poll met the fault
@@ -131,7 +138,7 @@ async def test_events_follow_when_the_default_uplink_goes_down(
     assert [s.event_url for s in igd.gena.subscriptions.values()] == [
         "/upnp/event/WAN2"
     ]
-    await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))  # trusted
+    await _past_the_initial_event_wait(hass, freezer)
     igd.state.idle_services.add("/upnp/control/WAN2")
     await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert hass.states.get(EXTERNAL_IP).state == WAN_IP
@@ -172,7 +179,7 @@ async def test_no_events_falls_back_to_polling_and_never_fails_setup(
     """Technicolor's 412, a DSL router's 500, no SID, a firewall eating every NOTIFY."""
     _no_events(igd, how)
     await _add_in_the_flow(hass, igd)
-    await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))
+    await _past_the_initial_event_wait(hass, freezer)
     (entry,) = hass.config_entries.async_entries(DOMAIN)
     assert not entry.runtime_data.router.subscribed
     igd.state.connection_ips.clear()  # one address for every uplink
