@@ -85,7 +85,7 @@ class GenaPublisher:
         timeout = _timeout(request.headers.get("TIMEOUT", ""))
         if sid := request.headers.get("SID"):  # renewal
             sub = self.subscriptions.get(sid)
-            if sub is None or sub.event_url != request.path:
+            if sub is None or sub.event_url != request.path_qs:
                 return web.Response(status=412)
             sub.expires = time.monotonic() + timeout
             return _subscribed(sid, timeout)
@@ -95,13 +95,13 @@ class GenaPublisher:
         sid = f"uuid:{uuid.uuid4()}"
         self.subscriptions[sid] = Subscription(
             sid=sid,
-            event_url=request.path,
+            event_url=request.path_qs,
             callback=callback.strip("<>").split("><")[0],
             expires=time.monotonic() + timeout,
         )
         # The initial event follows the response, as on a real device.
         asyncio.get_running_loop().call_soon(
-            self._send, self.subscriptions[sid], self._evented(request.path)
+            self._send, self.subscriptions[sid], self._evented(request.path_qs)
         )
         return _subscribed(sid, timeout)
 

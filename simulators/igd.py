@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 import re
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
@@ -50,6 +52,7 @@ ENTITY_BOMB = (
     + ']>\n<root xmlns="urn:schemas-upnp-org:device-1-0">&lol9;</root>'
 )
 HUGE_BODY_CHUNK = b" " * 65536
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class RouterShape(StrEnum):
@@ -71,6 +74,13 @@ class RouterShape(StrEnum):
     MULTI_WAN = "multi-wan"
     # Orange Livebox (Sagemcom): WANPPPConnection:2, a version the standard never had
     LIVEBOX_4 = "livebox-4"
+    # Actiontec GT784WN (DSL): HTTP/1.0 replies as application/octet-stream with no
+    # Content-Length; `:` inside the URL paths; WANPPPConnection:1 only
+    ACTIONTEC_GT784WN = "actiontec-gt784wn"
+    # D-Link DIR-890L: one CGI for every service, told apart by a query string
+    DLINK_DIR_890L = "dlink-dir-890l"
+    # D-Link DIR-655: absolute SCPD, control and event URLs on three other ports
+    DLINK_DIR_655 = "dlink-dir-655"
 
 
 # Services (by control URL) that a shape's router reports Disconnected with no address.
@@ -84,6 +94,14 @@ CONNECTION_IPS: dict[RouterShape, dict[str, str]] = {
 }
 DEFAULT_CONNECTIONS: dict[RouterShape, str] = {
     RouterShape.MULTI_WAN: "/upnp/control/WAN2",
+}
+# Shapes whose firmware answers over HTTP/1.0, as octet-stream, without Content-Length.
+LEGACY_HTTP: frozenset[RouterShape] = frozenset({RouterShape.ACTIONTEC_GT784WN})
+# Shapes whose SOAP replies end in a bare CR (miniupnpd's do).
+BARE_CR_SOAP: frozenset[RouterShape] = frozenset({RouterShape.IGD2_MINIUPNPD})
+# The ports (besides the description's) a shape's absolute URLs point to, by placeholder.
+EXTRA_PORTS: dict[RouterShape, tuple[str, ...]] = {
+    RouterShape.DLINK_DIR_655: ("port_scpd", "port_control", "port_event"),
 }
 
 
@@ -132,10 +150,15 @@ class IgdState:
     fail_next: int = 0
     # The connection (control URL) Layer3Forwarding names the default (None: the first).
     default_connection: str | None = None
+    # Raw bytes GetExternalIPAddress answers instead of the address (non-UTF-8 garbage, as
+    # some firmwares send while the WAN is down); None: the address.
+    external_ip_bytes: bytes | None = None
 
 
 @dataclass(frozen=True)
 class _Service:
+    """A service of the description; its URLs as requested (path and query, no host)."""
+
     service_type: str
     service_id: str
     device_udn: str  # as the template writes it ({udn}...)
@@ -169,7 +192,12 @@ class IgdSimulator(LoopbackServer):
         self._services = _services_of(self._template)
         self._raw_description: str | bytes | None = None
         self.gena = GenaPublisher(self._evented_variables)
+        self.extra_ports: dict[str, int] = {}
         super().__init__()
+        if shape in LEGACY_HTTP:
+            self.app.middlewares.append(_legacy_http)
+        if shape in EXTRA_PORTS:
+            self.app.middlewares.append(self._on_its_own_port)
         self._add_routes()
 
     # -- control ---------------------------------------------------------------------------
@@ -232,6 +260,8 @@ class IgdSimulator(LoopbackServer):
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (port 0: any free one); return the description URL."""
         await super().start(host, port)
+        for name in EXTRA_PORTS.get(self.shape, ()):
+            self.extra_ports[name] = await self.serve_on_another_port()
         return self.location
 
     async def stop(self) -> None:
@@ -240,14 +270,39 @@ class IgdSimulator(LoopbackServer):
         self.gena.subscriptions.clear()
         await super().stop()
 
+    @web.middleware
+    async def _on_its_own_port(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Serve each absolute URL only on the port it names (404 on any other port)."""
+        ports = self._ports_of(request.path_qs) or {self.port}
+        assert request.transport is not None
+        if request.transport.get_extra_info("sockname")[1] not in ports:
+            return web.Response(status=404)
+        return await handler(request)
+
+    def _ports_of(self, path: str) -> set[int]:
+        """Return the ports the description's absolute URLs give `path` on."""
+        return {
+            self.extra_ports[name]
+            for name, url_path in re.findall(
+                r">http://\{ip\}:\{(\w+)\}([^<]*)<", self._template
+            )
+            if url_path == path
+        }
+
     def _add_routes(self) -> None:
         app = self.app
         app.router.add_get(DESCRIPTION_PATH, self._handle_description)
-        for service in self._services:
-            app.router.add_get(service.scpd_url, self._scpd_handler(service))
-            app.router.add_post(service.control_url, self._control_handler(service))
+        scpds = {s.scpd_url: self._scpd_handler(s) for s in self._services}
+        controls = {s.control_url: self._control_handler(s) for s in self._services}
+        for path, handler in _by_path(scpds).items():
+            app.router.add_get(path, handler)
+        for path, handler in _by_path(controls).items():
+            app.router.add_post(path, handler)
+        for path in {urlsplit(s.event_url).path for s in self._services}:
             for method in ("SUBSCRIBE", "UNSUBSCRIBE"):
-                app.router.add_route(method, service.event_url, self.gena.handle)
+                app.router.add_route(method, path, self.gena.handle)
         app.router.add_get(EXTERNAL_ENTITY_PATH, self._handle_external_entity)
         app.router.add_get("/sim/state", self._handle_get_state)
         app.router.add_post("/sim/state", self._handle_set_state)
@@ -258,6 +313,8 @@ class IgdSimulator(LoopbackServer):
             udn=self.udn,
             friendly_name=self.friendly_name,
             host=f"{self.host}:{self.port}",
+            ip=self.host,
+            **self.extra_ports,
         )
 
     async def _handle_description(self, request: web.Request) -> web.StreamResponse:
@@ -292,7 +349,10 @@ class IgdSimulator(LoopbackServer):
             action = request.headers.get("SOAPACTION", "").strip('"').partition("#")[2]
             await request.read()
             self.state.soap_requests[action] += 1
-            return await self._answer(request, service, action)
+            response = await self._answer(request, service, action)
+            if self.shape in BARE_CR_SOAP and isinstance(response, web.Response):
+                response.body = bytes(response.body or b"").rstrip(b"\n") + b"\r"
+            return response
 
         return handle
 
@@ -327,6 +387,8 @@ class IgdSimulator(LoopbackServer):
             idle = not state.idle_services.isdisjoint(
                 {f"WAN{match.group(1)}Connection", service.control_url}
             )
+            if action == "GetExternalIPAddress" and state.external_ip_bytes:
+                return _soap_reply_bytes(service, action, state.external_ip_bytes)
             if action == "GetExternalIPAddress":
                 return _soap_reply(
                     service,
@@ -445,6 +507,44 @@ class IgdSimulator(LoopbackServer):
         return await self._handle_get_state(request)
 
 
+def _by_path(handlers: dict[str, Handler]) -> dict[str, Handler]:
+    """Return one handler per URL path, choosing by the query string where URLs share one."""
+    paths: dict[str, dict[str, Handler]] = {}
+    for url, handler in handlers.items():
+        parts = urlsplit(url)
+        paths.setdefault(parts.path, {})[parts.query] = handler
+
+    def dispatch(by_query: dict[str, Handler]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            handler = by_query.get(request.query_string)
+            if handler is None:
+                return web.Response(status=404)
+            return await handler(request)
+
+        return handle
+
+    return {path: dispatch(by_query) for path, by_query in paths.items()}
+
+
+@web.middleware
+async def _legacy_http(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer as an old firmware does: HTTP/1.0, octet-stream, no length, then hang up."""
+    response = await handler(request)
+    if not isinstance(response, web.Response) or request.transport is None:
+        return response
+    head = [f"HTTP/1.0 {response.status} {response.reason}"]
+    head += [
+        f"{name}: {value}"
+        for name, value in response.headers.items()
+        if name.lower() not in ("content-length", "content-type")
+    ]
+    head.append("Content-Type: application/octet-stream")
+    body = bytes(response.body or b"")
+    request.transport.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
+    request.transport.close()
+    return response  # never sent: the connection is closed
+
+
 def _services_of(template: str) -> list[_Service]:
     root = DET.fromstring(template.encode())
     return [
@@ -452,13 +552,19 @@ def _services_of(template: str) -> list[_Service]:
             service_type=_text(service, "serviceType"),
             service_id=_text(service, "serviceId"),
             device_udn=_text(device, "UDN"),
-            scpd_url=_text(service, "SCPDURL"),
-            control_url=_text(service, "controlURL"),
-            event_url=_text(service, "eventSubURL"),
+            scpd_url=_path_qs(_text(service, "SCPDURL")),
+            control_url=_path_qs(_text(service, "controlURL")),
+            event_url=_path_qs(_text(service, "eventSubURL")),
         )
         for device in root.iter(f"{DEVICE_NS}device")
         for service in device.findall(f"{DEVICE_NS}serviceList/{DEVICE_NS}service")
     ]
+
+
+def _path_qs(url: str) -> str:
+    """Return the path and query of a URL as the description writes it (maybe absolute)."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 def _text(element: ET.Element, tag: str) -> str:
@@ -482,6 +588,18 @@ def _soap_reply(service: _Service, action: str, values: dict[str, str]) -> web.R
         f"</u:{action}Response>"
     )
     return _xml(SOAP_ENVELOPE.format(body=body))
+
+
+def _soap_reply_bytes(service: _Service, action: str, value: bytes) -> web.Response:
+    """Return a reply whose address is raw bytes, sent with no charset named."""
+    body = SOAP_ENVELOPE.format(
+        body=f'<u:{action}Response xmlns:u="{service.service_type}">'
+        "<NewExternalIPAddress>\0</NewExternalIPAddress>"
+        f"</u:{action}Response>"
+    )
+    return web.Response(
+        body=body.encode().replace(b"\0", value), content_type="text/xml"
+    )
 
 
 def _soap_fault(code: int, description: str) -> web.Response:

@@ -32,6 +32,15 @@ class LoopbackServer:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self.url
 
+    async def serve_on_another_port(self) -> int:
+        """Serve the same app on one more port of the same host; return that port."""
+        assert self._runner is not None, "start() first"
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        server = site._server  # noqa: SLF001 - the bound port
+        assert server is not None
+        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
     async def stop(self) -> None:
         """Stop serving (safe to repeat)."""
         if self._runner is not None:

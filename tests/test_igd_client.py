@@ -109,6 +109,13 @@ async def test_bytes_that_are_not_utf8_in_a_reply(
     igd.set_external_ip("84.17.\xff.1")
     with pytest.raises(RouterResponseError, match="external IPv4 address"):
         await client.async_get_wan_status()
+    # Bytes that are no UTF-8 at all in the reply (ASUS Merlin while the WAN is down).
+    igd.state.external_ip_bytes = b"84.17.\xff\xfe.1"
+    with pytest.raises(RouterResponseError, match="external IPv4 address"):
+        await client.async_get_wan_status()
+    igd.state.external_ip_bytes = None
+    igd.set_external_ip(WAN_IP)
+    assert (await client.async_get_wan_status()).external_ip == WAN_IP
 
 
 async def test_the_standards_default_connection_of_a_multi_wan_router(

@@ -71,6 +71,10 @@ async def _past_the_initial_event_wait(
         (RouterShape.MULTI_WAN, SECOND_WAN_IP, "/upnp/event/WAN2"),
         (RouterShape.IGD1_DSL_DUAL, WAN_IP, "/upnp/control/WANPPPConn1"),
         (RouterShape.LIVEBOX_4, WAN_IP, "/igdupnp/control/WANPPPConn1"),
+        (RouterShape.ACTIONTEC_GT784WN, WAN_IP, "/upnp:event/WANPPPConn:1"),
+        (RouterShape.DLINK_DIR_890L, WAN_IP, "/gena.cgi?service=WANIPConn1"),
+        (RouterShape.DLINK_DIR_655, WAN_IP, "/WANIPConnection"),
+        (RouterShape.IGD2_MINIUPNPD, WAN_IP, "/evt/IPConn"),
     ],
     indirect=["igd"],
 )
