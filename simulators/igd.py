@@ -345,13 +345,14 @@ class IgdSimulator(LoopbackServer):
         return handle
 
     def _control_handler(self, service: _Service):  # type: ignore[no-untyped-def]
-        async def handle(request: web.Request) -> web.Response:
+        async def handle(request: web.Request) -> web.StreamResponse:
             action = request.headers.get("SOAPACTION", "").strip('"').partition("#")[2]
             await request.read()
             self.state.soap_requests[action] += 1
             response = await self._answer(request, service, action)
             if self.shape in BARE_CR_SOAP and isinstance(response, web.Response):
-                response.body = bytes(response.body or b"").rstrip(b"\n") + b"\r"
+                assert isinstance(response.body, bytes)
+                response.body = response.body.rstrip(b"\n") + b"\r"
             return response
 
         return handle
@@ -539,7 +540,7 @@ async def _legacy_http(request: web.Request, handler: Handler) -> web.StreamResp
         if name.lower() not in ("content-length", "content-type")
     ]
     head.append("Content-Type: application/octet-stream")
-    body = bytes(response.body or b"")
+    body = response.body if isinstance(response.body, bytes) else b""
     request.transport.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
     request.transport.close()
     return response  # never sent: the connection is closed
