@@ -350,9 +350,10 @@ class IgdSimulator(LoopbackServer):
             await request.read()
             self.state.soap_requests[action] += 1
             response = await self._answer(request, service, action)
-            if self.shape in BARE_CR_SOAP and isinstance(response, web.Response):
-                assert isinstance(response.body, bytes)
-                response.body = response.body.rstrip(b"\n") + b"\r"
+            body = getattr(response, "body", None)
+            if self.shape in BARE_CR_SOAP and isinstance(body, bytes) and body:
+                assert isinstance(response, web.Response)
+                response.body = body.rstrip(b"\n") + b"\r"
             return response
 
         return handle
