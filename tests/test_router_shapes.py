@@ -11,11 +11,19 @@ from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tunnelbroker.const import (
+    AUTOMATIC_CONNECTION,
+    CONF_AUTOMATIC_UPDATE,
     CONF_LOCATION,
     CONF_TUNNEL_ID,
     CONF_UPDATE_KEY,
+    CONF_WAN_CONNECTION,
     DOMAIN,
     INITIAL_EVENT_TIMEOUT,
     SAFETY_POLL_INTERVAL,
@@ -23,11 +31,20 @@ from custom_components.tunnelbroker.const import (
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from simulators.he import HeSimulator
 from simulators.igd import SECOND_WAN_IP, IgdSimulator, RouterShape
 
-from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, poll, wan_change
+from .conftest import (
+    ROUTER_UDN,
+    TUNNEL_ID,
+    UPDATE_KEY,
+    USERNAME,
+    WAN_IP,
+    poll,
+    setup_entry,
+    wan_change,
+)
 
 CREDENTIALS = {
     CONF_USERNAME: USERNAME,
@@ -151,6 +168,111 @@ async def test_events_follow_when_the_default_uplink_goes_down(
     ]
 
 
+WAN1_KEY = f"{ROUTER_UDN}-wanconn1#urn:upnp-org:serviceId:WANIPConn1"
+
+
+@pytest.mark.parametrize("igd", [RouterShape.MULTI_WAN], indirect=True)
+async def test_the_user_picks_the_uplink_of_a_multi_wan_router(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Both uplinks public: the standard's choice first; the options read the other one."""
+    await _add_in_the_flow(hass, igd)
+    assert hass.states.get(EXTERNAL_IP).state == SECOND_WAN_IP
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    (field,) = [k for k in result["data_schema"].schema if k == CONF_WAN_CONNECTION]
+    assert field.default() == AUTOMATIC_CONNECTION
+    choices = result["data_schema"].schema[field].config["options"]
+    assert [c["label"] for c in choices] == [
+        AUTOMATIC_CONNECTION,  # translated: selector.wan_connection.options.automatic
+        f"WANConnectionDevice WAN1 (WANIPConnection): {WAN_IP}, Connected",
+        f"WANConnectionDevice WAN2 (WANIPConnection): {SECOND_WAN_IP}, Connected",
+    ]
+    assert choices[1]["value"] == WAN1_KEY
+    # A key that is none of the router's connections is refused by the form.
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_AUTOMATIC_UPDATE: True, CONF_WAN_CONNECTION: "x"}
+        )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_AUTOMATIC_UPDATE: True, CONF_WAN_CONNECTION: WAN1_KEY}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+    # Reloaded: uplink 1 is read and followed, and its address goes to HE.
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
+    assert [s.event_url for s in igd.gena.subscriptions.values()] == [
+        "/upnp/event/WAN1"
+    ]
+    await poll(hass, freezer, timedelta(minutes=1))
+    assert he.requests[-1].myip == WAN_IP
+    # The pick holds while it is down: the other uplink's address is not sent.
+    count = len(he.requests)
+    igd.state.idle_services.add("/upnp/control/WAN1")
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
+    assert hass.states.get(EXTERNAL_IP).state == "unknown"
+    assert len(he.requests) == count
+
+    # Diagnostics list every connection, with its state and no address.
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert [
+        (c["device_name"], c["status"]["connection_status"], c["status"]["external_ip"])
+        for c in diagnostics["wan_connections"]
+    ] == [
+        ("WANConnectionDevice WAN1", "Disconnected", None),
+        ("WANConnectionDevice WAN2", "Connected", "**REDACTED**"),
+    ]
+    assert diagnostics["wan_connection_read"].endswith("/upnp/control/WAN1")
+
+
+@pytest.mark.parametrize("igd", [RouterShape.MULTI_WAN], indirect=True)
+async def test_a_chosen_uplink_that_is_gone_falls_back_to_automatic(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The router was reconfigured: the uplink chosen is gone; the standard's is read."""
+    entry = config_entry
+    await setup_entry(hass, entry, {CONF_WAN_CONNECTION: f"{ROUTER_UDN}-wanconn9#gone"})
+    assert hass.states.get(EXTERNAL_IP).state == SECOND_WAN_IP
+    assert "no longer has the WAN connection chosen in the options" in caplog.text
+    # An uplink that does not answer is still offered, without a state.
+    igd.state.connection_faults["/upnp/control/WAN1"] = 500
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    choices = result["data_schema"].schema[CONF_WAN_CONNECTION].config["options"]
+    assert choices[1]["label"] == "WANConnectionDevice WAN1 (WANIPConnection)"
+
+
+async def test_one_connection_offers_no_choice(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    await _add_in_the_flow(hass, igd)
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert CONF_WAN_CONNECTION not in result["data_schema"].schema
+
+
+@pytest.mark.parametrize("igd", [RouterShape.MULTI_WAN], indirect=True)
+async def test_an_unloaded_entry_offers_no_choice(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    """The connections are read from the running router; not running, the rest is shown."""
+    await _add_in_the_flow(hass, igd)
+    (entry,) = hass.config_entries.async_entries(DOMAIN)
+    await hass.config_entries.async_unload(entry.entry_id)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert CONF_WAN_CONNECTION not in result["data_schema"].schema
+    assert CONF_AUTOMATIC_UPDATE in result["data_schema"].schema
+
+
 def _no_events(igd: IgdSimulator, how: str) -> None:
     gena = igd.gena
     if how.startswith("refused-"):
@@ -170,6 +292,9 @@ def _no_events(igd: IgdSimulator, how: str) -> None:
         RouterShape.DSL_TWO_CONNECTIONS,
         RouterShape.MULTI_WAN,
         RouterShape.LIVEBOX_4,
+        RouterShape.ACTIONTEC_GT784WN,
+        RouterShape.DLINK_DIR_890L,
+        RouterShape.DLINK_DIR_655,
     ],
     indirect=True,
 )

@@ -13,7 +13,15 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .clients import async_create_igd_client, create_he_client
-from .const import CONF_LOCATION, CONF_TUNNEL_ID, DOMAIN, SUBENTRY_TUNNEL
+from .const import (
+    AUTOMATIC_CONNECTION,
+    CONF_LOCATION,
+    CONF_TUNNEL_ID,
+    CONF_WAN_CONNECTION,
+    DOMAIN,
+    LOGGER,
+    SUBENTRY_TUNNEL,
+)
 from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import api_url, min_update_interval
 from .devices import async_register_devices
@@ -59,6 +67,13 @@ async def async_setup_entry(
     except RouterError as err:
         raise ConfigEntryNotReady(**router_error_translation(err)) from err
 
+    connection = entry.options.get(CONF_WAN_CONNECTION, AUTOMATIC_CONNECTION)
+    if connection != AUTOMATIC_CONNECTION and not client.pin_connection(connection):
+        LOGGER.warning(
+            "%s no longer has the WAN connection chosen in the options; choosing"
+            " automatically until another is chosen",
+            entry.title,
+        )
     router = RouterCoordinator(hass, entry, client)
     await router.async_config_entry_first_refresh()
 

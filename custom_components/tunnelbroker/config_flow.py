@@ -50,6 +50,7 @@ from homeassistant.util import dt as dt_util
 
 from .clients import async_create_igd_client, create_he_client
 from .const import (
+    AUTOMATIC_CONNECTION,
     CONF_AUTOMATIC_UPDATE,
     CONF_CALLBACK_URL,
     CONF_LISTEN_PORT,
@@ -57,6 +58,7 @@ from .const import (
     CONF_TUNNEL_ID,
     CONF_UDN,
     CONF_UPDATE_KEY,
+    CONF_WAN_CONNECTION,
     DEFAULT_AUTOMATIC_UPDATE,
     DOMAIN,
     REAUTH_SUBENTRY_ID,
@@ -74,6 +76,7 @@ from .igd_client import (
     NoWanServiceError,
     RouterConnectionError,
     RouterError,
+    WanStatus,
 )
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
@@ -645,29 +648,37 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Automatic update on or off."""
+        """Automatic update, event listener, and (multi-WAN routers) the connection read."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         options = self.config_entry.options
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(
+                CONF_AUTOMATIC_UPDATE,
+                default=options.get(CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE),
+            ): bool,
+            vol.Optional(CONF_LISTEN_PORT): vol.All(
+                vol.Coerce(int), vol.Range(min=0, max=65535)
+            ),
+            vol.Optional(CONF_CALLBACK_URL): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.URL)
+            ),
+        }
+        if connections := await self._async_connection_choices():
+            fields[
+                vol.Required(
+                    CONF_WAN_CONNECTION,
+                    default=options.get(CONF_WAN_CONNECTION, AUTOMATIC_CONNECTION),
+                )
+            ] = SelectSelector(
+                SelectSelectorConfig(
+                    options=connections, translation_key=CONF_WAN_CONNECTION
+                )
+            )
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(
-                    {
-                        vol.Required(
-                            CONF_AUTOMATIC_UPDATE,
-                            default=options.get(
-                                CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE
-                            ),
-                        ): bool,
-                        vol.Optional(CONF_LISTEN_PORT): vol.All(
-                            vol.Coerce(int), vol.Range(min=0, max=65535)
-                        ),
-                        vol.Optional(CONF_CALLBACK_URL): TextSelector(
-                            TextSelectorConfig(type=TextSelectorType.URL)
-                        ),
-                    }
-                ),
+                vol.Schema(fields),
                 {
                     key: options[key]
                     for key in (CONF_LISTEN_PORT, CONF_CALLBACK_URL)
@@ -675,3 +686,22 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
                 },
             ),
         )
+
+    async def _async_connection_choices(self) -> list[SelectOptionDict]:
+        """Return automatic and each WAN connection, when the router has more than one."""
+        entry: TunnelbrokerConfigEntry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED:
+            return []
+        client = entry.runtime_data.router.client
+        if len(client.connections) < 2:
+            return []
+        choices = [
+            SelectOptionDict(value=AUTOMATIC_CONNECTION, label=AUTOMATIC_CONNECTION)
+        ]
+        for connection, read in await client.async_read_connections():
+            kind = connection.service_type.rsplit(":", 2)[-2]
+            label = f"{connection.device_name} ({kind})"
+            if isinstance(read, WanStatus):
+                label += f": {read.external_ip or '-'}, {read.connection_status or '-'}"
+            choices.append(SelectOptionDict(value=connection.key, label=label))
+        return choices

@@ -37,6 +37,10 @@ RESUBSCRIBE_RETRY: Final = timedelta(minutes=5)
 INITIAL_EVENT_TIMEOUT: Final = timedelta(seconds=5)
 CONF_LISTEN_PORT: Final = "listen_port"
 CONF_CALLBACK_URL: Final = "callback_url"
+# Which WAN connection of a multi-WAN router to read: a connection's key, or automatic (the
+# IGD standard's choice).
+CONF_WAN_CONNECTION: Final = "wan_connection"
+AUTOMATIC_CONNECTION: Final = "automatic"
 ROUTER_TIMEOUT: Final = 10
 
 # Developer setting read at start-up: lets tests, benchmarks and the demo point the integration

@@ -10,6 +10,7 @@ from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY
+from .igd_client import RouterError
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import TunnelUpdater
 
@@ -80,6 +81,16 @@ async def async_get_config_entry_diagnostics(
             "entry": {"data": dict(entry.data), "options": dict(entry.options)},
             "router": asdict(router.client.info),
             "wan_services": router.client.wan_service_types,
+            "wan_connections": [
+                asdict(connection)
+                | (
+                    {"error": str(read)}
+                    if isinstance(read, RouterError)
+                    else {"status": asdict(read)}
+                )
+                for connection, read in await router.client.async_read_connections()
+            ],
+            "wan_connection_read": router.client.event_service.control_url,
             "wan_status": asdict(router.data) if router.data else None,
             "last_update_success": router.last_update_success,
             "events": {

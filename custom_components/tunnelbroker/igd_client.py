@@ -342,6 +342,18 @@ class WanStatus:
         return self.connection_status in (None, CONNECTED)
 
 
+@dataclass(frozen=True, slots=True)
+class WanConnection:
+    """One WAN connection service of the router (what the user picks on a multi-WAN one)."""
+
+    # `<UDN of its connection device>#<serviceId>`, the names the IGD standard's default
+    # connection uses; the control URL is added where firmwares repeat both.
+    key: str
+    service_type: str
+    device_name: str
+    control_url: str
+
+
 class IgdClient:
     """One router: its description and the WAN services it offers."""
 
@@ -356,8 +368,12 @@ class IgdClient:
             raise NoWanServiceError(
                 f"{device.friendly_name} has no WAN service with GetExternalIPAddress"
             )
+        self._connections = dict(
+            zip(_connection_keys(self._wan_services), self._wan_services, strict=True)
+        )
         self._current = self._wan_services[0]
         self._ask_default = True
+        self._pinned: UpnpService | None = None
         self._layer3 = next(
             (
                 service
@@ -389,11 +405,6 @@ class IgdClient:
         return cls(device, location, factory.services)
 
     @property
-    def device(self) -> UpnpDevice:
-        """Return the parsed root device (for event subscriptions)."""
-        return self._device
-
-    @property
     def info(self) -> RouterInfo:
         """Return the description's identity fields."""
         device = self._device
@@ -414,6 +425,38 @@ class IgdClient:
         return [service.service_type for service in self._wan_services]
 
     @property
+    def connections(self) -> list[WanConnection]:
+        """Return every WAN connection service, in document order."""
+        return [
+            WanConnection(
+                key=key,
+                service_type=service.service_type,
+                device_name=service.device.friendly_name,
+                control_url=service.control_url,
+            )
+            for key, service in self._connections.items()
+        ]
+
+    def pin_connection(self, key: str | None) -> bool:
+        """Read only the connection `key` (None: choose as the standard says).
+
+        Return False when the router has no such connection (then the choice is automatic).
+        """
+        self._pinned = self._connections.get(key) if key else None
+        if self._pinned is not None:
+            self._current = self._pinned
+        return key is None or self._pinned is not None
+
+    async def async_read_connections(
+        self,
+    ) -> list[tuple[WanConnection, WanStatus | RouterError]]:
+        """Read every WAN connection at once: each one's state, or why it could not be read."""
+        results = await asyncio.gather(
+            *(_async_read_or_error(s) for s in self._connections.values())
+        )
+        return list(zip(self.connections, results, strict=True))
+
+    @property
     def event_service(self) -> UpnpService:
         """Return the WAN service the last read used (whose events to follow)."""
         return self._current
@@ -427,6 +470,8 @@ class IgdClient:
         A read that fails is tried once more, then the other connections are tried: one
         failed read (a busy DSL router's 501, a 500/401 on the wrong service) is no outage.
         """
+        if self._pinned is not None:  # the user's choice, up or not
+            return await _async_read_with_retry(self._pinned)
         statuses: list[tuple[UpnpService, WanStatus]] = []
         error: RouterResponseError | None = None
         order = await self._async_read_order()
@@ -494,6 +539,15 @@ class IgdClient:
         return None
 
 
+def _connection_keys(services: list[UpnpService]) -> list[str]:
+    """Return each connection's key: UDN#serviceId, with the control URL where repeated."""
+    keys = [f"{service.device.udn}#{service.service_id}" for service in services]
+    return [
+        f"{key}@{service.control_url}" if keys.count(key) > 1 else key
+        for key, service in zip(keys, services, strict=True)
+    ]
+
+
 def _wan_services(services: list[UpnpService]) -> list[UpnpService]:
     return [
         service
@@ -512,6 +566,13 @@ async def _async_read_with_retry(service: UpnpService) -> WanStatus:
     except RouterResponseError as err:
         _LOGGER.debug("%s; asking once more", err)
     return await _async_read_service(service)
+
+
+async def _async_read_or_error(service: UpnpService) -> WanStatus | RouterError:
+    try:
+        return await _async_read_service(service)
+    except RouterError as err:
+        return err
 
 
 async def _async_read_service(service: UpnpService) -> WanStatus:
