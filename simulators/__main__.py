@@ -15,6 +15,7 @@ import contextlib
 from .control_page import add_control_page
 from .he import HeSimulator
 from .igd import IgdSimulator, RouterShape
+from .ssdp import SsdpResponder
 
 DEMO_USERNAME = "demo"
 DEMO_UPDATE_KEY = "demo-update-key"
@@ -25,20 +26,27 @@ async def _serve(args: argparse.Namespace) -> None:
     router = IgdSimulator(RouterShape(args.shape), external_ip=args.wan_ip)
     he = HeSimulator()
     he.add_tunnel(DEMO_USERNAME, DEMO_TUNNEL_ID, DEMO_UPDATE_KEY)
-    he_url = await he.start(port=args.he_port)
+    ssdp: SsdpResponder | None = None
     if not args.no_router:
         add_control_page(router, he)
-        location = await router.start(port=args.router_port)
+        location = await router.start(args.host, port=args.router_port)
         print(f"router description URL: {location}", flush=True)
         print(f"router control page: {router.url}/", flush=True)
-    print(
-        f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "
-        f"{DEMO_UPDATE_KEY}, tunnel id {DEMO_TUNNEL_ID})",
-        flush=True,
-    )
+        if args.ssdp:
+            ssdp = SsdpResponder(args.host, location, router.udn, router.device_type)
+            await ssdp.start()
+    if not args.no_he:
+        he_url = await he.start(port=args.he_port)
+        print(
+            f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "
+            f"{DEMO_UPDATE_KEY}, tunnel id {DEMO_TUNNEL_ID})",
+            flush=True,
+        )
     try:
         await asyncio.Event().wait()
     finally:
+        if ssdp is not None:
+            ssdp.close()
         await router.stop()
         await he.stop()
 
@@ -51,6 +59,19 @@ def main() -> None:
     parser.add_argument("--wan-ip", default="84.17.0.10")
     parser.add_argument(
         "--no-router", action="store_true", help="only HE (next to a real router)"
+    )
+    parser.add_argument(
+        "--no-he", action="store_true", help="only the router (HE runs elsewhere)"
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the router's address: loopback, or one inside a test's network namespace",
+    )
+    parser.add_argument(
+        "--ssdp",
+        action="store_true",
+        help="answer SSDP searches on --host (inside a test's network namespace only)",
     )
     parser.add_argument(
         "--shape", choices=[s.value for s in RouterShape], default="igd2-miniupnpd"

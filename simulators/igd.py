@@ -252,6 +252,13 @@ class IgdSimulator(LoopbackServer):
         return f"{self.url}{DESCRIPTION_PATH}"
 
     @property
+    def device_type(self) -> str:
+        """Return the root device's type (what SSDP announces)."""
+        device = DET.fromstring(self._template.encode()).find(f"{DEVICE_NS}device")
+        assert device is not None
+        return _text(device, "deviceType")
+
+    @property
     def soap_requests(self) -> Counter[str]:
         """Return how many times each action was called."""
         return self.state.soap_requests
@@ -488,6 +495,9 @@ class IgdSimulator(LoopbackServer):
                 "connection_status": self.state.connection_status,
                 "fault": self.state.fault,
                 "soap_requests": dict(self.state.soap_requests),
+                "subscriptions": [
+                    sub.event_url for sub in self.gena.subscriptions.values()
+                ],
             }
         )
 

@@ -461,8 +461,19 @@ class IgdRouter:
 
         Whatever still runs in the namespace is killed by `down`.
         """
+        return self._exec_in(self.client_ns, argv, **popen_kwargs)
+
+    def exec_in_router(
+        self, argv: Sequence[str], **popen_kwargs: Any
+    ) -> subprocess.Popen[Any]:
+        """Start `argv` in the router namespace, as exec_in_client does in the client's."""
+        return self._exec_in(self.router_ns, argv, **popen_kwargs)
+
+    def _exec_in(
+        self, ns: str, argv: Sequence[str], **popen_kwargs: Any
+    ) -> subprocess.Popen[Any]:
         popen_kwargs["env"] = clean_env(popen_kwargs.get("env"))
-        return subprocess.Popen(self.ns_argv(self.client_ns, argv), **popen_kwargs)  # noqa: S603
+        return subprocess.Popen(self.ns_argv(ns, argv), **popen_kwargs)  # noqa: S603
 
     def run_in_client(
         self,
