@@ -93,9 +93,17 @@ def never_real_he(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def seed_endpoint(
-    hass_storage: dict[str, Any], endpoint: str, tunnel_id: str = TUNNEL_ID
+    hass_storage: dict[str, Any],
+    endpoint: str,
+    tunnel_id: str = TUNNEL_ID,
+    he: HeSimulator | None = None,
 ) -> None:
-    """Make the integration remember that HE holds `endpoint` (as after an earlier run)."""
+    """Make the integration remember that HE holds `endpoint` (as after an earlier run).
+
+    With `he`, the simulated HE holds it too (HE's tunnel information agrees).
+    """
+    if he is not None:
+        he.tunnel(tunnel_id).endpoint = endpoint
     hass_storage[STORAGE_KEY] = {
         "version": 1,
         "minor_version": 1,

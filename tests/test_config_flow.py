@@ -608,6 +608,7 @@ async def test_reauth_started_by_runtime_takes_new_key(
     notifies_before = igd.gena.notifies_sent
     subentry_id = tunnel_subentry_id(loaded)
     runtime_before = loaded.runtime_data
+    info_before = len(he.info_requests)
     # What the runtime does when HE answers badauth.
     loaded.async_start_reauth(hass, data={"subentry_id": subentry_id})
     await hass.async_block_till_done()
@@ -641,12 +642,13 @@ async def test_reauth_started_by_runtime_takes_new_key(
         CONF_UPDATE_KEY: NEW_KEY,
         CONF_TUNNEL_ID: TUNNEL_ID,
     }
-    # One refused check, then the one accepted update that set the endpoint; the reload
-    # after it sent nothing more.
+    # The wrong key: HE refused its tunnel information, and the update (badauth). The new
+    # key: HE's information, read with it, shows HE holds the address: no update is sent,
+    # and the reload after it sent nothing either.
     assert [(r.tunnel_id, r.authorized, r.reply) for r in he.requests] == [
         (TUNNEL_ID, False, "badauth"),
-        (TUNNEL_ID, True, f"nochg {WAN_IP}"),
     ]
+    assert [r.authorized for r in he.info_requests[info_before:]][:2] == [False, True]
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1
@@ -689,6 +691,7 @@ async def test_reauth_he_errors_then_same_key_accepted(
     error: str,
 ) -> None:
     """HE's trouble passed: the unchanged key is accepted, and the entry still reloads."""
+    he.tunnel(TUNNEL_ID).endpoint = "198.51.100.1"  # an update is needed: HE answers it
     subentry_id = tunnel_subentry_id(loaded)
     runtime_before = loaded.runtime_data
     result = await loaded.start_reauth_flow(hass, data={"subentry_id": subentry_id})
@@ -940,7 +943,7 @@ async def test_reconfigure_tunnel_errors_then_new_key(
         subentries_data=[tunnel_subentry(), tunnel_subentry(OTHER_TUNNEL, "other-key")],
     )
     he.add_tunnel(USERNAME, OTHER_TUNNEL, "other-key", endpoint=WAN_IP)
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     await setup_entry(hass, config_entry)
     subentry_id = tunnel_subentry_id(config_entry)
     hass.config_entries.async_update_subentry(
@@ -948,7 +951,7 @@ async def test_reconfigure_tunnel_errors_then_new_key(
     )
     await hass.async_block_till_done()
     he.tunnel(TUNNEL_ID).update_key = NEW_KEY
-    sent_by_setup = len(he.requests)  # the second tunnel's first update (nochg)
+    sent_by_setup = len(he.requests)
     result = await config_entry.start_subentry_reconfigure_flow(hass, subentry_id)
     assert result["description_placeholders"]["tunnel"] == "Home"
     flow_id = result["flow_id"]
@@ -957,7 +960,6 @@ async def test_reconfigure_tunnel_errors_then_new_key(
         ({CONF_TUNNEL_ID: "111"}, "unknown_tunnel"),
         ({CONF_TUNNEL_ID: "tunnel 1"}, "invalid_tunnel_id"),
         ({CONF_UPDATE_KEY: "wrong"}, "invalid_auth"),
-        ({}, "invalid_auth"),  # the kept key is the one HE no longer takes
     ):
         result = await hass.config_entries.subentries.async_configure(
             flow_id, {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID, **typed}
@@ -965,8 +967,9 @@ async def test_reconfigure_tunnel_errors_then_new_key(
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {"base": error}
         assert CONF_UPDATE_KEY not in suggested_values(result)
+    # Each check: HE refused its tunnel information, so the update was sent to check.
     checks = he.requests[sent_by_setup:]
-    assert [r.reply for r in checks] == ["nohost", "badauth", "badauth"]
+    assert [r.reply for r in checks] == ["nohost", "badauth"]
     result = await hass.config_entries.subentries.async_configure(
         flow_id,
         {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID, CONF_UPDATE_KEY: NEW_KEY},
@@ -976,14 +979,16 @@ async def test_reconfigure_tunnel_errors_then_new_key(
     subentry = config_entry.subentries[subentry_id]
     assert subentry.title == "Home"
     assert subentry.data[CONF_UPDATE_KEY] == NEW_KEY
-    assert [r.reply for r in he.requests[sent_by_setup + 3 :]] == [f"good {WAN_IP}"]
+    # The new key read HE's information: HE holds the router's address, nothing was sent.
+    assert len(he.requests) == sent_by_setup + 2
     assert config_entry.state is ConfigEntryState.LOADED
 
 
 async def test_reconfigure_tunnel_unchanged_reloads(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, loaded: MockConfigEntry
 ) -> None:
-    """Nothing changed (HE's side was fixed): checked once more, then the entry reloads."""
+    """Nothing changed, HE holds the router's address: nothing is sent, the entry reloads."""
+    info_before = len(he.info_requests)
     subentry_id = tunnel_subentry_id(loaded)
     runtime_before = loaded.runtime_data
     await igd.gena.drain()
@@ -996,7 +1001,9 @@ async def test_reconfigure_tunnel_unchanged_reloads(
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
     assert dict(loaded.subentries[subentry_id].data) == CREDENTIALS
-    assert [r.reply for r in he.requests] == [f"nochg {WAN_IP}"]
+    # In sync, nothing changed: no update; HE is read once, by the reload's start-up.
+    assert he.requests == []
+    assert len(he.info_requests) == info_before + 1
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1

@@ -30,7 +30,7 @@ async def test_min_update_interval_override_lets_changes_through(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(ENV_MIN_UPDATE_INTERVAL, "0")
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     with caplog.at_level(logging.WARNING):
         await setup_entry(hass, config_entry)
     assert f"{ENV_MIN_UPDATE_INTERVAL} is set" in caplog.text

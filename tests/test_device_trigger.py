@@ -89,7 +89,7 @@ async def test_triggers_fire_automations(
     freezer: FrozenDateTimeFactory,
     service_calls: list[ServiceCall],
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     await setup_entry(hass, config_entry)
     router = _device(hass, ROUTER_UDN)
     tunnel = _device(hass, f"tunnel_{TUNNEL_ID}")

@@ -133,7 +133,7 @@ async def test_refused_subscription_polls_fast_and_retries(
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     igd.gena.refuse = True
     with caplog.at_level(logging.INFO):
         await setup_entry(hass, config_entry)
@@ -170,7 +170,7 @@ async def test_no_initial_notify_means_polling(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A firewall drops the router's NOTIFYs: SUBSCRIBE works, events never come."""
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     igd.gena.drop_notifies = True
     await setup_entry(hass, config_entry)
     await poll(hass, freezer, AFTER_INITIAL_EVENT)
@@ -205,7 +205,7 @@ async def test_silent_subscription_leaves_no_timer_behind_after_unload(
     The retry that replaced the pending renewal used to leave the renewal running: it fired
     after the unload (an AssertionError in the log) and renewed a subscription nobody held.
     """
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     igd.gena.drop_notifies = True
     await setup_entry(hass, config_entry)
     await poll(hass, freezer, AFTER_INITIAL_EVENT)  # no NOTIFY: retry in 5 minutes
@@ -236,7 +236,7 @@ async def test_event_port_in_use_falls_back_to_polling(
     config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -336,7 +336,7 @@ async def test_routers_share_one_notify_server_until_unloaded(
     he: HeSimulator,
     config_entry: MockConfigEntry,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     other = IgdSimulator(udn="uuid:second-router", friendly_name="Second router")
     await other.start()
     try:
@@ -373,7 +373,7 @@ async def test_callback_url_and_port_options(
     unused_tcp_port: int,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     callback = f"http://127.0.0.1:{unused_tcp_port}/notify"
     await setup_entry(
         hass,

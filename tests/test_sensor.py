@@ -16,6 +16,7 @@ from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator, InfoFault
 from simulators.igd import Fault, IgdSimulator
 
@@ -71,14 +72,34 @@ async def test_sensors_follow_router_and_tunnel(
     assert hass.states.get(EXTERNAL_IP).state == "84.17.7.7"
 
 
-async def test_unknown_until_he_confirms(
+async def test_endpoint_is_what_he_last_said(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
     config_entry: MockConfigEntry,
 ) -> None:
+    """Nothing remembered, updates fail: the endpoint is HE's, from its tunnel information.
+
+    Its time is when HE's information confirmed it (when HE set it is not known).
+    """
     he.force_reply("", status=500)
+    await setup_entry(hass, config_entry)
+    assert hass.states.get(ENDPOINT).state == "198.51.100.1"
+    confirmed = dt_util.parse_datetime(hass.states.get(LAST_UPDATE).state)
+    assert confirmed is not None
+    assert abs((dt_util.utcnow() - confirmed).total_seconds()) < 5
+
+
+async def test_unknown_until_he_tells(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Neither HE's information nor an update answered: the endpoint is unknown."""
+    he.force_reply("", status=500)
+    he.set_info_fault(InfoFault.HTTP_ERROR)
     await setup_entry(hass, config_entry)
     assert hass.states.get(ENDPOINT).state == STATE_UNKNOWN
     assert hass.states.get(LAST_UPDATE).state == STATE_UNKNOWN
@@ -172,7 +193,7 @@ async def test_routed_48_when_enabled(
         config_entry=config_entry,
         disabled_by=None,
     )
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     await setup_entry(hass, config_entry)
     assert hass.states.get(ROUTED_48).state == "2001:470:7d1b::/48"
 
@@ -186,7 +207,7 @@ async def test_tunnel_information_sensors_availability(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Unavailable without information; HE unreachable later keeps the addresses shown."""
-    seed_endpoint(hass_storage, WAN_IP)
+    seed_endpoint(hass_storage, WAN_IP, he=he)
     he.set_info_fault(InfoFault.HTTP_ERROR)
     await setup_entry(hass, config_entry)
     for entity_id in INFO_SENSORS:

@@ -86,7 +86,9 @@ async def test_refusal_stops_asking_until_reload(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A refused key is not tried again: no request in a day, none on request; once after reload."""
-    seed_endpoint(hass_storage, WAN_IP)  # no update: HE's clientv4 stays as it was
+    seed_endpoint(
+        hass_storage, WAN_IP, he=he
+    )  # HE holds the router's address: no update
     he.set_info_fault(InfoFault.REFUSE)
     await setup_entry(hass, config_entry)
     assert config_entry.state is ConfigEntryState.LOADED
@@ -108,7 +110,7 @@ async def test_refusal_stops_asking_until_reload(
     assert await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
     assert len(he.info_requests) == 2
-    assert info_coordinator(config_entry).data == HE_INFO
+    assert info_coordinator(config_entry).data == HE_INFO_LOADED
 
 
 async def test_unreachable_keeps_last_information(
@@ -146,7 +148,9 @@ async def test_unreachable_at_setup_does_not_fail_it(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """No information at start is fine: the entry loads, and HE is asked again later."""
-    seed_endpoint(hass_storage, WAN_IP)  # no update: HE's clientv4 stays as it was
+    seed_endpoint(
+        hass_storage, WAN_IP, he=he
+    )  # HE holds the router's address: no update
     he.set_info_fault(InfoFault.HTTP_ERROR)
     await setup_entry(hass, config_entry)
     assert config_entry.state is ConfigEntryState.LOADED
@@ -155,7 +159,7 @@ async def test_unreachable_at_setup_does_not_fail_it(
     assert coordinator.refused is None
     he.set_info_fault(InfoFault.NONE)
     await poll(hass, freezer, TUNNEL_INFO_INTERVAL)
-    assert coordinator.data == HE_INFO
+    assert coordinator.data == HE_INFO_LOADED
 
 
 @pytest.mark.parametrize(

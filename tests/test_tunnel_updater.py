@@ -22,6 +22,7 @@ from custom_components.tunnelbroker.const import (
     EVENT_TUNNELBROKER,
     INITIAL_EVENT_TIMEOUT,
     SAFETY_POLL_INTERVAL,
+    TUNNEL_INFO_INTERVAL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
@@ -620,3 +621,63 @@ async def test_icmp_refusal_of_another_address_is_dropped_when_back_in_sync(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     assert the_tunnel(loaded).refusal is None
     assert len(he.requests) == 1
+
+
+async def test_a_change_costs_one_he_request_and_no_read(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """On the path of a change HE hears the update only: no tunnel information first."""
+    reads = len(he.info_requests)
+    for ip in (NEW_IP, "84.17.9.3"):
+        await wan_change(hass, igd, freezer, ip)
+        await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert [r.reply for r in he.requests] == [f"good {NEW_IP}", "good 84.17.9.3"]
+    assert len(he.info_requests) == reads
+
+
+async def test_the_six_hourly_read_finds_another_updater_moved_the_endpoint(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The tunnel page (or another updater) set another address: ours goes out again."""
+    he.tunnel(TUNNEL_ID).endpoint = "198.51.100.77"
+    await poll(hass, freezer, TUNNEL_INFO_INTERVAL)
+    assert [r.reply for r in he.requests] == [f"good {WAN_IP}"]
+    assert the_tunnel(loaded).record.endpoint == WAN_IP
+    # And when HE holds what we hold, the read sends nothing.
+    await poll(hass, freezer, TUNNEL_INFO_INTERVAL)
+    assert len(he.requests) == 1
+
+
+async def test_after_an_outage_he_is_asked_before_the_retry(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The update reached HE but its answer was lost: the retry finds HE holds it."""
+    he.force_reply("", status=503)
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert len(he.requests) == 1
+    reads = len(he.info_requests)
+    he.clear_forced_reply()
+    he.tunnel(TUNNEL_ID).endpoint = NEW_IP  # it got through after all
+    await poll(hass, freezer, RETRY_INITIAL)
+    assert len(he.requests) == 1  # not sent again
+    assert len(he.info_requests) == reads + 1
+    tunnel = the_tunnel(loaded)
+    assert tunnel.record.endpoint == NEW_IP
+    assert tunnel.hold is None
+    # Back in certainty: the next change goes out without a read.
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await wan_change(hass, igd, freezer, "84.17.9.3")
+    assert [r.reply for r in he.requests][-1] == "good 84.17.9.3"
+    assert len(he.info_requests) == reads + 1

@@ -80,7 +80,7 @@ from .igd_client import (
 )
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import configured_tunnel_ids
+from .tunnel_updater import configured_tunnel_ids, tunnel_credentials
 from .wan_address import wan_address_problem
 
 CONF_ROUTER = "router"
@@ -168,8 +168,11 @@ async def async_validate_tunnel(
     *,
     replacing: str | None = None,
 ) -> tuple[str | None, dict[str, str]]:
-    """Send the router's address to HE; return (error key or None, placeholders).
+    """Check the credentials with HE; return (error key or None, placeholders).
 
+    HE's tunnel information (`tunnelInfo.php?tid=`, which takes the update key) is read
+    first: when HE holds the router's address already, nothing is sent. Otherwise, or when HE
+    refuses the read, the router's address is sent (its answer checks the credentials).
     `replacing` is the id of the tunnel whose settings are being changed: it is not a
     duplicate of itself. On success HE holds the address, and that is remembered: setting up
     sends nothing more.
@@ -187,12 +190,16 @@ async def async_validate_tunnel(
         # Sending now would only prolong HE's block.
         placeholders["message"] = f"blocked until {dt_util.as_local(hold.until):%H:%M}"
         return "abuse", placeholders
-    result = await create_he_client(hass).async_update_endpoint(credentials, wan_ip)
-    if not result.success:
-        placeholders["message"] = result.message
-        return _UPDATE_ERRORS[result.status], placeholders
+    he_client = create_he_client(hass)
+    info = await he_client.async_get_tunnel_info(credentials)
+    if info.info is None or info.info.client_v4 != wan_ip:
+        result = await he_client.async_update_endpoint(credentials, wan_ip)
+        if not result.success:
+            placeholders["message"] = result.message
+            return _UPDATE_ERRORS[result.status], placeholders
+        wan_ip = result.ip or wan_ip
     # HE holds the address: any wait, refusal or repair issue of the tunnel is over.
-    await store.async_set(credentials.tunnel_id, result.ip or wan_ip, dt_util.utcnow())
+    await store.async_set(credentials.tunnel_id, wan_ip, dt_util.utcnow())
     async_clear_tunnel_issues(hass, credentials.tunnel_id)
     return None, placeholders
 
@@ -472,6 +479,8 @@ async def _async_tunnel_input(
     user_input: Mapping[str, Any] | None,
     router_name: str,
     current: ConfigSubentry | None = None,
+    *,
+    reconfiguring: bool = False,
 ) -> _TunnelInput:
     """Check what the user typed (if anything) against HE with the router's address.
 
@@ -494,6 +503,9 @@ async def _async_tunnel_input(
         step.errors["base"] = "cannot_read_wan_address"
         step.placeholders["error"] = str(err)
         return step
+    if reconfiguring and await _async_in_sync(hass, credentials, current, wan_ip):
+        step.credentials = credentials  # nothing changed, nothing to tell HE
+        return step
     error, details = await async_validate_tunnel(
         hass, credentials, wan_ip, replacing=replacing
     )
@@ -503,6 +515,24 @@ async def _async_tunnel_input(
     else:
         step.errors["base"] = error
     return step
+
+
+async def _async_in_sync(
+    hass: HomeAssistant,
+    credentials: TunnelCredentials,
+    current: ConfigSubentry | None,
+    wan_ip: str | None,
+) -> bool:
+    """Return whether the tunnel is unchanged, HE holds the router's address, none refused."""
+    if current is None or credentials != tunnel_credentials(current) or wan_ip is None:
+        return False
+    store = await async_get_endpoint_store(hass)
+    record = store.get(credentials.tunnel_id)
+    return (
+        record is not None
+        and record.endpoint == wan_ip
+        and store.get_refusal(credentials.tunnel_id) is None
+    )
 
 
 def _over_current(
@@ -627,7 +657,12 @@ class TunnelSubentryFlow(ConfigSubentryFlow):
         entry: TunnelbrokerConfigEntry = self._get_entry()
         subentry = self._get_reconfigure_subentry()
         step = await _async_tunnel_input(
-            self.hass, _router_client(entry), user_input, entry.title, subentry
+            self.hass,
+            _router_client(entry),
+            user_input,
+            entry.title,
+            subentry,
+            reconfiguring=True,
         )
         if step.credentials is not None:
             await _async_update_tunnel(self.hass, entry, subentry, step.credentials)

@@ -120,6 +120,10 @@ class EndpointStore:
             tunnel_id, record=EndpointRecord(endpoint, when), hold=None, refusal=None
         )
 
+    async def async_adopt(self, tunnel_id: str, endpoint: str, when: datetime) -> None:
+        """Take HE's word for the endpoint it holds; a hold or refusal still stands."""
+        await self._async_change(tunnel_id, record=EndpointRecord(endpoint, when))
+
     def get_hold(self, tunnel_id: str) -> Hold | None:
         """Return how long automatic updates of the tunnel wait, if they do."""
         return self._get(tunnel_id).hold

@@ -39,11 +39,15 @@ class EndpointUpdateEvent(TunnelEntity, EventEntity):
     nothing was sent).
     """
 
+    _last_fired: object = None
+
     @callback
     def _handle_tunnel_update(self) -> None:
-        """Turn the attempt just made into an event."""
+        """Turn an attempt just made into an event (other changes of the tunnel fire none)."""
         attempt = self.tunnel.last_attempt
-        assert attempt is not None  # listeners are called after an attempt
+        if attempt is None or attempt is self._last_fired:
+            return
+        self._last_fired = attempt
         self._trigger_event(
             attempt.outcome.value,
             {

@@ -159,6 +159,10 @@ class TunnelUpdater:
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
         self.device_id: str | None = None  # set once the tunnel's device exists
+        # Our record may be behind HE (another updater, the tunnel page, a lost .storage) at
+        # start-up and after a failed send: HE's tunnel information is read before the next
+        # automatic update then, and only then (never on the path of every change).
+        self._in_doubt = True
 
     @property
     def tunnel_id(self) -> str:
@@ -226,6 +230,18 @@ class TunnelUpdater:
             self._cancel_timer()
             self._cancel_timer = None
 
+    def next_user_send(self, now: datetime, *, force: bool = False) -> datetime | None:
+        """Return when HE may be sent an update the user asks for (None: now).
+
+        Not within the minimum interval of the last request HE took in, whatever the address
+        (HE blocks clients that send more); not during HE's abuse block unless forced.
+        """
+        if not force and (until := self.abuse_block_until(now)) is not None:
+            return until
+        if (until := self._rate_limited_until) is not None and now < until:
+            return until
+        return None
+
     @callback
     def async_start(self) -> None:
         """Show again what outlived a restart or reload, then send the address if it is due.
@@ -237,8 +253,42 @@ class TunnelUpdater:
             self._raise_issue(TunnelIssue.ABUSE, hold)
         if (refusal := self.refusal) is not None:
             self._report_refusal(UpdateStatus(refusal.status))
+        if self.info is not None:
+            # The 6-hourly read of HE's information keeps our record honest.
+            self.entry.async_on_unload(
+                self.info.async_add_listener(self._async_on_tunnel_info)
+            )
         # The address may have changed while Home Assistant was not running.
         self.async_schedule_automatic_update()
+
+    @property
+    def _held_by_he(self) -> str | None:
+        """Return the endpoint HE's tunnel information last showed, if any."""
+        return self.info.data.client_v4 if self.info and self.info.data else None
+
+    @callback
+    def _async_on_tunnel_info(self) -> None:
+        held = self._held_by_he
+        if held is None or (self.record is not None and self.record.endpoint == held):
+            return
+        self.entry.async_create_task(
+            self.hass,
+            self._async_adopt_and_recheck(),
+            f"{DOMAIN} tunnel {self.tunnel_id} endpoint from HE",
+        )
+
+    async def _async_adopt_and_recheck(self) -> None:
+        async with self._lock:
+            # Read again under the lock: an update that just went out is newer than the read.
+            if (held := self._held_by_he) is not None:
+                await self._async_adopt(held)
+        self.async_schedule_automatic_update()
+
+    async def _async_adopt(self, held: str) -> None:
+        if self.record is None or self.record.endpoint != held:
+            LOGGER.info("Tunnel %s: HE holds %s as its endpoint", self.tunnel_id, held)
+            await self._store.async_adopt(self.tunnel_id, held, dt_util.utcnow())
+        self._notify_listeners()
 
     # -- automatic updates -------------------------------------------------------------------
     def skip_reason(self, ip: str | None, now: datetime) -> SkipReason | None:
@@ -320,22 +370,30 @@ class TunnelUpdater:
             ip = self.router_address
             if ip is None or self.skip_reason(ip, dt_util.utcnow()) is not None:
                 return
-            if await self._async_he_holds(ip):
-                await self._async_record_held(ip)
-                return
+            if self._in_doubt and await self._async_reconcile():
+                reason = self.skip_reason(ip, dt_util.utcnow())
+                if reason is SkipReason.UNCHANGED:
+                    await self._async_record_held(ip)
+                if reason is not None:
+                    return
             await self._async_send(ip, automatic=True)
 
-    async def _async_he_holds(self, ip: str) -> bool:
-        """Return whether HE's tunnel information says it holds `ip` already.
+    async def _async_reconcile(self) -> bool:
+        """Take HE's endpoint from its tunnel information; return whether HE told it.
 
-        Our record can be behind HE (another updater, the tunnel page, a lost .storage): an
-        update HE does not need is one it may count against us. When HE refuses the
-        information (or cannot be reached), the update is sent as usual.
+        When HE refuses the information there is nothing to learn: no more doubt. When it
+        cannot be reached, the doubt stays (and the update goes out as usual).
         """
         if self.info is None or self.info.refused is not None:
+            self._in_doubt = False
             return False
         data = await self.info.async_fresh_data()
-        return data is not None and data.client_v4 == ip
+        if data is None or data.client_v4 is None:
+            self._in_doubt = self.info.refused is None
+            return False
+        self._in_doubt = False
+        await self._async_adopt(data.client_v4)
+        return True
 
     async def _async_record_held(self, ip: str) -> None:
         LOGGER.info(
@@ -386,6 +444,8 @@ class TunnelUpdater:
         attempt = self.last_attempt = UpdateAttempt(
             ip=ip, result=result, at=now, automatic=automatic
         )
+        # An outage leaves open whether HE took the request: ask HE before the next one.
+        self._in_doubt = result.retryable
         if result.success:
             await self._async_succeeded(attempt)
         else:
