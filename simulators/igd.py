@@ -150,6 +150,11 @@ class IgdState:
     fail_next: int = 0
     # The connection (control URL) Layer3Forwarding names the default (None: the first).
     default_connection: str | None = None
+    # Seconds each action takes to answer (a slow router CPU); 0: at once.
+    action_delay: float = 0.0
+    # Actions being answered now, and the most ever answered at once.
+    in_flight: int = 0
+    max_in_flight: int = 0
     # Raw bytes GetExternalIPAddress answers instead of the address (non-UTF-8 garbage, as
     # some firmwares send while the WAN is down); None: the address.
     external_ip_bytes: bytes | None = None
@@ -355,8 +360,15 @@ class IgdSimulator(LoopbackServer):
         async def handle(request: web.Request) -> web.StreamResponse:
             action = request.headers.get("SOAPACTION", "").strip('"').partition("#")[2]
             await request.read()
-            self.state.soap_requests[action] += 1
-            response = await self._answer(request, service, action)
+            state = self.state
+            state.soap_requests[action] += 1
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                await asyncio.sleep(state.action_delay)
+                response = await self._answer(request, service, action)
+            finally:
+                state.in_flight -= 1
             body = getattr(response, "body", None)
             if self.shape in BARE_CR_SOAP and isinstance(body, bytes) and body:
                 assert isinstance(response, web.Response)

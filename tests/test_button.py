@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
@@ -43,11 +46,13 @@ async def test_press_after_icmp_fix_clears_the_repair(
     await wan_change(hass, igd, freezer, "84.17.3.3")
     issue_id = f"icmp_blocked_{TUNNEL_ID}"
     assert ir.async_get(hass).async_get_issue("tunnelbroker", issue_id) is not None
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     with pytest.raises(HomeAssistantError) as err:
         await press(hass)
     assert err.value.translation_key == "update_failed"
     assert "icmp_blocked" in str(err.value)
     he.state.unpingable.clear()
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     await press(hass)
     assert ir.async_get(hass).async_get_issue("tunnelbroker", issue_id) is None
     assert he.tunnel(TUNNEL_ID).endpoint == "84.17.3.3"
@@ -94,3 +99,25 @@ async def test_press_without_usable_router_address(
         await press(hass)
     assert err.value.translation_key == key
     assert he.requests == []
+
+
+async def test_presses_in_a_hurry_send_one_update(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Pressed four times in 16 s: one update; the others say when it can be sent."""
+    await press(hass)
+    for _ in range(3):
+        freezer.tick(timedelta(seconds=5))
+        with pytest.raises(HomeAssistantError) as err:
+            await press(hass)
+        assert err.value.translation_key == "update_too_soon"
+        assert "Nothing was sent" in str(err.value)
+        assert "It can be sent again from" in str(err.value)
+    assert len(he.requests) == 1
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await press(hass)
+    assert len(he.requests) == 2

@@ -488,3 +488,13 @@ async def test_router_back_after_going_away(
         await client.async_get_wan_status()
     await igd.start(port=igd.port)
     assert (await client.async_get_wan_status()).external_ip == WAN_IP
+
+
+async def test_the_two_actions_are_asked_at_once(
+    requester: BoundedRequester, igd: IgdSimulator
+) -> None:
+    """GetStatusInfo and GetExternalIPAddress together: a read-back costs one round trip."""
+    client = await IgdClient.async_create(requester, igd.location)
+    igd.state.action_delay = 0.05  # long enough for both to be in flight together
+    await client.async_get_wan_status()
+    assert igd.state.max_in_flight == 2

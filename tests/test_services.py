@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -12,6 +14,7 @@ from custom_components.tunnelbroker.const import (
     DOMAIN,
     SERVICE_UPDATE_ENDPOINT,
 )
+from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -190,7 +193,10 @@ async def test_router_address_unusable(
 
 
 async def test_abuse_block_holds_the_action_unless_forced(
-    hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     he.force_reply("abuse")
     with pytest.raises(HomeAssistantError) as err:
@@ -200,12 +206,41 @@ async def test_abuse_block_holds_the_action_unless_forced(
     # Not sent again while the block runs...
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, config_entry_id=loaded.entry_id, ip="84.17.8.8")
-    assert "blocked by HE" in str(err.value)
+    assert err.value.translation_key == "abuse_block_running"
     assert len(he.requests) == 1
-    # ...unless the user insists.
+    # ...unless the user insists (past the minimum interval: never in a hurry).
     he.clear_forced_reply()
+    freezer.tick(MIN_UPDATE_INTERVAL)
     response = await call(
         hass, config_entry_id=loaded.entry_id, ip="84.17.8.8", force=True
     )
+    assert response["tunnels"][0]["result"] == "good"
+    assert len(he.requests) == 2
+
+
+async def test_forced_sends_are_not_repeated_within_the_interval(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Force re-sends an address HE holds, but not twice in a row, nor another at once."""
+    response = await call(hass, config_entry_id=loaded.entry_id, force=True)
+    assert response["tunnels"][0]["result"] == "nochg"
+    for data in (
+        {"force": True},
+        {"ip": "84.17.8.9"},
+        {"ip": "84.17.8.9", "force": True},
+    ):
+        freezer.tick(timedelta(seconds=30))
+        with pytest.raises(HomeAssistantError) as err:
+            await call(hass, config_entry_id=loaded.entry_id, **data)
+        assert err.value.translation_key == "update_too_soon"
+    assert len(he.requests) == 1
+    # Unchanged and not forced: nothing to send, nothing refused.
+    response = await call(hass, config_entry_id=loaded.entry_id)
+    assert response["tunnels"][0]["result"] == "unchanged"
+    freezer.tick(MIN_UPDATE_INTERVAL)
+    response = await call(hass, config_entry_id=loaded.entry_id, ip="84.17.8.9")
     assert response["tunnels"][0]["result"] == "good"
     assert len(he.requests) == 2

@@ -6,7 +6,6 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .entity import TunnelEntity
@@ -37,20 +36,14 @@ class UpdateEndpointButton(TunnelEntity, ButtonEntity):
     """Sends the router's current address to HE, even if HE holds it already.
 
     For after a fix (firewall opened for HE's ping, tunnel recreated at HE). Not while HE's abuse
-    block runs: that would prolong it (the `update_endpoint` action with `force` can).
+    block runs: that would prolong it (the `update_endpoint` action with `force` can); not
+    within the minimum interval of the last update HE took in.
     """
 
     async def async_press(self) -> None:
         """Send the router's address; raise a translated error if HE did not take it."""
         ip = self.tunnel.router.usable_external_ip()
-        if (until := self.tunnel.abuse_block_until(dt_util.utcnow())) is not None:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="abuse_block_running",
-                translation_placeholders={
-                    "until": dt_util.as_local(until).strftime("%Y-%m-%d %H:%M")
-                },
-            )
+        self.tunnel.check_user_send()
         attempt = await self.tunnel.async_update(ip)
         if not attempt.result.success:
             raise HomeAssistantError(

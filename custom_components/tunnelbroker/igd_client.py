@@ -558,9 +558,13 @@ def _wan_services(services: list[UpnpService]) -> list[UpnpService]:
 
 
 async def _async_read_with_retry(service: UpnpService) -> WanStatus:
-    """Read one service; a reply that is an error is asked once more before it counts."""
+    """Read one service; a reply that is an error is asked once more before it counts.
+
+    The two actions are asked at once (a NOTIFY's read-back is on the path of a change); the
+    second try asks them one after the other, for firmwares that serve one at a time.
+    """
     try:
-        return await _async_read_service(service)
+        return await _async_read_service(service, concurrent=True)
     except RouterReplyTooLargeError:
         raise
     except RouterResponseError as err:
@@ -575,13 +579,22 @@ async def _async_read_or_error(service: UpnpService) -> WanStatus | RouterError:
         return err
 
 
-async def _async_read_service(service: UpnpService) -> WanStatus:
+async def _async_read_service(
+    service: UpnpService, *, concurrent: bool = False
+) -> WanStatus:
     service_type = service.service_type
     status_info: Mapping[str, object] = {}
     try:
-        if service.has_action("GetStatusInfo"):
+        external = service.action("GetExternalIPAddress")
+        if not service.has_action("GetStatusInfo"):
+            reply = await external.async_call()
+        elif concurrent:
+            status_info, reply = await asyncio.gather(
+                service.action("GetStatusInfo").async_call(), external.async_call()
+            )
+        else:
             status_info = await service.action("GetStatusInfo").async_call()
-        reply = await service.action("GetExternalIPAddress").async_call()
+            reply = await external.async_call()
     except RouterError:
         raise
     except (UpnpConnectionError, aiohttp.ClientConnectionError, TimeoutError) as err:

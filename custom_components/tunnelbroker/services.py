@@ -110,9 +110,16 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
     ip = _address_to_send(entry, call.data.get(ATTR_IP))
     results: list[JsonValueType] = []
     failures: list[str] = []
+    force = bool(call.data[ATTR_FORCE])
+    to_send = [
+        tunnel
+        for tunnel in tunnels
+        if force or tunnel.record is None or tunnel.record.endpoint != ip
+    ]
+    for tunnel in to_send:  # before anything is sent: all of the call, or nothing
+        tunnel.check_user_send(force=force)
     for tunnel in tunnels:
-        record = tunnel.record
-        if not call.data[ATTR_FORCE] and record is not None and record.endpoint == ip:
+        if tunnel not in to_send:
             results.append(
                 {
                     "tunnel_id": tunnel.tunnel_id,
@@ -122,7 +129,7 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
                 }
             )
             continue
-        attempt = await tunnel.async_update(ip, force=call.data[ATTR_FORCE])
+        attempt = await tunnel.async_update(ip)
         result = attempt.result
         results.append(
             {

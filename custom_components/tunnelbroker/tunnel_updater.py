@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
@@ -122,6 +123,10 @@ def configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
         for subentry in entry.subentries.values()
         if subentry.subentry_type == SUBENTRY_TUNNEL
     }
+
+
+def _local_time(when: datetime) -> str:
+    return dt_util.as_local(when).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
@@ -230,17 +235,29 @@ class TunnelUpdater:
             self._cancel_timer()
             self._cancel_timer = None
 
-    def next_user_send(self, now: datetime, *, force: bool = False) -> datetime | None:
-        """Return when HE may be sent an update the user asks for (None: now).
+    def check_user_send(self, *, force: bool = False) -> None:
+        """Raise a translated error if HE must not be sent an update the user asks for now.
 
-        Not within the minimum interval of the last request HE took in, whatever the address
-        (HE blocks clients that send more); not during HE's abuse block unless forced.
+        Not during HE's abuse block unless forced (sending would prolong it), and never within
+        the minimum interval of the last request HE took in, whatever the address: HE blocks
+        clients that send more, and a press repeated in a hurry is what gets them blocked.
         """
+        now = dt_util.utcnow()
         if not force and (until := self.abuse_block_until(now)) is not None:
-            return until
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="abuse_block_running",
+                translation_placeholders={"until": _local_time(until)},
+            )
         if (until := self._rate_limited_until) is not None and now < until:
-            return until
-        return None
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="update_too_soon",
+                translation_placeholders={
+                    "tunnel": self.subentry.title,
+                    "until": _local_time(until),
+                },
+            )
 
     @callback
     def async_start(self) -> None:
@@ -414,24 +431,12 @@ class TunnelUpdater:
         self._notify_listeners()
 
     # -- sending -----------------------------------------------------------------------------
-    async def async_update(self, ip: str, *, force: bool = False) -> UpdateAttempt:
+    async def async_update(self, ip: str) -> UpdateAttempt:
         """Send `ip` now, as the user asked (after the update in flight, if any).
 
-        While HE's abuse block runs nothing is sent unless forced: sending would prolong it.
+        Callers check first that it may be sent (check_user_send).
         """
         async with self._lock:
-            now = dt_util.utcnow()
-            if not force and (until := self.abuse_block_until(now)) is not None:
-                return UpdateAttempt(
-                    ip=ip,
-                    result=UpdateResult(
-                        UpdateStatus.ABUSE,
-                        message=f"blocked by HE, not sent before {until.isoformat()}",
-                    ),
-                    at=now,
-                    automatic=False,
-                    sent=False,
-                )
             return await self._async_send(ip, automatic=False)
 
     async def _async_send(self, ip: str, *, automatic: bool) -> UpdateAttempt:
