@@ -37,11 +37,21 @@ def _p95(values: list[float]) -> float:
 
 
 def _measure(
-    router: IgdRouter, he: HeInNamespace, mode: str, changes: int, first: int
+    router: IgdRouter,
+    he: HeInNamespace,
+    mode: str,
+    changes: int,
+    first: int,
+    *,
+    spacing: float = SPACING,
 ) -> tuple[list[float], float]:
-    """Change the WAN address `changes` times; return delays (ms) and HE requests per change."""
+    """Change the WAN address `changes` times; return delays (ms) and HE requests per change.
+
+    HE requests are of any kind (updates and tunnel information).
+    """
     delays: list[float] = []
     before = len(he.requests())
+    before_all = he.all_requests()
     for i in range(changes):
         ip = f"84.17.{first + i // 200}.{20 + i % 200}"
         changed_wall = router.set_wan(ip)
@@ -52,9 +62,9 @@ def _measure(
         print(
             f"{mode}: change {i + 1}/{changes} to {ip}: {delays[-1]:.0f} ms", flush=True
         )
-        time.sleep(SPACING + (random.uniform(0, POLL_JITTER) if mode == "poll" else 0))  # noqa: S311
+        time.sleep(spacing + (random.uniform(0, POLL_JITTER) if mode == "poll" else 0))  # noqa: S311
     requests = he.requests()[before:]
-    per_change = len(requests) / changes
+    per_change = (he.all_requests() - before_all) / changes
     connections = len({r["client_port"] for r in requests})
     print(f"{mode}: {len(requests)} HE requests over {connections} connection(s)")
     return delays, per_change
@@ -77,13 +87,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--window-minutes", type=float, default=21.0)
+    parser.add_argument(
+        "--he-rtt-ms",
+        type=float,
+        default=0.0,
+        help="network round trip modelled in front of the simulated HE",
+    )
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        default=SPACING,
+        help="seconds between changes (beyond 60: past every cache window)",
+    )
+    parser.add_argument(
+        "--events-only", action="store_true", help="no soak, no polling mode"
+    )
     args = parser.parse_args()
     results: list[str] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         IgdRouter(state_dir=Path(tmp) / "igd") as router,
     ):
-        he = HeInNamespace(router)
+        he = HeInNamespace(router, rtt_ms=args.he_rtt_ms)
         env = {
             "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
             # Changes seconds apart: the event path is what is measured here.
@@ -96,14 +121,21 @@ def main() -> None:
                 add_integration_from_ssdp(hass, he)
                 time.sleep(8)  # subscribed, initial NOTIFY seen
 
-                delays, per_change = _measure(router, he, "events", args.changes, 1)
+                delays, per_change = _measure(
+                    router, he, "events", args.changes, 1, spacing=args.spacing
+                )
                 results.append(
-                    f"reaction mode=events changes={args.changes} "
+                    f"reaction mode=events he_rtt_ms={args.he_rtt_ms:.0f} "
+                    f"spacing_s={args.spacing:.0f} changes={args.changes} "
                     f"median_ms={statistics.median(delays):.0f} p95_ms={_p95(delays):.0f} "
                     f"he_requests_per_change={per_change:.2f}"
                 )
                 time.sleep(2)
                 time_wait = _time_wait(router)
+                if args.events_only:
+                    results.append(f"time_wait_after_burst={time_wait}")
+                    _print(results)
+                    return
 
                 # Subscribed soak: how many SOAP requests does the router see per hour?
                 soap_before = soap_requests(router)
@@ -132,6 +164,10 @@ def main() -> None:
                 )
         finally:
             he.close()
+    _print(results)
+
+
+def _print(results: list[str]) -> None:
     for line in results:
         print(line)
 

@@ -25,6 +25,7 @@ DEMO_TUNNEL_ID = "100000"
 async def _serve(args: argparse.Namespace) -> None:
     router = IgdSimulator(RouterShape(args.shape), external_ip=args.wan_ip)
     he = HeSimulator()
+    he.state.rtt_seconds = args.he_rtt_ms / 1000
     he.add_tunnel(DEMO_USERNAME, DEMO_TUNNEL_ID, DEMO_UPDATE_KEY)
     ssdp: SsdpResponder | None = None
     if not args.no_router:
@@ -56,6 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
     parser.add_argument("--router-port", type=int, default=8125)
     parser.add_argument("--he-port", type=int, default=8124)
+    parser.add_argument(
+        "--he-rtt-ms",
+        type=float,
+        default=0.0,
+        help="model a network round trip to HE (half before handling, half before answering)",
+    )
     parser.add_argument("--wan-ip", default="84.17.0.10")
     parser.add_argument(
         "--no-router", action="store_true", help="only HE (next to a real router)"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, ip_address
@@ -175,6 +176,9 @@ class HeState:
     """Accounts, tunnels and what was asked."""
 
     accounts: dict[str, dict[str, Tunnel]] = field(default_factory=dict)
+    # The network between client and HE: half of it before HE handles a request, half
+    # before the answer reaches the client (every endpoint; 0: loopback as is).
+    rtt_seconds: float = 0.0
     unpingable: set[str] = field(default_factory=set)
     forced: ForcedReply | None = None
     abuse: AbuseRule | None = None
@@ -192,9 +196,25 @@ class HeSimulator(LoopbackServer):
         """Start with no accounts; add_tunnel() adds them."""
         super().__init__()
         self.state = HeState()
+        self.app.middlewares.append(self._network_round_trip)
         self.app.router.add_get("/nic/update", self._handle_update)
         self.app.router.add_get("/tunnelInfo.php", self._handle_info)
         self.app.router.add_get("/sim/state", self._handle_state)
+
+    @web.middleware
+    async def _network_round_trip(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Model the path to HE: RTT/2 until HE sees the request, RTT/2 back (not /sim/)."""
+        half = 0.0 if request.path.startswith("/sim/") else self.state.rtt_seconds / 2
+        if half:
+            await asyncio.sleep(half)
+        response = await handler(request)
+        if half:
+            await asyncio.sleep(half)
+        return response
 
     def add_tunnel(
         self,

@@ -35,8 +35,8 @@ POLL_DEADLINE = 75.0
 class HeInNamespace:
     """The simulated HE server, running in the client namespace next to hass."""
 
-    def __init__(self, router: IgdRouter) -> None:
-        """Start it; return once it serves."""
+    def __init__(self, router: IgdRouter, rtt_ms: float = 0.0) -> None:
+        """Start it (with `rtt_ms` of network modelled in front of it); return once it serves."""
         self._router = router
         self._process = router.exec_in_client(
             [
@@ -46,6 +46,8 @@ class HeInNamespace:
                 "--no-router",
                 "--he-port",
                 str(HE_PORT),
+                "--he-rtt-ms",
+                str(rtt_ms),
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -58,10 +60,18 @@ class HeInNamespace:
 
     def requests(self) -> list[dict[str, Any]]:
         """Return the update requests HE received, oldest first."""
+        return list(self._state()["requests"])
+
+    def all_requests(self) -> int:
+        """Return how many requests of any kind HE received (updates, information)."""
+        state = self._state()
+        return len(state["requests"]) + len(state["info_requests"])
+
+    def _state(self) -> dict[str, Any]:
         result = self._router.run_in_client(
             ["curl", "-sf", f"http://127.0.0.1:{HE_PORT}/sim/state"]
         )
-        return list(json.loads(result.stdout)["requests"])
+        return dict(json.loads(result.stdout))
 
     def wait_for(self, ip: str, deadline: float) -> float:
         """Wait until HE got an update to `ip`; return how long that took (for the record)."""
