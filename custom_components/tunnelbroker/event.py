@@ -8,7 +8,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import TunnelEntity
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import Outcome
+from .tunnel_updater import Outcome, UpdateAttempt
 
 PARALLEL_UPDATES = 0
 
@@ -39,7 +39,7 @@ class EndpointUpdateEvent(TunnelEntity, EventEntity):
     nothing was sent).
     """
 
-    _last_fired: object = None
+    _last_fired: UpdateAttempt | None = None
 
     @callback
     def _handle_tunnel_update(self) -> None:
