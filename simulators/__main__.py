@@ -22,11 +22,20 @@ DEMO_UPDATE_KEY = "demo-update-key"
 DEMO_TUNNEL_ID = "100000"
 
 
+def demo_tunnel_ids(count: int) -> list[str]:
+    """Return the demo account's tunnel ids: 100000, 100001, ...
+
+    One update key serves them all, as HE's default update key is the account's password.
+    """
+    return [str(int(DEMO_TUNNEL_ID) + n) for n in range(count)]
+
+
 async def _serve(args: argparse.Namespace) -> None:
     router = IgdSimulator(RouterShape(args.shape), external_ip=args.wan_ip)
     he = HeSimulator()
     he.state.rtt_seconds = args.he_rtt_ms / 1000
-    he.add_tunnel(DEMO_USERNAME, DEMO_TUNNEL_ID, DEMO_UPDATE_KEY)
+    for tunnel_id in demo_tunnel_ids(args.tunnels):
+        he.add_tunnel(DEMO_USERNAME, tunnel_id, DEMO_UPDATE_KEY)
     ssdp: SsdpResponder | None = None
     if not args.no_router:
         add_control_page(router, he)
@@ -38,9 +47,10 @@ async def _serve(args: argparse.Namespace) -> None:
             await ssdp.start()
     if not args.no_he:
         he_url = await he.start(port=args.he_port)
+        ids = demo_tunnel_ids(args.tunnels)
         print(
             f"HE API URL: {he_url}  (username {DEMO_USERNAME}, update key "
-            f"{DEMO_UPDATE_KEY}, tunnel id {DEMO_TUNNEL_ID})",
+            f"{DEMO_UPDATE_KEY}, tunnel id{'s' * (len(ids) > 1)} {', '.join(ids)})",
             flush=True,
         )
     try:
@@ -64,6 +74,12 @@ def main() -> None:
         help="model a network round trip to HE (half before handling, half before answering)",
     )
     parser.add_argument("--wan-ip", default="84.17.0.10")
+    parser.add_argument(
+        "--tunnels",
+        type=int,
+        default=1,
+        help="how many tunnels the demo account has (ids from 100000 up)",
+    )
     parser.add_argument(
         "--no-router", action="store_true", help="only HE (next to a real router)"
     )

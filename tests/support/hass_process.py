@@ -510,6 +510,34 @@ class HassProcess:
         )
         return result
 
+    def subentry_flow_start(self, entry_id: str, subentry_type: str) -> dict[str, Any]:
+        """Start adding a subentry of `subentry_type` to `entry_id`; return its first step."""
+        result: dict[str, Any] = self.api(
+            "POST",
+            "/api/config/config_entries/subentries/flow",
+            {"handler": [entry_id, subentry_type], "show_advanced_options": False},
+        )
+        return result
+
+    def subentry_flow_configure(
+        self, flow_id: str, data: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Submit a step of subentry flow `flow_id`; return the next step or the result."""
+        result: dict[str, Any] = self.api(
+            "POST",
+            f"/api/config/config_entries/subentries/flow/{flow_id}",
+            dict(data or {}),
+        )
+        return result
+
+    def resident_memory_kib(self) -> int:
+        """Return hass's resident memory (VmRSS of its process), in KiB."""
+        if self.pid is None:
+            raise HassError("hass is not running")
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+        return int(line.split()[1])
+
     def config_entries(self, domain: str | None = None) -> list[dict[str, Any]]:
         """The config entries (of `domain`)."""
         query = f"?domain={domain}" if domain else ""

@@ -35,8 +35,13 @@ POLL_DEADLINE = 75.0
 class HeInNamespace:
     """The simulated HE server, running in the client namespace next to hass."""
 
-    def __init__(self, router: IgdRouter, rtt_ms: float = 0.0) -> None:
-        """Start it (with `rtt_ms` of network modelled in front of it); return once it serves."""
+    def __init__(
+        self, router: IgdRouter, rtt_ms: float = 0.0, tunnels: int = 1
+    ) -> None:
+        """Start it (with `rtt_ms` of network modelled in front of it, `tunnels` demo tunnels).
+
+        Return once it serves.
+        """
         self._router = router
         self._process = router.exec_in_client(
             [
@@ -48,6 +53,8 @@ class HeInNamespace:
                 str(HE_PORT),
                 "--he-rtt-ms",
                 str(rtt_ms),
+                "--tunnels",
+                str(tunnels),
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
