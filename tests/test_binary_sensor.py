@@ -21,7 +21,7 @@ from simulators.igd import Fault, IgdSimulator
 
 from .conftest import WAN_IP, poll, wan_change
 
-WAN_CONNECTED = "binary_sensor.simulated_router_wan_connected"
+WAN_CONNECTED = "binary_sensor.simulated_router_wan_link"
 ENDPOINT_SYNC = "binary_sensor.tunnel_123456_endpoint_sync"
 
 

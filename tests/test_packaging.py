@@ -34,7 +34,11 @@ import yaml
 import custom_components.tunnelbroker as integration
 from custom_components.tunnelbroker import const, device_trigger
 from custom_components.tunnelbroker.config_flow import TunnelbrokerConfigFlow
-from custom_components.tunnelbroker.repair_issues import BEHIND_NAT_ISSUE, TunnelIssue
+from custom_components.tunnelbroker.repair_issues import (
+    BEHIND_NAT_ISSUE,
+    EventsIssue,
+    TunnelIssue,
+)
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.components.blueprint import BLUEPRINT_SCHEMA, models
 from homeassistant.config_entries import ConfigFlow, ConfigSubentryFlow, OptionsFlow
@@ -365,7 +369,11 @@ def test_exception_translations(translations: dict[str, Any]) -> None:
 
 def test_issue_translations(translations: dict[str, Any]) -> None:
     """Every repair issue has a title and a description; every issue text is used."""
-    used = {issue.value for issue in TunnelIssue} | {BEHIND_NAT_ISSUE}
+    used = (
+        {issue.value for issue in TunnelIssue}
+        | {issue.value for issue in EventsIssue}
+        | {BEHIND_NAT_ISSUE}
+    )
     present = _keys(translations, "issues")
     problems = _report(used - present, present - used, "issues")
     problems += [
@@ -607,6 +615,16 @@ def test_entity_translations_and_icons(
             f"icons.json entity.{platform}: {key!r} is unused"
             for key in sorted(with_icon - keys)
         ]
+        # An enum's every state has its words and its icon, and nothing else does.
+        for key, description in used.get(platform, {}).items():
+            options = set(getattr(description, "options", None) or ())
+            if not options:
+                continue
+            for source, texts in (("en.json", translations), ("icons.json", icons)):
+                states = set(_get(texts, f"entity.{platform}.{key}.state") or {})
+                problems += _report(
+                    options - states, states - options, f"{source} {platform}.{key}"
+                )
     assert not problems, "\n".join(problems)
 
 

@@ -17,6 +17,7 @@ from custom_components.tunnelbroker.const import (
     CONF_CALLBACK_URL,
     CONF_LISTEN_PORT,
     DOMAIN,
+    EVENTS_ISSUE_AFTER,
     INITIAL_EVENT_TIMEOUT,
     RESUBSCRIBE_RETRY,
     ROUTER_POLL_INTERVAL,
@@ -25,6 +26,7 @@ from custom_components.tunnelbroker.const import (
 from custom_components.tunnelbroker.router_events import DATA_NOTIFY_SERVERS
 from homeassistant.components.ssdp.scanner import SsdpChange
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.service_info.ssdp import SsdpServiceInfo
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
@@ -33,6 +35,7 @@ from .conftest import ROUTER_UDN, WAN_IP, poll, seed_endpoint, setup_entry
 
 NEW_IP = "84.17.1.30"
 EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
+EVENTS = "sensor.simulated_router_router_events"
 
 
 # Past the wait for the initial NOTIFY after SUBSCRIBE.
@@ -143,6 +146,7 @@ async def test_refused_subscription_polls_fast_and_retries(
         assert router.update_interval == ROUTER_POLL_INTERVAL
         assert events.last_error is not None
         assert "refused" in events.last_error
+        assert hass.states.get(EVENTS).state == "refused"
 
         igd.set_external_ip(NEW_IP)
         await poll(hass, freezer, ROUTER_POLL_INTERVAL)
@@ -159,6 +163,9 @@ async def test_refused_subscription_polls_fast_and_retries(
     assert router.subscribed
     assert router.update_interval == SAFETY_POLL_INTERVAL
     assert "sends events again" in caplog.text
+    assert hass.states.get(EVENTS).state == "subscribed"
+    # The router refusing events is not something the user must fix: no repair issue.
+    assert not ir.async_get(hass).issues
 
 
 async def test_no_initial_notify_means_polling(
@@ -179,6 +186,7 @@ async def test_no_initial_notify_means_polling(
     assert not router.subscribed
     assert router.update_interval == ROUTER_POLL_INTERVAL
     assert "firewall" in (config_entry.runtime_data.events.last_error or "")
+    assert hass.states.get(EVENTS).state == "not_arriving"
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer, ROUTER_POLL_INTERVAL)
     assert [r.myip for r in he.requests] == [NEW_IP]
@@ -246,10 +254,62 @@ async def test_event_port_in_use_falls_back_to_polling(
     assert "cannot listen for events" in (events.last_error or "")
     assert not events.subscribed
     assert config_entry.runtime_data.router.update_interval == ROUTER_POLL_INTERVAL
+    assert hass.states.get(EVENTS).state == "cannot_listen"
+    issue_id = f"events_cannot_listen_{config_entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["port"] == str(port)
+    assert issue.translation_placeholders["address"] == "127.0.0.1"
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer, ROUTER_POLL_INTERVAL)
     assert [r.myip for r in he.requests] == [NEW_IP]
+    # Saving the options reloads the entry: the issue goes, and returns only if still true.
+    hass.config_entries.async_update_entry(config_entry, options={CONF_LISTEN_PORT: 0})
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert hass.states.get(EVENTS).state in ("subscribing", "subscribed")
     assert await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_events_missing_for_long_become_a_repair_issue(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Events blocked (Docker without host networking, a firewall): the user is told how."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    igd.gena.drop_notifies = True
+    await setup_entry(hass, config_entry)
+    assert hass.states.get(EVENTS).state == "subscribing"
+    issue_id = f"events_not_arriving_{config_entry.entry_id}"
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    assert hass.states.get(EVENTS).state == "not_arriving"
+    # A first miss is not yet an issue: a router may just be slow after a reboot.
+    await poll(hass, freezer, EVENTS_ISSUE_AFTER - RESUBSCRIBE_RETRY)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    for _ in range(2):
+        await poll(hass, freezer, RESUBSCRIBE_RETRY)
+        await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.WARNING
+    callback_url = config_entry.runtime_data.events.callback_url
+    assert callback_url is not None and callback_url.startswith("http://127.0.0.1:")
+    assert issue.translation_placeholders == {
+        "name": "Simulated router",
+        "callback_url": callback_url,
+    }
+    assert hass.states.get(EVENTS).state == "not_arriving"
+
+    # The firewall is opened: the next NOTIFY brings events back and the issue goes.
+    igd.gena.drop_notifies = False
+    igd.set_external_ip(NEW_IP)
+    await settle(hass, igd, freezer)
+    assert hass.states.get(EVENTS).state == "subscribed"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_router_reboot_is_followed(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import (
+    CONF_AUTOMATIC_UPDATE,
     ROUTER_POLL_INTERVAL,
     SAFETY_POLL_INTERVAL,
     TUNNEL_INFO_INTERVAL,
@@ -128,21 +130,21 @@ async def test_registry_entries(
 # -- HE's tunnel information ------------------------------------------------------------------
 
 INFO_SENSORS = {
-    "sensor.tunnel_123456_server_ipv4_address": ("server_ipv4", "216.66.80.26"),
-    "sensor.tunnel_123456_server_ipv6_address": (
+    "sensor.tunnel_123456_server_ipv4": ("server_ipv4", "216.66.80.26"),
+    "sensor.tunnel_123456_server_ipv6": (
         "server_ipv6",
         "2001:470:1f0a:e240::1/64",
     ),
-    "sensor.tunnel_123456_client_ipv6_address": (
+    "sensor.tunnel_123456_client_ipv6": (
         "client_ipv6",
         "2001:470:1f0a:e240::2/64",
     ),
-    "sensor.tunnel_123456_routed_64_prefix": (
+    "sensor.tunnel_123456_routed_64": (
         "routed_prefix_64",
         "2001:470:1f0b:e240::/64",
     ),
 }
-ROUTED_48 = "sensor.tunnel_123456_routed_48_prefix"
+ROUTED_48 = "sensor.tunnel_123456_routed_48"
 
 
 async def test_tunnel_information_sensors(
@@ -164,9 +166,9 @@ async def test_tunnel_information_sensors(
         assert entry.entity_category is EntityCategory.DIAGNOSTIC
         assert entry.device_id == endpoint.device_id
         assert entry.config_subentry_id == endpoint.config_subentry_id
-    assert hass.states.get("sensor.tunnel_123456_routed_64_prefix").attributes[
+    assert hass.states.get("sensor.tunnel_123456_routed_64").attributes[
         "friendly_name"
-    ] == ("Tunnel 123456 Routed /64 prefix")
+    ] == ("Tunnel 123456 Routed /64")
     # Most tunnels have no /48: its sensor exists, disabled until the user wants it.
     routed_48 = entity_registry.async_get(ROUTED_48)
     assert routed_48 is not None
@@ -189,7 +191,7 @@ async def test_routed_48_when_enabled(
         "sensor",
         "tunnelbroker",
         f"tunnel_{TUNNEL_ID}_routed_prefix_48",
-        suggested_object_id="tunnel_123456_routed_48_prefix",
+        suggested_object_id="tunnel_123456_routed_48",
         config_entry=config_entry,
         disabled_by=None,
     )
@@ -237,3 +239,130 @@ async def test_tunnel_information_refused_sensors_unavailable(
     for entity_id in INFO_SENSORS:
         assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
     assert hass.states.get(ENDPOINT).state == WAN_IP
+
+
+ENDPOINT_STATUS = "sensor.tunnel_123456_endpoint_status"
+NEXT_ATTEMPT = "sensor.tunnel_123456_next_attempt"
+
+
+def _status(hass: HomeAssistant) -> tuple[str, str]:
+    return hass.states.get(ENDPOINT_STATUS).state, hass.states.get(NEXT_ATTEMPT).state
+
+
+async def test_endpoint_status_explains_each_wait_with_its_end(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    state = hass.states.get(ENDPOINT_STATUS)
+    assert state.attributes["friendly_name"] == "Tunnel 123456 Endpoint status"
+    assert state.attributes["options"] == [
+        "in_sync",
+        "updating",
+        "rate_limited",
+        "retrying",
+        "blocked",
+        "refused",
+        "no_public_address",
+        "automatic_off",
+    ]
+    assert _status(hass) == ("in_sync", STATE_UNKNOWN)
+    registry = er.async_get(hass)
+    assert registry.async_get(NEXT_ATTEMPT).entity_category is EntityCategory.DIAGNOSTIC
+
+    # A change is sent at once; a second within the minimum interval waits for it.
+    await wan_change(hass, igd, freezer, "84.17.7.7")
+    assert _status(hass) == ("in_sync", STATE_UNKNOWN)
+    await wan_change(hass, igd, freezer, "84.17.7.8")
+    status, next_attempt = _status(hass)
+    assert status == "rate_limited"
+    until = dt_util.parse_datetime(next_attempt)
+    assert until is not None
+    assert timedelta(0) < until - dt_util.utcnow() <= MIN_UPDATE_INTERVAL
+    await poll(hass, freezer, until - dt_util.utcnow() + timedelta(seconds=1))
+    assert _status(hass) == ("in_sync", STATE_UNKNOWN)
+    assert he.requests[-1].myip == "84.17.7.8"
+
+    # HE unreachable: retrying, with the time of the next try.
+    he.force_reply("", status=503)
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await wan_change(hass, igd, freezer, "84.17.7.9")
+    status, next_attempt = _status(hass)
+    assert status == "retrying"
+    retry_at = dt_util.parse_datetime(next_attempt)
+    assert retry_at is not None and retry_at > dt_util.utcnow()
+    he.clear_forced_reply()
+    await poll(hass, freezer, retry_at - dt_util.utcnow() + timedelta(seconds=1))
+    assert _status(hass) == ("in_sync", STATE_UNKNOWN)
+
+    # HE's abuse block: blocked until the block is expected to end.
+    he.force_reply("abuse")
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await wan_change(hass, igd, freezer, "84.17.7.10")
+    status, next_attempt = _status(hass)
+    assert status == "blocked"
+    assert dt_util.parse_datetime(next_attempt) > dt_util.utcnow() + timedelta(
+        minutes=50
+    )
+    he.clear_forced_reply()
+
+    # The router back at the address HE holds: in sync again, whatever was waiting.
+    await wan_change(hass, igd, freezer, "84.17.7.9")
+    assert _status(hass) == ("in_sync", STATE_UNKNOWN)
+
+
+async def test_endpoint_status_refused_behind_nat_off_and_router_silent(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    await setup_entry(hass, config_entry, options={CONF_AUTOMATIC_UPDATE: False})
+    assert _status(hass) == ("in_sync", STATE_UNKNOWN)
+    await wan_change(hass, igd, freezer, "84.17.7.7")
+    assert _status(hass) == ("automatic_off", STATE_UNKNOWN)
+    assert he.requests == []
+
+    await wan_change(hass, igd, freezer, "100.64.3.4")
+    assert _status(hass) == ("no_public_address", STATE_UNKNOWN)
+
+    igd.set_fault(Fault.HTTP_500)
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
+    assert hass.states.get(ENDPOINT_STATUS).state == STATE_UNAVAILABLE
+    igd.set_fault(Fault.NONE)
+    await poll(hass, freezer)
+
+    # HE refuses the credentials: refused, nothing more to wait for.
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_AUTOMATIC_UPDATE: True}
+    )
+    await hass.async_block_till_done()
+    he.force_reply("badauth")
+    await wan_change(hass, igd, freezer, "84.17.7.8")
+    assert he.requests[-1].reply == "badauth"
+    assert _status(hass) == ("refused", STATE_UNKNOWN)
+
+
+async def test_endpoint_status_updating_while_the_update_is_on_its_way(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    seen: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            seen.append(event.data["new_state"].state)
+            if event.data["entity_id"] == ENDPOINT_STATUS
+            else None
+        ),
+    )
+    await wan_change(hass, igd, freezer, "84.17.7.7")
+    assert seen == ["updating", "in_sync"]

@@ -14,10 +14,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import RouterEntity, TunnelEntity
+from .entity import RouterEntity, TunnelStatusEntity
 from .igd_client import WanStatus
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import TunnelUpdater
 
 # Entities only read what the coordinator/updater already hold.
 PARALLEL_UPDATES = 0
@@ -79,29 +78,12 @@ class RouterBinarySensor(RouterEntity, BinarySensorEntity):
         return self.entity_description.is_on_fn(self.coordinator.data)
 
 
-class EndpointSyncBinarySensor(TunnelEntity, BinarySensorEntity):
+class EndpointSyncBinarySensor(TunnelStatusEntity, BinarySensorEntity):
     """On (a problem) while HE's endpoint differs from the router's WAN address.
 
-    Known only while the router answers. A router address that cannot be an endpoint (behind
-    another NAT, none) is a problem too: the tunnel cannot work.
+    A router address that cannot be an endpoint (behind another NAT, none) is a problem too:
+    the tunnel cannot work.
     """
-
-    def __init__(
-        self, tunnel: TunnelUpdater, description: BinarySensorEntityDescription
-    ) -> None:
-        """Initialize for one tunnel."""
-        super().__init__(tunnel, description)
-        self._router = tunnel.router
-
-    async def async_added_to_hass(self) -> None:
-        """Follow the router's address as well as the tunnel's updates."""
-        await super().async_added_to_hass()
-        self.async_on_remove(self._router.async_add_listener(self.async_write_ha_state))
-
-    @property
-    def available(self) -> bool:
-        """Return whether the router's address is known."""
-        return self._router.last_update_success and self._router.data is not None
 
     @property
     def is_on(self) -> bool:

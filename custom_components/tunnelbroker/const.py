@@ -35,6 +35,8 @@ RESUBSCRIBE_RETRY: Final = timedelta(minutes=5)
 # A device sends an initial NOTIFY right after SUBSCRIBE (UDA 1.1, 4.2.1). None by then: the
 # router's NOTIFYs do not reach Home Assistant (firewall, NAT, container), so poll fast.
 INITIAL_EVENT_TIMEOUT: Final = timedelta(seconds=5)
+# Events missing this long (several retries) become a repair issue.
+EVENTS_ISSUE_AFTER: Final = timedelta(minutes=15)
 CONF_LISTEN_PORT: Final = "listen_port"
 CONF_CALLBACK_URL: Final = "callback_url"
 # Which WAN connection of a multi-WAN router to read: a connection's key, or automatic (the

@@ -53,3 +53,24 @@ class TunnelEntity(Entity):
     def _handle_tunnel_update(self) -> None:
         """Write the new state after an update attempt."""
         self.async_write_ha_state()
+
+
+class TunnelStatusEntity(TunnelEntity):
+    """A tunnel entity that compares HE's endpoint with the router's address.
+
+    It follows the router's reads as well as the tunnel's attempts, and is unavailable while
+    the router's address is unknown.
+    """
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the router's address as well as the tunnel's updates."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.tunnel.router.async_add_listener(self.async_write_ha_state)
+        )
+
+    @property
+    def available(self) -> bool:
+        """Return whether the router's address is known."""
+        router = self.tunnel.router
+        return router.last_update_success and router.data is not None

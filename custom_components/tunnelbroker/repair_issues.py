@@ -28,6 +28,15 @@ class TunnelIssue(StrEnum):
 
 
 BEHIND_NAT_ISSUE = "behind_nat"
+
+
+class EventsIssue(StrEnum):
+    """Why a router's events do not reach Home Assistant (translation key of the issue)."""
+
+    NOT_ARRIVING = "events_not_arriving"
+    CANNOT_LISTEN = "events_cannot_listen"
+
+
 TUNNEL_CONFIG_URL = "https://tunnelbroker.net/tunnel_detail.php?tid={tunnel_id}"
 
 
@@ -115,12 +124,42 @@ def async_update_behind_nat_issue(
     )
 
 
+def _events_issue_id(issue: EventsIssue, entry_id: str) -> str:
+    return f"{issue.value}_{entry_id}"
+
+
+@callback
+def async_raise_events_issue(
+    hass: HomeAssistant, issue: EventsIssue, entry_id: str, placeholders: dict[str, str]
+) -> None:
+    """Show that the router's events cannot arrive (the other kind goes)."""
+    async_clear_events_issues(hass, entry_id)
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _events_issue_id(issue, entry_id),
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=issue.value,
+        translation_placeholders=placeholders,
+    )
+
+
+@callback
+def async_clear_events_issues(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete the router's events issues (events arrive, or the entry is unloaded)."""
+    for issue in EventsIssue:
+        ir.async_delete_issue(hass, DOMAIN, _events_issue_id(issue, entry_id))
+
+
 @callback
 def async_clear_entry_issues(
     hass: HomeAssistant, entry_id: str, tunnel_ids: set[str]
 ) -> None:
     """Delete the issues of a removed router entry and of its tunnels."""
     ir.async_delete_issue(hass, DOMAIN, _behind_nat_issue_id(entry_id))
+    async_clear_events_issues(hass, entry_id)
     for tunnel_id in tunnel_ids:
         async_clear_tunnel_issues(hass, tunnel_id)
 

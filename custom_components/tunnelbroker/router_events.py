@@ -10,8 +10,10 @@ byebye/alive) too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
 
 from async_upnp_client.aiohttp import AiohttpNotifyServer
@@ -23,6 +25,7 @@ from homeassistant.components.ssdp.scanner import SsdpChange
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.service_info.ssdp import SsdpServiceInfo
+from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .clients import create_router_requester
@@ -30,6 +33,7 @@ from .const import (
     CONF_CALLBACK_URL,
     CONF_LISTEN_PORT,
     DOMAIN,
+    EVENTS_ISSUE_AFTER,
     INITIAL_EVENT_TIMEOUT,
     LOGGER,
     RESUBSCRIBE_RETRY,
@@ -38,11 +42,28 @@ from .const import (
 from .coordinator import RouterCoordinator
 from .igd_client import RouterError
 from .igd_events import IgdEventSubscription
+from .repair_issues import (
+    EventsIssue,
+    async_clear_events_issues,
+    async_raise_events_issue,
+)
 
 type _ServerKey = tuple[str, int, str | None]
 DATA_NOTIFY_SERVERS: HassKey[dict[_ServerKey, _SharedServer]] = HassKey(
     f"{DOMAIN}_notify_servers"
 )
+
+
+class EventsState(StrEnum):
+    """Whether the router's events reach Home Assistant (an enum sensor's states)."""
+
+    SUBSCRIBING = "subscribing"  # subscribed; the router's first NOTIFY is awaited
+    SUBSCRIBED = "subscribed"  # events arrive: polling is a 10-minute safety net
+    REFUSED = "refused"  # the router refused the subscription: polling every 30 s
+    NOT_ARRIVING = (
+        "not_arriving"  # subscribed, but no NOTIFY arrives: polling every 30 s
+    )
+    CANNOT_LISTEN = "cannot_listen"  # no local port for events: polling every 30 s
 
 
 @dataclass
@@ -95,6 +116,23 @@ class RouterEvents:
         self._boot_id: str | None = None
         self._failure_logged = False
         self.last_error: str | None = None
+        self.state = EventsState.SUBSCRIBING
+        self._failing_since: datetime | None = None
+        self._listeners: list[CALLBACK_TYPE] = []
+        self.callback_url: str | None = None  # where the router is asked to send events
+
+    @callback
+    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
+        """Call `update_callback` when the state changes; return a remover."""
+        self._listeners.append(update_callback)
+        return lambda: self._listeners.remove(update_callback)
+
+    def _set_state(self, state: EventsState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        for update_callback in list(self._listeners):
+            update_callback()
 
     @property
     def subscribed(self) -> bool:
@@ -120,7 +158,21 @@ class RouterEvents:
             LOGGER.warning(
                 "%s; polling every %s", self.last_error, ROUTER_POLL_INTERVAL
             )
+            self._set_state(EventsState.CANNOT_LISTEN)
+            # Nothing changes this until the options do: tell the user at once.
+            async_raise_events_issue(
+                self.hass,
+                EventsIssue.CANNOT_LISTEN,
+                entry.entry_id,
+                {
+                    "name": self.coordinator.client.info.friendly_name,
+                    "address": source_ip,
+                    "port": str(entry.options.get(CONF_LISTEN_PORT) or "any"),
+                    "error": str(err),
+                },
+            )
             return
+        self.callback_url = server.callback_url
         self._subscription = IgdEventSubscription(
             self.coordinator.client,
             server.event_handler,
@@ -153,6 +205,7 @@ class RouterEvents:
 
     async def async_stop(self) -> None:
         """Unsubscribe and release the notify server."""
+        async_clear_events_issues(self.hass, self.coordinator.config_entry.entry_id)
         self._cancel_timer()
         self._cancel_initial_check()
         if self._cancel_follow is not None:
@@ -180,12 +233,14 @@ class RouterEvents:
             else:
                 renew_in = await self._subscription.async_subscribe()
         except RouterError as err:
-            self._events_fail(f"no events ({err})")
+            self._events_fail(f"no events ({err})", EventsState.REFUSED)
             self._schedule(RESUBSCRIBE_RETRY, renew=False)
             return
         self._schedule(renew_in, renew=True)
         if self._subscription.fresh_subscriptions == fresh_before:
             return  # renewed: events kept flowing as before
+        if self.state is not EventsState.NOT_ARRIVING:
+            self._set_state(EventsState.SUBSCRIBING)
         # A new subscription is trusted once the router's initial NOTIFY has arrived.
         self._cancel_initial_check()
         self._cancel_initial = async_call_later(
@@ -203,12 +258,16 @@ class RouterEvents:
             return
         self._events_fail(
             "subscribed, but no NOTIFY arrived: a firewall, NAT or container keeps the "
-            "router's events from reaching Home Assistant (see the callback URL option)"
+            "router's events from reaching Home Assistant (see the callback URL option)",
+            EventsState.NOT_ARRIVING,
         )
         self._schedule(RESUBSCRIBE_RETRY, renew=False)
 
     def _events_work(self) -> None:
         self.last_error = None
+        self._failing_since = None
+        async_clear_events_issues(self.hass, self.coordinator.config_entry.entry_id)
+        self._set_state(EventsState.SUBSCRIBED)
         self.coordinator.set_subscribed(True)
         if self._failure_logged:
             LOGGER.info(
@@ -216,9 +275,25 @@ class RouterEvents:
             )
             self._failure_logged = False
 
-    def _events_fail(self, reason: str) -> None:
+    def _events_fail(self, reason: str, state: EventsState) -> None:
         self.last_error = reason
+        self._set_state(state)
         self.coordinator.set_subscribed(False)
+        now = dt_util.utcnow()
+        self._failing_since = self._failing_since or now
+        if (
+            state is EventsState.NOT_ARRIVING
+            and now - self._failing_since >= EVENTS_ISSUE_AFTER
+        ):
+            async_raise_events_issue(
+                self.hass,
+                EventsIssue.NOT_ARRIVING,
+                self.coordinator.config_entry.entry_id,
+                {
+                    "name": self.coordinator.client.info.friendly_name,
+                    "callback_url": self.callback_url or "-",
+                },
+            )
         if not self._failure_logged:
             LOGGER.info(
                 "%s: %s; polling every %s instead",
@@ -274,6 +349,8 @@ class RouterEvents:
         """Resubscribe when the router comes back from a reboot."""
         boot_id = info.ssdp_headers.get("BOOTID.UPNP.ORG")
         if change is SsdpChange.BYEBYE:
+            # The router is going away (a reboot): events are back once it is.
+            self._set_state(EventsState.SUBSCRIBING)
             self.coordinator.set_subscribed(False)
             return
         rebooted = boot_id is not None and self._boot_id not in (None, boot_id)

@@ -1,4 +1,4 @@
-"""Sensors: the router's external IP address; each tunnel's endpoint, last update and addresses."""
+"""Sensors: the router's external IP address; each tunnel's endpoint, status and addresses."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.util import dt as dt_util
 
+from .coordinator import RouterCoordinator
 from .devices import tunnel_device_info
-from .entity import RouterEntity, TunnelEntity, tunnel_unique_id
+from .entity import RouterEntity, TunnelEntity, TunnelStatusEntity, tunnel_unique_id
 from .he_client import TunnelInfo
 from .igd_client import WanStatus
+from .router_events import EventsState, RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_info import TunnelInfoCoordinator
-from .tunnel_updater import TunnelUpdater
+from .tunnel_updater import EndpointStatus, TunnelUpdater
 
 # Entities only read what the coordinator/updater already hold.
 PARALLEL_UPDATES = 0
@@ -57,6 +60,15 @@ ROUTER_SENSORS: tuple[RouterSensorEntityDescription, ...] = (
     ),
 )
 
+# Whether the router's events arrive, or it is polled instead (and why).
+ROUTER_EVENTS_SENSOR = SensorEntityDescription(
+    key="events",
+    translation_key="events",
+    device_class=SensorDeviceClass.ENUM,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    options=[state.value for state in EventsState],
+)
+
 TUNNEL_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
     TunnelSensorEntityDescription(
         key="endpoint",
@@ -69,6 +81,30 @@ TUNNEL_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda tunnel: tunnel.record.updated_at if tunnel.record else None,
+    ),
+)
+
+
+def _status(tunnel: TunnelUpdater) -> str | None:
+    status = tunnel.status(dt_util.utcnow())
+    return None if status is None else status.value
+
+
+# Where the endpoint stands against the router's address (unavailable while it is unknown).
+TUNNEL_STATUS_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
+    TunnelSensorEntityDescription(
+        key="endpoint_status",
+        translation_key="endpoint_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.value for status in EndpointStatus],
+        value_fn=_status,
+    ),
+    TunnelSensorEntityDescription(
+        key="next_attempt",
+        translation_key="next_attempt",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda tunnel: tunnel.next_attempt(dt_util.utcnow()),
     ),
 )
 
@@ -117,13 +153,20 @@ async def async_setup_entry(
     """Add the router's sensors, then each tunnel's under its subentry."""
     data = entry.runtime_data
     async_add_entities(
-        RouterSensor(data.router, description) for description in ROUTER_SENSORS
+        [
+            *(RouterSensor(data.router, description) for description in ROUTER_SENSORS),
+            RouterEventsSensor(data.router, data.events, ROUTER_EVENTS_SENSOR),
+        ]
     )
     for subentry_id, tunnel in data.tunnels.items():
         info = data.tunnel_info[subentry_id]
         async_add_entities(
             [
                 *(TunnelSensor(tunnel, description) for description in TUNNEL_SENSORS),
+                *(
+                    TunnelStatusSensor(tunnel, description)
+                    for description in TUNNEL_STATUS_SENSORS
+                ),
                 *(
                     TunnelInfoSensor(info, tunnel, description)
                     for description in TUNNEL_INFO_SENSORS
@@ -144,6 +187,35 @@ class RouterSensor(RouterEntity, SensorEntity):
         return self.entity_description.value_fn(self.coordinator.data)
 
 
+class RouterEventsSensor(RouterEntity, SensorEntity):
+    """Whether the router's events reach Home Assistant; polling says why not."""
+
+    def __init__(
+        self,
+        router: RouterCoordinator,
+        events: RouterEvents,
+        description: SensorEntityDescription,
+    ) -> None:
+        """Initialize for one router's subscription."""
+        super().__init__(router, description)
+        self._events = events
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the subscription's state as well as the router's reads."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._events.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def available(self) -> bool:
+        """Return True: the state of the events is known whether or not reads work."""
+        return True
+
+    @property
+    def native_value(self) -> str:
+        """Return the subscription's state."""
+        return self._events.state.value
+
+
 class TunnelSensor(TunnelEntity, SensorEntity):
     """A value about a tunnel at HE."""
 
@@ -153,6 +225,10 @@ class TunnelSensor(TunnelEntity, SensorEntity):
     def native_value(self) -> str | datetime | None:
         """Return the value from the tunnel's state."""
         return self.entity_description.value_fn(self.tunnel)
+
+
+class TunnelStatusSensor(TunnelStatusEntity, TunnelSensor):
+    """A tunnel's standing against the router's address: follows the router's reads too."""
 
 
 class TunnelInfoSensor(CoordinatorEntity[TunnelInfoCoordinator], SensorEntity):

@@ -70,6 +70,23 @@ class SkipReason(StrEnum):
     )
 
 
+class EndpointStatus(StrEnum):
+    """Where a tunnel's endpoint at HE stands, and what it waits for (an enum sensor's states)."""
+
+    IN_SYNC = "in_sync"  # HE holds the router's address
+    UPDATING = "updating"  # the router's new address is being sent
+    RATE_LIMITED = (
+        "rate_limited"  # waiting for the minimum interval since the last update
+    )
+    RETRYING = "retrying"  # HE could not be reached: waiting before the next try
+    BLOCKED = "blocked"  # HE answered abuse: waiting for the block to end
+    REFUSED = "refused"  # HE refused the credentials, the tunnel id or this address
+    NO_PUBLIC_ADDRESS = (
+        "no_public_address"  # the router is behind another NAT, or has none
+    )
+    AUTOMATIC_OFF = "automatic_off"  # the address changed; automatic update is off
+
+
 class Outcome(StrEnum):
     """What an update attempt came to (the event entity's event types)."""
 
@@ -219,6 +236,36 @@ class TunnelUpdater:
         hold = self.hold
         if hold is not None and hold.abuse and now < hold.until:
             return hold.until
+        return None
+
+    def status(self, now: datetime) -> EndpointStatus | None:
+        """Return where the endpoint stands (None while the router's address is unknown)."""
+        if self.router.data is None or not self.router.last_update_success:
+            return None
+        ip = self.router_address
+        if wan_address_problem(ip) is not None:
+            return EndpointStatus.NO_PUBLIC_ADDRESS
+        refusal = self.refusal
+        if self.needs_user is not None or (refusal is not None and refusal.ip == ip):
+            return EndpointStatus.REFUSED
+        if (record := self.record) is not None and record.endpoint == ip:
+            return EndpointStatus.IN_SYNC
+        if (hold := self.hold) is not None and now < hold.until:
+            return EndpointStatus.BLOCKED if hold.abuse else EndpointStatus.RETRYING
+        if not self.automatic:
+            return EndpointStatus.AUTOMATIC_OFF
+        if (until := self._rate_limited_until) is not None and now < until:
+            return EndpointStatus.RATE_LIMITED
+        return EndpointStatus.UPDATING
+
+    def next_attempt(self, now: datetime) -> datetime | None:
+        """Return when the waiting update is sent, while it waits for a time."""
+        status = self.status(now)
+        if status in (EndpointStatus.BLOCKED, EndpointStatus.RETRYING):
+            assert self.hold is not None
+            return self.hold.until
+        if status is EndpointStatus.RATE_LIMITED:
+            return self._rate_limited_until
         return None
 
     # -- listeners (entities) ----------------------------------------------------------------
@@ -379,6 +426,7 @@ class TunnelUpdater:
     @callback
     def _async_wait_over(self, _now: datetime) -> None:
         self._cancel_timer = None
+        self._notify_listeners()  # the wait shown is over
         self.async_schedule_automatic_update()
 
     async def async_automatic_update(self) -> None:
