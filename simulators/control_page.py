@@ -2,9 +2,14 @@
 
 Served by the router simulator (GET `/`, e.g. http://127.0.0.1:8125/ in scripts/develop): its WAN
 address and connection status, a plain HTML form "Change WAN address" (POST `/sim/change-wan`,
-no JavaScript) and the last requests the simulated HE server received, with the endpoint it holds
-for each tunnel. Everything shown is HTML-escaped; no secret is shown (requests are listed by
-tunnel, address and reply only).
+answered with a redirect back to the page: Post/Redirect/Get) and the last requests the simulated
+HE server received, with the endpoint it holds for each tunnel.
+
+The page keeps itself current: a small inline script (no external resources) fetches
+`/sim/control-state` every REFRESH_SECONDS -- the same values the page shows, as JSON, from the
+router and HE simulators together (HE's own /sim/state is on another port, another origin) -- and
+puts them in place with textContent. Without JavaScript the "Refresh" link does it. Everything
+shown is HTML-escaped; no secret is shown (requests are listed by tunnel, address and reply only).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from html import escape
 from ipaddress import IPv4Address
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +26,8 @@ from .igd import IgdSimulator
 
 CONTROL_PATH = "/"
 CHANGE_WAN_PATH = "/sim/change-wan"
+CONTROL_STATE_PATH = "/sim/control-state"
+REFRESH_SECONDS = 1.5
 FALLBACK_WAN_IP = "84.17.0.10"  # the demo router's first address
 SHOWN_REQUESTS = 10
 
@@ -40,30 +48,71 @@ form {{ margin: 1.5em 0; }}
 <body>
 <h1>{title}</h1>
 <dl>
-<dt>WAN address</dt><dd id="wan-address">{wan_ip}</dd>
-<dt>Connection status</dt><dd id="connection-status">{status}</dd>
+<dt>WAN address</dt><dd id="wan-address">{wan_address}</dd>
+<dt>Connection status</dt><dd id="connection-status">{connection_status}</dd>
 <dt>Description URL</dt><dd>{location}</dd>
 </dl>
 <form method="post" action="{change_path}">
-<label for="external_ip">New WAN address (empty: the next one, {next_ip})</label>
+<label for="external_ip">New WAN address (empty: the next one, \
+<span id="next-wan-address">{next_wan_address}</span>)</label>
 <input id="external_ip" name="external_ip" autocomplete="off">
 <button type="submit">Change WAN address</button>
 </form>
-<p><a href="{control_path}">Refresh</a></p>
+<p><a href="{control_path}">Refresh</a> <span id="refresh-note"></span></p>
 <h2>Simulated Hurricane Electric</h2>
 <table id="he-tunnels">
 <thead><tr><th>Tunnel</th><th>Endpoint HE holds</th></tr></thead>
 <tbody>
 {tunnels}</tbody>
 </table>
-<h3>Last update requests (newest first, {count} in all)</h3>
+<h3>Last update requests (newest first, <span id="request-count">{request_count}</span> \
+in all)</h3>
 <table id="he-requests">
 <thead><tr><th>#</th><th>When</th><th>Tunnel</th><th>Address sent</th><th>Reply</th></tr></thead>
 <tbody>
 {requests}</tbody>
 </table>
+<script>
+{script}</script>
 </body>
 </html>
+"""
+
+
+# Fetches CONTROL_STATE_PATH and shows it; reads only `state.<field>` of _ControlPage.view().
+_SCRIPT = """"use strict";
+const byId = (id) => document.getElementById(id);
+function fillRows(tableId, rows) {{
+  const cells = rows.map((row) => {{
+    const tr = document.createElement("tr");
+    for (const cell of row) {{
+      const td = document.createElement("td");
+      td.textContent = cell;
+      tr.append(td);
+    }}
+    return tr;
+  }});
+  byId(tableId).querySelector("tbody").replaceChildren(...cells);
+}}
+async function refresh() {{
+  if (document.hidden) return;
+  try {{
+    const answer = await fetch("{state_path}", {{ cache: "no-store" }});
+    if (!answer.ok) throw new Error(`HTTP ${{answer.status}}`);
+    const state = await answer.json();
+    byId("wan-address").textContent = state.wan_address;
+    byId("connection-status").textContent = state.connection_status;
+    byId("next-wan-address").textContent = state.next_wan_address;
+    byId("request-count").textContent = state.request_count;
+    fillRows("he-tunnels", state.tunnels);
+    fillRows("he-requests", state.requests);
+    byId("refresh-note").textContent = "(updates itself every {seconds} s)";
+  }} catch (error) {{
+    byId("refresh-note").textContent = "(the simulator does not answer; trying again)";
+  }}
+}}
+setInterval(refresh, {interval_ms});
+refresh();
 """
 
 
@@ -82,38 +131,59 @@ def add_control_page(router: IgdSimulator, he: HeSimulator) -> None:
     """Serve the control page on the router simulator's app (before it starts)."""
     page = _ControlPage(router, he)
     router.app.router.add_get(CONTROL_PATH, page.handle_page)
+    router.app.router.add_get(CONTROL_STATE_PATH, page.handle_state)
     router.app.router.add_post(CHANGE_WAN_PATH, page.handle_change_wan)
 
 
 class _ControlPage:
-    """The page's two handlers, over the two simulators."""
+    """The page's handlers, over the two simulators."""
 
     def __init__(self, router: IgdSimulator, he: HeSimulator) -> None:
         self._router = router
         self._he = he
 
-    async def handle_page(self, request: web.Request) -> web.Response:
+    def view(self) -> dict[str, Any]:
+        """Return what the page shows that changes, unescaped (for the page and its script)."""
         state = self._router.state
         requests = self._he.requests
         shown = list(enumerate(requests, 1))[-SHOWN_REQUESTS:][::-1]
         now = time.monotonic()
+        return {
+            "wan_address": state.external_ip,
+            "connection_status": state.connection_status,
+            "next_wan_address": next_wan_address(state.external_ip),
+            "request_count": len(requests),
+            "tunnels": [
+                [tunnel.tunnel_id, tunnel.endpoint or "-"]
+                for tunnels in self._he.state.accounts.values()
+                for tunnel in tunnels.values()
+            ],
+            "requests": [_request_cells(n, r, now) for n, r in shown],
+        }
+
+    async def handle_page(self, request: web.Request) -> web.Response:
+        view = self.view()
         body = _PAGE.format(
             title=escape(self._router.friendly_name),
-            wan_ip=escape(state.external_ip),
-            status=escape(state.connection_status),
+            wan_address=escape(view["wan_address"]),
+            connection_status=escape(view["connection_status"]),
             location=escape(self._router.location),
             change_path=CHANGE_WAN_PATH,
             control_path=CONTROL_PATH,
-            next_ip=escape(next_wan_address(state.external_ip)),
-            tunnels="".join(
-                _row(tunnel.tunnel_id, tunnel.endpoint or "-")
-                for tunnels in self._he.state.accounts.values()
-                for tunnel in tunnels.values()
+            next_wan_address=escape(view["next_wan_address"]),
+            tunnels="".join(_row(*cells) for cells in view["tunnels"]),
+            request_count=view["request_count"],
+            requests="".join(_row(*cells) for cells in view["requests"]),
+            script=_SCRIPT.format(
+                state_path=CONTROL_STATE_PATH,
+                seconds=f"{REFRESH_SECONDS:g}",
+                interval_ms=round(REFRESH_SECONDS * 1000),
             ),
-            count=len(requests),
-            requests="".join(_request_row(n, r, now) for n, r in shown),
         )
         return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+    async def handle_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.view(), headers={"Cache-Control": "no-store"})
 
     async def handle_change_wan(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -124,8 +194,8 @@ class _ControlPage:
         raise web.HTTPSeeOther(location=CONTROL_PATH)
 
 
-def _request_row(number: int, request: UpdateRequest, now: float) -> str:
-    return _row(
+def _request_cells(number: int, request: UpdateRequest, now: float) -> list[str]:
+    return [
         str(number),
         f"{max(now - request.at, 0.0):.0f} s ago",
         request.tunnel_id or "-",
@@ -133,7 +203,7 @@ def _request_row(number: int, request: UpdateRequest, now: float) -> str:
         request.reply
         if request.status == 200
         else f"HTTP {request.status} {request.reply}".strip(),
-    )
+    ]
 
 
 def _row(*cells: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 import re
+from typing import Any
 
 import aiohttp
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from custom_components.tunnelbroker.he_client import TunnelCredentials
 from simulators.control_page import (
     CHANGE_WAN_PATH,
+    CONTROL_STATE_PATH,
     FALLBACK_WAN_IP,
+    REFRESH_SECONDS,
     SHOWN_REQUESTS,
     add_control_page,
     next_wan_address,
@@ -36,6 +39,16 @@ class Demo:
             assert response.status == 200
             assert response.content_type == "text/html"
             return await response.text()
+
+    async def state(self) -> dict[str, Any]:
+        """What the page's script fetches."""
+        async with self.session.get(
+            f"{self.router.url}{CONTROL_STATE_PATH}"
+        ) as response:
+            assert response.status == 200
+            assert response.headers["Cache-Control"] == "no-store"
+            state: dict[str, Any] = await response.json()
+            return state
 
     async def change_wan(self, external_ip: str = "") -> aiohttp.ClientResponse:
         async with self.session.post(
@@ -77,8 +90,14 @@ def _cell(page: str, element_id: str) -> str:
     return match.group(1)
 
 
-def _request_rows(page: str) -> list[list[str]]:
-    table = page.split('id="he-requests"', 1)[1].split("</table>", 1)[0]
+def _script(page: str) -> str:
+    """The page's own (only) script."""
+    assert page.count("<script") == 1
+    return page.split("<script>\n", 1)[1].split("</script>", 1)[0]
+
+
+def _request_rows(page: str, table_id: str = "he-requests") -> list[list[str]]:
+    table = page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
     body = table.split("<tbody>", 1)[1]
     return [
         re.findall(r"<td>([^<]*)</td>", row)
@@ -97,7 +116,51 @@ async def test_page_shows_router_state_and_form(demo: Demo) -> None:
     assert "Change WAN address</button>" in page
     assert "84.17.0.11" in page  # what an empty form changes to
     assert _request_rows(page) == []
+    assert _cell(page, "request-count") == "0"
     assert f"<td>{TUNNEL_ID}</td><td>-</td>" in page  # HE holds no endpoint yet
+
+
+async def test_page_refreshes_itself_from_the_state_it_polls(demo: Demo) -> None:
+    """The script polls CONTROL_STATE_PATH and fills in what the page shows, field by field."""
+    await demo.he_update("84.17.0.20")
+    page = await demo.page()
+    script = _script(page)
+    state = await demo.state()
+
+    assert f'fetch("{CONTROL_STATE_PATH}"' in script
+    assert f"setInterval(refresh, {round(REFRESH_SECONDS * 1000)})" in script
+    assert 1 <= REFRESH_SECONDS <= 2
+    assert "innerHTML" not in script  # values go in as text, never as markup
+    assert "://" not in script  # its own simulator only, no external resource
+    # Every field the script reads is in the state, and every element it fills is on the page.
+    read = set(re.findall(r"\bstate\.(\w+)", script))
+    assert read == set(state)
+    for element_id in re.findall(r'(?:byId|fillRows)\("([\w-]+)"', script):
+        assert f'id="{element_id}"' in page, element_id
+    # The state holds what the page shows.
+    assert state["wan_address"] == _cell(page, "wan-address") == WAN_IP
+    assert state["connection_status"] == _cell(page, "connection-status")
+    assert state["next_wan_address"] == _cell(page, "next-wan-address") == "84.17.0.11"
+    assert str(state["request_count"]) == _cell(page, "request-count") == "1"
+    assert state["tunnels"] == _request_rows(page, "he-tunnels")
+    assert state["tunnels"] == [[TUNNEL_ID, "84.17.0.20"]]
+    assert state["requests"] == _request_rows(page)
+    assert state["requests"][0][2:] == [TUNNEL_ID, "84.17.0.20", "good 84.17.0.20"]
+
+
+async def test_state_follows_a_change_and_the_he_request_after_it(demo: Demo) -> None:
+    """What a page opened before the change shows on its next poll, without a reload."""
+    await demo.page()
+    demo.router.set_external_ip("84.17.3.4")  # e.g. curl .../sim/state, or another tab
+    assert (await demo.state())["wan_address"] == "84.17.3.4"
+    assert (await demo.state())["next_wan_address"] == "84.17.3.5"
+
+    await demo.he_update("84.17.3.4")  # the integration's update, a moment later
+
+    state = await demo.state()
+    assert state["request_count"] == 1
+    assert state["requests"][0][2:] == [TUNNEL_ID, "84.17.3.4", "good 84.17.3.4"]
+    assert state["tunnels"] == [[TUNNEL_ID, "84.17.3.4"]]
 
 
 async def test_button_changes_to_the_next_address(demo: Demo) -> None:
@@ -107,7 +170,10 @@ async def test_button_changes_to_the_next_address(demo: Demo) -> None:
     assert response.history[0].status == 303
     assert response.url.path == "/"
     assert demo.router.state.external_ip == "84.17.0.11"
-    assert _cell(await demo.page(), "wan-address") == "84.17.0.11"
+    page = await response.text()  # the page the redirect led to
+    assert _cell(page, "wan-address") == "84.17.0.11"
+    assert _cell(page, "next-wan-address") == "84.17.0.12"
+    assert CONTROL_STATE_PATH in _script(page)  # and it keeps itself current from there
     async with demo.session.get(f"{demo.router.url}/sim/state") as state:
         assert (await state.json())["external_ip"] == "84.17.0.11"
 
@@ -134,7 +200,7 @@ async def test_he_requests_newest_first_without_the_key(demo: Demo) -> None:
         ("1", TUNNEL_ID, "84.17.0.20", "good 84.17.0.20"),
     ]
     assert all(r[1].endswith(" s ago") for r in rows)
-    assert "3 in all" in page
+    assert _cell(page, "request-count") == "3"
     assert f"<td>{TUNNEL_ID}</td><td>84.17.0.20</td>" in page
     assert UPDATE_KEY not in page
     assert "wrong" not in page
@@ -164,7 +230,10 @@ async def test_everything_shown_is_escaped(demo: Demo) -> None:
     await demo.change_wan("<script>x</script>")
 
     page = await demo.page()
+    state = await demo.state()
 
+    assert page.count("<script") == 1  # the page's own, at the end
+    page = page.split("<script>", 1)[0]
     assert "<script>" not in page
     assert "<img" not in page
     assert "<b>Router" not in page
@@ -176,6 +245,9 @@ async def test_everything_shown_is_escaped(demo: Demo) -> None:
     row = _request_rows(page)[0]
     assert row[3] == "&lt;img src=x&gt;"
     assert row[4] == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    # The state is JSON, as it is: the script shows it as text.
+    assert state["wan_address"] == "<script>x</script>"
+    assert state["requests"][0][3:] == ["<img src=x>", "<script>alert(1)</script>"]
 
 
 @pytest.mark.parametrize(

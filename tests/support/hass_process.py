@@ -1,7 +1,8 @@
 """A real Home Assistant (`hass`) process with this integration, and a small REST client for it.
 
 `HassProcess` writes a temporary config dir (a minimal configuration.yaml, the integration
-symlinked under custom_components/, `.storage/core.network`), starts
+symlinked under custom_components/, `.storage/core.network`; with `blueprints=True` the repo's
+blueprints too, linked by scripts/install-blueprints as scripts/develop does), starts
 ``.venv/bin/hass -c <dir> --skip-pip`` -- inside a network namespace with ``ip netns exec <ns>``
 when `netns` is given -- and waits until its HTTP server answers.
 
@@ -40,6 +41,7 @@ from .igd_router import clean_env
 REPO = Path(__file__).resolve().parents[2]
 HASS = Path(sys.executable).with_name("hass")
 INTEGRATION = REPO / "custom_components" / "tunnelbroker"
+INSTALL_BLUEPRINTS = REPO / "scripts" / "install-blueprints"
 ENV_PASSTHROUGH = ("TUNNELBROKER_API_URL", "TUNNELBROKER_MIN_UPDATE_INTERVAL")
 
 
@@ -127,12 +129,14 @@ class HassProcess:
         env: Mapping[str, str] | None = None,
         frontend: bool = False,
         extra_yaml: str = "",
+        blueprints: bool = False,
     ) -> None:
         """Describe the process; `start` writes the config and runs it.
 
         `host`/`port`: where HA's HTTP server listens (inside `netns` if given; default port
         8123 there, a free loopback port otherwise). `env` is added to our environment
-        (proxy variables removed; TUNNELBROKER_API_URL passes through).
+        (proxy variables removed; TUNNELBROKER_API_URL passes through). `blueprints`: install
+        the repo's blueprints as scripts/develop does (scripts/install-blueprints).
         """
         self.config_dir = config_dir
         self.netns = netns
@@ -142,6 +146,7 @@ class HassProcess:
         self.env = dict(env or {})
         self.frontend = frontend
         self.extra_yaml = extra_yaml
+        self.blueprints = blueprints
         self.base_url = f"http://{host}:{self.port}"
         self.client_id = f"{self.base_url}/"
         self.log_path = config_dir / "home-assistant.log"
@@ -169,13 +174,15 @@ class HassProcess:
     # -- process -----------------------------------------------------------------------------
 
     def write_config(self) -> None:
-        """Write configuration.yaml, the integration symlink and the storage files."""
+        """Write configuration.yaml, the integration symlink, the storage files (blueprints)."""
         cfg = self.config_dir
         (cfg / "custom_components").mkdir(parents=True, exist_ok=True)
         (cfg / ".storage").mkdir(exist_ok=True)
         link = cfg / "custom_components" / "tunnelbroker"
         if not link.is_symlink():
             link.symlink_to(INTEGRATION, target_is_directory=True)
+        if self.blueprints:
+            subprocess.run([str(INSTALL_BLUEPRINTS), str(cfg)], check=True)  # noqa: S603
         (cfg / "configuration.yaml").write_text(
             configuration_yaml(
                 self.host, self.port, frontend=self.frontend, extra=self.extra_yaml
