@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from freezegun.api import FrozenDateTimeFactory
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_get_device_automations,
+)
 
 from custom_components.tunnelbroker.const import SAFETY_POLL_INTERVAL
 from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.const import (
     STATE_OFF,
     STATE_ON,
@@ -19,10 +23,17 @@ from homeassistant.helpers import entity_registry as er
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import WAN_IP, poll, wan_change
+from .conftest import ROUTER_UDN, WAN_IP, find_device, poll, wan_change
 
 WAN_CONNECTED = "binary_sensor.simulated_router_wan_link"
 ENDPOINT_SYNC = "binary_sensor.tunnel_123456_endpoint_sync"
+
+
+def entry_id(hass: HomeAssistant) -> str:
+    """Return the entity registry id of the WAN link sensor (device triggers use it)."""
+    entry = er.async_get(hass).async_get(WAN_CONNECTED)
+    assert entry is not None
+    return entry.id
 
 
 async def test_wan_connected_follows_connection_status(
@@ -35,6 +46,17 @@ async def test_wan_connected_follows_connection_status(
     state = hass.states.get(WAN_CONNECTED)
     assert state.state == STATE_ON
     assert state.attributes["device_class"] == "connectivity"
+    # The frontend names its device triggers "<entity name> connected/disconnected": the
+    # name must not say "connected" itself ("WAN connected connected").
+    assert state.attributes["friendly_name"] == "Simulated router WAN link"
+    router = find_device(hass, ROUTER_UDN)
+    assert router is not None
+    triggers = await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, router.id
+    )
+    assert {"connected", "not_connected"} <= {
+        t["type"] for t in triggers if t.get("entity_id") == entry_id(hass)
+    }
     entry = er.async_get(hass).async_get(WAN_CONNECTED)
     assert entry.entity_category is EntityCategory.DIAGNOSTIC
     igd.state.connection_status = "Disconnected"

@@ -78,7 +78,7 @@ async def test_press_during_abuse_block_sends_nothing(
 @pytest.mark.parametrize(
     ("address", "fault", "key"),
     [
-        ("10.1.2.3", Fault.NONE, "router_address_unusable"),
+        ("10.1.2.3", Fault.NONE, "router_address_behind_nat"),
         (WAN_IP, Fault.HTTP_500, "router_unavailable"),
     ],
 )

@@ -16,6 +16,7 @@ from custom_components.tunnelbroker.igd_client import (
     NotAnIgdError,
     NoWanServiceError,
     RouterConnectionError,
+    RouterInfo,
     RouterReplyTooLargeError,
     RouterResponseError,
 )
@@ -498,3 +499,69 @@ async def test_the_two_actions_are_asked_at_once(
     igd.state.action_delay = 0.05  # long enough for both to be in flight together
     await client.async_get_wan_status()
     assert igd.state.max_in_flight == 2
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "model_number", "model_id", "firmware"),
+    [
+        ("MiniUPnP", "2.3.1", None, "2.3.1"),  # miniupnpd: its version
+        ("D-Link", "A1_WI_20180405", None, "A1_WI_20180405"),  # a firmware's build date
+        ("AVM Berlin", "avm", None, None),  # FRITZ!Box: the vendor again
+        ("D-Link", "DIR-655", "DIR-655", None),
+        ("Actiontec", "GT784WN-01", "GT784WN-01", None),
+        ("Ubiquiti", "UDM", "UDM", None),
+        ("NETGEAR, Inc.", " ", None, None),
+        ("NETGEAR, Inc.", None, None, None),
+    ],
+)
+def test_model_number_is_a_model_or_a_firmware(
+    manufacturer: str,
+    model_number: str | None,
+    model_id: str | None,
+    firmware: str | None,
+) -> None:
+    info = RouterInfo(
+        udn=ROUTER_UDN,
+        device_type="urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+        friendly_name="Router",
+        manufacturer=manufacturer,
+        model_name="Model",
+        model_number=model_number,
+        serial_number=None,
+        location="http://192.168.1.1:5000/rootDesc.xml",
+    )
+    assert (info.model_id, info.firmware_version) == (model_id, firmware)
+
+
+@pytest.mark.parametrize(
+    ("presentation_url", "admin_url"),
+    [
+        ("http://192.168.1.1/", "http://192.168.1.1/"),
+        (
+            "/",
+            "http://192.168.1.1:5000/",
+        ),  # relative: on the description's host and port
+        ("https://192.168.1.1:8443/login", "https://192.168.1.1:8443/login"),
+        ("\n\thttp://192.168.1.1\n", "http://192.168.1.1"),  # pretty-printed
+        ("http://198.51.100.9/", None),  # another host: not the router's page
+        ("ftp://192.168.1.1/", None),
+        ("javascript:alert(1)", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_admin_url_only_on_the_router(
+    presentation_url: str | None, admin_url: str | None
+) -> None:
+    info = RouterInfo(
+        udn=ROUTER_UDN,
+        device_type="urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+        friendly_name="Router",
+        manufacturer="NETGEAR, Inc.",
+        model_name="R7000",
+        model_number="R7000",
+        serial_number=None,
+        location="http://192.168.1.1:5000/rootDesc.xml",
+        presentation_url=presentation_url,
+    )
+    assert info.admin_url == admin_url

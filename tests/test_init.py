@@ -50,6 +50,11 @@ async def test_setup_and_unload(
     assert router is not None
     assert router.manufacturer == "MiniUPnP"
     assert router.model == "MiniUPnPd"
+    # miniupnpd's modelNumber is its version: the firmware, not a model ID.
+    assert router.model_id is None
+    assert router.sw_version == "2.3.1"
+    # presentationURL, on the router's own host: the device page links to it.
+    assert router.configuration_url == f"http://{igd.host}:{igd.port}/"
     assert router.serial_number == "00000000"
     tunnel = find_device(hass, f"tunnel_{TUNNEL_ID}")
     assert tunnel is not None

@@ -297,6 +297,11 @@ def _resolve(node: ast.expr, module: Any) -> set[str]:
         return _resolve(node.body, module) | _resolve(node.orelse, module)
     if isinstance(node, ast.Name) and isinstance(getattr(module, node.id, None), str):
         return {getattr(module, node.id)}
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        # A key looked up in a module-level mapping: any of its values.
+        mapping = getattr(module, node.value.id, None)
+        if isinstance(mapping, dict):
+            return {value for value in mapping.values() if isinstance(value, str)}
     return set()
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+import re
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import yaml
 
+import custom_components.tunnelbroker as integration
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
     DOMAIN,
@@ -18,6 +22,7 @@ from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.translation import async_get_translations
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
@@ -29,6 +34,9 @@ from .conftest import (
     seed_endpoint,
     setup_entry,
 )
+
+# A snake_case word such as behind_nat: an internal code, not something to show a user.
+INTERNAL_CODE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 
 
 async def call(hass: HomeAssistant, **data: Any) -> Any:
@@ -120,8 +128,10 @@ async def test_he_refusal_raises(
         ({"config_entry_id": "x", "device_id": "y"}, "target_required"),
         ({"config_entry_id": "nope"}, "entry_not_found"),
         ({"device_id": "nope"}, "device_not_found"),
-        ({"ip": "192.168.1.1"}, "invalid_ip"),
-        ({"ip": "not-an-ip"}, "invalid_ip"),
+        ({"ip": "192.168.1.1"}, "invalid_ip_behind_nat"),
+        ({"ip": "not-an-ip"}, "invalid_ip_invalid"),
+        ({"ip": "203.0.113.7"}, "invalid_ip_not_public"),
+        ({"ip": " "}, "invalid_ip_missing"),
     ],
 )
 async def test_validation_errors(
@@ -133,10 +143,26 @@ async def test_validation_errors(
 ) -> None:
     if "ip" in data:
         data = {**data, "config_entry_id": loaded.entry_id}
+    # What the frontend shows: the message in the user's language.
+    await async_get_translations(hass, "en", "exceptions", [DOMAIN])
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, **data)
     assert err.value.translation_key == key
+    # The user reads words, not the integration's codes.
+    assert not INTERNAL_CODE.search(str(err.value)), str(err.value)
     assert he.requests == []
+
+
+async def test_documented_example_address_is_accepted(
+    hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
+) -> None:
+    services = yaml.safe_load(
+        (Path(integration.__file__).parent / "services.yaml").read_text()
+    )
+    example = services["update_endpoint"]["fields"]["ip"]["example"]
+    response = await call(hass, config_entry_id=loaded.entry_id, ip=example)
+    assert he.requests[-1].myip == example
+    assert response is not None
 
 
 async def test_device_of_other_integration(
@@ -185,10 +211,15 @@ async def test_router_address_unusable(
 ) -> None:
     igd.set_external_ip("100.64.0.9")
     await loaded.runtime_data.router.async_refresh()
+    await async_get_translations(hass, "en", "exceptions", [DOMAIN])
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, config_entry_id=loaded.entry_id)
-    assert err.value.translation_key == "router_address_unusable"
-    assert "100.64.0.9" in str(err.value)
+    assert err.value.translation_key == "router_address_behind_nat"
+    assert str(err.value) == (
+        "The router's WAN address 100.64.0.9 is a private or carrier-grade NAT address:"
+        " another router or your provider's NAT sits in front of it, and Hurricane"
+        " Electric cannot reach it. Nothing was sent"
+    )
     assert he.requests == []
 
 

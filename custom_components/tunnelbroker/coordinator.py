@@ -21,7 +21,15 @@ from .const import (
 )
 from .igd_client import IgdClient, RouterConnectionError, RouterError, WanStatus
 from .repair_issues import async_update_behind_nat_issue, behind_nat
-from .wan_address import wan_address_problem
+from .wan_address import WanAddressProblem, wan_address_problem
+
+# Why the router's address cannot be sent, in words (translation keys).
+UNUSABLE_ADDRESS_KEYS: dict[WanAddressProblem, str] = {
+    WanAddressProblem.MISSING: "router_address_missing",
+    WanAddressProblem.INVALID: "router_address_invalid",
+    WanAddressProblem.BEHIND_NAT: "router_address_behind_nat",
+    WanAddressProblem.NOT_PUBLIC: "router_address_not_public",
+}
 
 if TYPE_CHECKING:
     from .runtime_data import TunnelbrokerConfigEntry
@@ -97,11 +105,8 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         if (problem := wan_address_problem(current)) is not None:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
-                translation_key="router_address_unusable",
-                translation_placeholders={
-                    "ip": current or "-",
-                    "problem": problem.value,
-                },
+                translation_key=UNUSABLE_ADDRESS_KEYS[problem],
+                translation_placeholders={"ip": current or "-"},
             )
         assert current is not None
         return current

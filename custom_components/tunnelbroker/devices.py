@@ -32,8 +32,10 @@ def router_device_info(router: RouterCoordinator) -> DeviceInfo:
         name=info.friendly_name,
         manufacturer=info.manufacturer,
         model=info.model_name,
-        model_id=info.model_number,
+        model_id=info.model_id,
+        sw_version=info.firmware_version,
         serial_number=info.serial_number,
+        configuration_url=info.admin_url,
     )
 
 

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 import logging
+import re
 from typing import Final
+from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree as ET
 
 import aiohttp
@@ -326,6 +328,48 @@ class RouterInfo:
     model_number: str | None
     serial_number: str | None
     location: str
+    presentation_url: str | None = None
+
+    @property
+    def firmware_version(self) -> str | None:
+        """Return modelNumber when it is a version (miniupnpd's 2.3.1, a firmware's date).
+
+        Firmwares fill modelNumber with whatever they like: a version, the model again, or
+        the vendor's name.
+        """
+        number = (self.model_number or "").strip()
+        if _VERSION.search(number):
+            return number
+        return None
+
+    @property
+    def model_id(self) -> str | None:
+        """Return modelNumber when it names the model (not a version, not the vendor)."""
+        number = (self.model_number or "").strip()
+        if (
+            not number
+            or self.firmware_version is not None
+            or number.casefold() in self.manufacturer.casefold()
+        ):
+            return None
+        return number
+
+    @property
+    def admin_url(self) -> str | None:
+        """Return the router's admin page (presentationURL): http(s), on the router's host."""
+        if not (presentation := (self.presentation_url or "").strip()):
+            return None
+        url = urljoin(self.location, presentation)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or (
+            parts.hostname != urlsplit(self.location).hostname
+        ):
+            return None
+        return url
+
+
+# A dotted version (2.3.1, v7.57) or a date (20180405) in a modelNumber.
+_VERSION = re.compile(r"(?:^v?\d+(?:\.\d+)+\b)|(?:(?<!\d)(?:19|20)\d{6}(?!\d))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +461,7 @@ class IgdClient:
             model_number=device.model_number,
             serial_number=device.serial_number,
             location=self._location,
+            presentation_url=device.presentation_url,
         )
 
     @property

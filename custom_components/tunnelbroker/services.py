@@ -27,7 +27,15 @@ from .const import (
 from .devices import async_entry_of_device
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import TunnelUpdater
-from .wan_address import wan_address_problem
+from .wan_address import WanAddressProblem, wan_address_problem
+
+# Why an address given to the action cannot be sent, in words (translation keys).
+INVALID_IP_KEYS: dict[WanAddressProblem, str] = {
+    WanAddressProblem.MISSING: "invalid_ip_missing",
+    WanAddressProblem.INVALID: "invalid_ip_invalid",
+    WanAddressProblem.BEHIND_NAT: "invalid_ip_behind_nat",
+    WanAddressProblem.NOT_PUBLIC: "invalid_ip_not_public",
+}
 
 UPDATE_ENDPOINT_SCHEMA = vol.Schema(
     {
@@ -100,7 +108,7 @@ def _target_tunnels(
 def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> str:
     if requested is not None:
         if (problem := wan_address_problem(requested)) is not None:
-            raise _validation_error("invalid_ip", ip=requested, problem=problem.value)
+            raise _validation_error(INVALID_IP_KEYS[problem], ip=requested)
         return requested.strip()
     return entry.runtime_data.router.usable_external_ip()
 
