@@ -27,7 +27,7 @@ from custom_components.tunnelbroker.const import (
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_USERNAME
+from homeassistant.const import CONF_USERNAME, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import (
@@ -134,6 +134,12 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     assert (
         hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP
     )
+    # The setup's update is an update: the event entity shows it, not Unknown.
+    event = hass.states.get("event.tunnel_123456_endpoint_update")
+    assert event.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+    assert event.attributes["event_type"] == "updated"
+    assert event.attributes["ip"] == WAN_IP
+    assert event.attributes["automatic"] is False
 
 
 async def test_ssdp_incomplete_discovery(hass: HomeAssistant) -> None:
@@ -241,6 +247,22 @@ async def test_tunnel_step_input_errors_then_success(
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP
+
+
+async def test_setup_when_he_holds_the_address_sends_no_update(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    """HE already points the tunnel at the router: the read checks the key, no update."""
+    he.tunnel(TUNNEL_ID).endpoint = WAN_IP
+    flow_id = await _at_tunnel_step(hass, igd)
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert he.requests == []
+    assert len(he.info_requests) >= 1
+    event = hass.states.get("event.tunnel_123456_endpoint_update")
+    assert event.attributes["event_type"] == "unchanged"
+    assert event.attributes["message"] == "already held (tunnel information)"
 
 
 @pytest.mark.parametrize(
@@ -532,6 +554,8 @@ async def test_add_second_tunnel(
     assert config_entry.state is ConfigEntryState.LOADED
     assert len(config_entry.runtime_data.tunnels) == 2
     assert hass.states.get("sensor.tunnel_654321_tunnel_endpoint").state == WAN_IP
+    event = hass.states.get("event.tunnel_654321_endpoint_update")
+    assert event.attributes["event_type"] == "updated"
 
 
 async def test_add_tunnel_when_router_not_loaded(

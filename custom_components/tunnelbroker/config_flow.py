@@ -80,7 +80,12 @@ from .igd_client import (
 )
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import configured_tunnel_ids, tunnel_credentials
+from .tunnel_updater import (
+    UpdateAttempt,
+    configured_tunnel_ids,
+    held_attempt,
+    tunnel_credentials,
+)
 from .wan_address import wan_address_problem
 
 CONF_ROUTER = "router"
@@ -192,14 +197,19 @@ async def async_validate_tunnel(
         return "abuse", placeholders
     he_client = create_he_client(hass)
     info = await he_client.async_get_tunnel_info(credentials)
+    now = dt_util.utcnow()
+    attempt = held_attempt(wan_ip, now, automatic=False)
     if info.info is None or info.info.client_v4 != wan_ip:
         result = await he_client.async_update_endpoint(credentials, wan_ip)
         if not result.success:
             placeholders["message"] = result.message
             return _UPDATE_ERRORS[result.status], placeholders
         wan_ip = result.ip or wan_ip
-    # HE holds the address: any wait, refusal or repair issue of the tunnel is over.
-    await store.async_set(credentials.tunnel_id, wan_ip, dt_util.utcnow())
+        attempt = UpdateAttempt(ip=wan_ip, result=result, at=now, automatic=False)
+    # HE holds the address: any wait, refusal or repair issue of the tunnel is over. The
+    # tunnel's event entity shows this attempt once the entry has (re)loaded.
+    await store.async_set(credentials.tunnel_id, wan_ip, now)
+    store.note_flow_attempt(credentials.tunnel_id, attempt)
     async_clear_tunnel_issues(hass, credentials.tunnel_id)
     return None, placeholders
 

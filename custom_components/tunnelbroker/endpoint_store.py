@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -22,6 +22,9 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 from .update_policy import Hold, Refusal
+
+if TYPE_CHECKING:
+    from .tunnel_updater import UpdateAttempt
 
 STORAGE_KEY = f"{DOMAIN}.endpoints"
 STORAGE_VERSION = 1
@@ -76,6 +79,8 @@ class EndpointStore:
             hass, STORAGE_VERSION, STORAGE_KEY, private=True
         )
         self._tunnels: dict[str, _Memory] = {}
+        # A flow's update (setup, reauth, reconfigure), until the reload after it shows it.
+        self._flow_attempts: dict[str, UpdateAttempt] = {}
         self._loaded = False
         self._load_lock = asyncio.Lock()
 
@@ -109,6 +114,14 @@ class EndpointStore:
         else:
             self._tunnels[tunnel_id] = memory
         await self._async_save()
+
+    def note_flow_attempt(self, tunnel_id: str, attempt: UpdateAttempt) -> None:
+        """Keep a flow's update for the tunnel's updater (in memory only)."""
+        self._flow_attempts[tunnel_id] = attempt
+
+    def pop_flow_attempt(self, tunnel_id: str) -> UpdateAttempt | None:
+        """Return (once) the update a flow just made for the tunnel, if any."""
+        return self._flow_attempts.pop(tunnel_id, None)
 
     def get(self, tunnel_id: str) -> EndpointRecord | None:
         """Return what HE holds for the tunnel, as far as we know."""

@@ -41,6 +41,12 @@ class EndpointUpdateEvent(TunnelEntity, EventEntity):
 
     _last_fired: UpdateAttempt | None = None
 
+    async def async_added_to_hass(self) -> None:
+        """Show the attempt the setup (or a reauth, a reconfigure) just made, if any."""
+        await super().async_added_to_hass()
+        if self.tunnel.last_attempt is not None:
+            self._handle_tunnel_update()
+
     @callback
     def _handle_tunnel_update(self) -> None:
         """Turn an attempt just made into an event (other changes of the tunnel fire none)."""

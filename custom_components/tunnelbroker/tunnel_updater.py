@@ -119,6 +119,19 @@ class UpdateAttempt:
         return Outcome.FAILED
 
 
+def held_attempt(ip: str, at: datetime, *, automatic: bool) -> UpdateAttempt:
+    """Return the attempt that sent nothing: HE's tunnel information showed it held `ip`."""
+    return UpdateAttempt(
+        ip=ip,
+        result=UpdateResult(
+            UpdateStatus.NOCHG, ip=ip, message="already held (tunnel information)"
+        ),
+        at=at,
+        automatic=automatic,
+        sent=False,
+    )
+
+
 # Refusals about the tunnel itself, not about one address.
 _NEEDS_USER = frozenset({UpdateStatus.BADAUTH.value, UpdateStatus.NOHOST.value})
 
@@ -176,7 +189,8 @@ class TunnelUpdater:
         self._client = client
         self._store = store
         self.credentials = tunnel_credentials(subentry)
-        self.last_attempt: UpdateAttempt | None = None
+        # The setup, reauth or reconfigure flow that just checked the tunnel made an attempt.
+        self.last_attempt = store.pop_flow_attempt(self.tunnel_id)
         self._cancel_timer: CALLBACK_TYPE | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[CALLBACK_TYPE] = []
@@ -466,15 +480,7 @@ class TunnelUpdater:
             self.tunnel_id,
             ip,
         )
-        attempt = self.last_attempt = UpdateAttempt(
-            ip=ip,
-            result=UpdateResult(
-                UpdateStatus.NOCHG, ip=ip, message="already held (tunnel information)"
-            ),
-            at=dt_util.utcnow(),
-            automatic=True,
-            sent=False,
-        )
+        attempt = self.last_attempt = held_attempt(ip, dt_util.utcnow(), automatic=True)
         await self._async_succeeded(attempt)
         self._notify_listeners()
 
