@@ -58,6 +58,14 @@ from .conftest import (
     wan_change,
 )
 
+# Errors about one field are shown on it (the user sees which field to correct).
+FIELD_OF = {
+    "invalid_auth": CONF_UPDATE_KEY,
+    "unknown_tunnel": CONF_TUNNEL_ID,
+    "invalid_tunnel_id": CONF_TUNNEL_ID,
+    "tunnel_already_configured": CONF_TUNNEL_ID,
+}
+
 CREDENTIALS = {
     CONF_USERNAME: USERNAME,
     CONF_UPDATE_KEY: UPDATE_KEY,
@@ -114,6 +122,8 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "tunnel"
+    # The form says which address it would send.
+    assert result["description_placeholders"]["ip"] == WAN_IP
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], CREDENTIALS
     )
@@ -242,7 +252,7 @@ async def test_tunnel_step_input_errors_then_success(
         flow_id, {**CREDENTIALS, **change}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": error}
+    assert result["errors"] == {FIELD_OF.get(error, "base"): error}
     assert he.tunnel(TUNNEL_ID).endpoint != WAN_IP
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -287,7 +297,7 @@ async def test_tunnel_step_he_errors_then_success(
     flow_id = await _at_tunnel_step(hass, igd)
     he.force_reply(body, status)
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
-    assert result["errors"] == {"base": error}
+    assert result["errors"] == {FIELD_OF.get(error, "base"): error}
     he.clear_forced_reply()
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -367,7 +377,7 @@ async def test_tunnel_already_configured_elsewhere(
     ).add_to_hass(hass)
     flow_id = await _at_tunnel_step(hass, igd)
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
-    assert result["errors"] == {"base": "tunnel_already_configured"}
+    assert result["errors"] == {"tunnel_id": "tunnel_already_configured"}
     assert he.requests == []
 
 
@@ -539,7 +549,7 @@ async def test_add_second_tunnel(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {**second, CONF_UPDATE_KEY: "bad"}
     )
-    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["errors"] == {"update_key": "invalid_auth"}
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], second
     )
@@ -556,6 +566,50 @@ async def test_add_second_tunnel(
     assert hass.states.get("sensor.tunnel_654321_tunnel_endpoint").state == WAN_IP
     event = hass.states.get("event.tunnel_654321_endpoint_update")
     assert event.attributes["event_type"] == "updated"
+
+
+async def test_add_tunnel_offers_the_routers_account(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """The username is filled in; an empty update key is the account's other tunnel's."""
+    await setup_entry(hass, config_entry)
+    he.add_tunnel(USERNAME, "654321", UPDATE_KEY, endpoint="84.17.9.9")
+    he.add_tunnel("other-account", "777777", "their-key", endpoint="84.17.9.9")
+    result = await hass.config_entries.subentries.async_init(
+        (config_entry.entry_id, SUBENTRY_TUNNEL), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert suggested_values(result) == {CONF_USERNAME: USERNAME}
+    assert result["description_placeholders"]["sibling"] == f"Tunnel {TUNNEL_ID}"
+    assert result["description_placeholders"]["ip"] == WAN_IP
+    # The key itself is never sent to the browser.
+    assert UPDATE_KEY not in str(result["data_schema"].schema)
+    flow_id = result["flow_id"]
+
+    # Another account has no tunnel here whose key could be used: the field says so.
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {CONF_USERNAME: "other-account", CONF_TUNNEL_ID: "777777"}
+    )
+    assert result["errors"] == {CONF_UPDATE_KEY: "update_key_required"}
+    # A wrong tunnel id: the error sits on the tunnel id.
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id, {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: "12ab"}
+    )
+    assert result["errors"] == {CONF_TUNNEL_ID: "invalid_tunnel_id"}
+    assert not [r for r in he.requests if r.tunnel_id == "12ab"]
+
+    result = await hass.config_entries.subentries.async_configure(
+        flow_id,
+        {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: "", CONF_TUNNEL_ID: "654321"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    added = next(s for s in config_entry.subentries.values() if s.unique_id == "654321")
+    assert added.data[CONF_UPDATE_KEY] == UPDATE_KEY
+    assert he.tunnel("654321").endpoint == WAN_IP
 
 
 async def test_add_tunnel_when_router_not_loaded(
@@ -644,7 +698,7 @@ async def test_reauth_started_by_runtime_takes_new_key(
         flow["flow_id"], {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: "old-guess"}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["errors"] == {"update_key": "invalid_auth"}
     assert result["description_placeholders"] == {
         "name": "Simulated router",
         "tunnel": f"Tunnel {TUNNEL_ID}",
@@ -679,6 +733,63 @@ async def test_reauth_started_by_runtime_takes_new_key(
     assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
 
 
+async def test_two_tunnels_refused_at_once_both_reach_the_user(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """HE refuses both tunnels of the router; HA keeps one reauth flow per entry.
+
+    That one flow asks for the first tunnel, then for the second: neither is left
+    without a prompt.
+    """
+    second = "654321"
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=config_entry.title,
+        unique_id=ROUTER_UDN,
+        data=config_entry.data,
+        subentries_data=[tunnel_subentry(), tunnel_subentry(second, "key-2")],
+    )
+    he.add_tunnel(USERNAME, second, "key-2", endpoint=WAN_IP)
+    he.tunnel(TUNNEL_ID).endpoint = WAN_IP
+    await setup_entry(hass, config_entry)
+    # The account's keys were regenerated on tunnelbroker.net; then the address changed.
+    he.tunnel(TUNNEL_ID).update_key = NEW_KEY
+    he.tunnel(second).update_key = "new-key-2"
+    await wan_change(hass, igd, freezer, "84.17.5.5")
+    assert sorted(r.reply for r in he.requests[-2:]) == ["badauth", "badauth"]
+
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"])
+    asked = [result["description_placeholders"]["tunnel_id"]]
+    keys = {TUNNEL_ID: NEW_KEY, second: "new-key-2"}
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: keys[asked[0]]}
+    )
+    # Not done: the other refused tunnel is asked for next, in the same flow.
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    asked.append(result["description_placeholders"]["tunnel_id"])
+    assert sorted(asked) == sorted([TUNNEL_ID, second])
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: keys[asked[1]]}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert {
+        s.data[CONF_TUNNEL_ID]: s.data[CONF_UPDATE_KEY]
+        for s in config_entry.subentries.values()
+    } == keys
+    assert he.tunnel(TUNNEL_ID).endpoint == he.tunnel(second).endpoint == "84.17.5.5"
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
 async def test_reauth_form_names_the_tunnel(
     hass: HomeAssistant, he: HeSimulator, loaded: MockConfigEntry
 ) -> None:
@@ -692,6 +803,7 @@ async def test_reauth_form_names_the_tunnel(
         "name": "Simulated router",
         "tunnel": f"Tunnel {TUNNEL_ID}",
         "tunnel_id": TUNNEL_ID,
+        "ip": WAN_IP,  # the form says which address would be sent
     }
     assert set(result["data_schema"].schema) == {CONF_USERNAME, CONF_UPDATE_KEY}
     assert suggested_values(result) == {CONF_USERNAME: USERNAME}
@@ -722,7 +834,7 @@ async def test_reauth_he_errors_then_same_key_accepted(
     he.force_reply(body, status)
     typed = {CONF_USERNAME: USERNAME, CONF_UPDATE_KEY: UPDATE_KEY}
     result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
-    assert result["errors"] == {"base": error}
+    assert result["errors"] == {FIELD_OF.get(error, "base"): error}
     he.clear_forced_reply()
     result = await hass.config_entries.flow.async_configure(result["flow_id"], typed)
     await hass.async_block_till_done()
@@ -921,6 +1033,7 @@ async def test_reconfigure_tunnel_to_right_id_keeps_key(
         "name": "Simulated router",
         "tunnel": f"Tunnel {TUNNEL_ID}",
         "tunnel_id": TUNNEL_ID,
+        "ip": WAN_IP,  # the form says which address would be sent
     }
     assert suggested_values(result) == {
         CONF_USERNAME: USERNAME,
@@ -989,7 +1102,7 @@ async def test_reconfigure_tunnel_errors_then_new_key(
             flow_id, {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID, **typed}
         )
         assert result["type"] is FlowResultType.FORM
-        assert result["errors"] == {"base": error}
+        assert result["errors"] == {FIELD_OF.get(error, "base"): error}
         assert CONF_UPDATE_KEY not in suggested_values(result)
     # Each check: HE refused its tunnel information, so the update was sent to check.
     checks = he.requests[sent_by_setup:]

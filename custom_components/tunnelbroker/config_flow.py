@@ -124,6 +124,14 @@ REAUTH_SCHEMA = vol.Schema(
         vol.Required(CONF_UPDATE_KEY): _UPDATE_KEY_SELECTOR,
     }
 )
+# Add a tunnel to a router that has one: an empty update key is the account's other tunnel's.
+ADD_TUNNEL_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_USERNAME): _USERNAME_SELECTOR,
+        vol.Optional(CONF_UPDATE_KEY): _UPDATE_KEY_SELECTOR,
+        vol.Required(CONF_TUNNEL_ID): _TUNNEL_ID_SELECTOR,
+    }
+)
 # Reconfigure a tunnel: an empty update key keeps the current one.
 RECONFIGURE_TUNNEL_SCHEMA = vol.Schema(
     {
@@ -242,6 +250,8 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         self._client: IgdClient | None = None
         self._discoveries: dict[str, SsdpServiceInfo] = {}
         self._reauth_subentry_id = ""
+        # Reauth: the refused tunnels checked so far (subentry id -> their new credentials).
+        self._reauth_done: dict[str, TunnelCredentials] = {}
 
     @staticmethod
     @callback
@@ -410,7 +420,11 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the tunnel's username and new update key; check them with HE."""
+        """Ask for the tunnel's username and new update key; check them with HE.
+
+        HE may refuse several tunnels of the router at once, and Home Assistant opens one
+        reauth flow per entry: this flow asks for each refused tunnel in turn.
+        """
         entry: TunnelbrokerConfigEntry = self._get_reauth_entry()
         if (subentry := entry.subentries.get(self._reauth_subentry_id)) is None:
             return self.async_abort(reason="reauth_tunnel_unknown")
@@ -418,7 +432,14 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             self.hass, _router_client(entry), user_input, entry.title, subentry
         )
         if step.credentials is not None:
-            await _async_update_tunnel(self.hass, entry, subentry, step.credentials)
+            self._reauth_done[subentry.subentry_id] = step.credentials
+            if (following := await self._async_next_refused(entry)) is not None:
+                # Saved at the end: saving reloads the entry, which ends reauth flows.
+                self._reauth_subentry_id = following
+                return await self.async_step_reauth_confirm()
+            for subentry_id, credentials in self._reauth_done.items():
+                if (fixed := entry.subentries.get(subentry_id)) is not None:
+                    await _async_update_tunnel(self.hass, entry, fixed, credentials)
             return self.async_abort(reason="reauth_successful")
         return _show_tunnel_form(
             self,
@@ -428,6 +449,19 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             schema=REAUTH_SCHEMA,
             current=subentry,
         )
+
+    async def _async_next_refused(self, entry: TunnelbrokerConfigEntry) -> str | None:
+        """Return the subentry id of another tunnel whose credentials HE refused."""
+        store = await async_get_endpoint_store(self.hass)
+        for subentry_id, subentry in entry.subentries.items():
+            if subentry.subentry_type != SUBENTRY_TUNNEL or (
+                subentry_id in self._reauth_done
+            ):
+                continue
+            refusal = store.get_refusal(str(subentry.data[CONF_TUNNEL_ID]))
+            if refusal is not None and refusal.status == UpdateStatus.BADAUTH.value:
+                return subentry_id
+        return None
 
     # -- the router moved, or SSDP cannot see it -------------------------------------------
     async def async_step_reconfigure(
@@ -474,6 +508,16 @@ def _show_location_form(
     )
 
 
+# Errors about one field are shown on it; the others above the form.
+_FIELD_OF_ERROR: dict[str, str] = {
+    "invalid_tunnel_id": CONF_TUNNEL_ID,
+    "tunnel_already_configured": CONF_TUNNEL_ID,
+    "unknown_tunnel": CONF_TUNNEL_ID,
+    "invalid_auth": CONF_UPDATE_KEY,
+    "update_key_required": CONF_UPDATE_KEY,
+}
+
+
 @dataclass
 class _TunnelInput:
     """Outcome of the tunnel form: checked credentials, or what to show again."""
@@ -503,16 +547,23 @@ async def _async_tunnel_input(
         step.placeholders.update(
             tunnel=current.title, tunnel_id=str(current.data[CONF_TUNNEL_ID])
         )
-    if user_input is None:
-        return step
-    replacing = None if current is None else str(current.data[CONF_TUNNEL_ID])
-    credentials = _credentials(_over_current(current, user_input))
     try:
         wan_ip = await _async_read_wan_ip(client)
     except RouterError as err:
-        step.errors["base"] = "cannot_read_wan_address"
-        step.placeholders["error"] = str(err)
+        wan_ip = None
+        if user_input is not None:
+            step.errors["base"] = "cannot_read_wan_address"
+            step.placeholders["error"] = str(err)
+    # The form says which address would be sent.
+    step.placeholders["ip"] = wan_ip or "unknown"
+    if user_input is None or step.errors:
         return step
+    replacing = None if current is None else str(current.data[CONF_TUNNEL_ID])
+    merged = _over_current(current, user_input)
+    if not merged.get(CONF_UPDATE_KEY):
+        step.errors["base"] = "update_key_required"
+        return step
+    credentials = _credentials(merged)
     if reconfiguring and await _async_in_sync(hass, credentials, current, wan_ip):
         step.credentials = credentials  # nothing changed, nothing to tell HE
         return step
@@ -525,6 +576,22 @@ async def _async_tunnel_input(
     else:
         step.errors["base"] = error
     return step
+
+
+def _sibling_tunnel(entry: ConfigEntry, username: str | None) -> ConfigSubentry | None:
+    """Return the router's tunnel whose update key a new tunnel may share.
+
+    The one of the same account (`username`), or with none given, the router's first tunnel.
+    """
+    tunnels = [
+        subentry
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_TUNNEL
+    ]
+    for subentry in tunnels:
+        if username is None or subentry.data[CONF_USERNAME] == username.strip():
+            return subentry
+    return None
 
 
 async def _async_in_sync(
@@ -565,16 +632,33 @@ def _show_tunnel_form[ResultT: FlowResult[Any, Any]](
     *,
     schema: vol.Schema = TUNNEL_SCHEMA,
     current: ConfigSubentry | None = None,
+    suggested: Mapping[str, Any] | None = None,
 ) -> ResultT:
-    """Show a tunnel form, filled with what was typed (or is set) except the update key."""
-    suggested = {**(current.data if current else {}), **(user_input or {})}
+    """Show a tunnel form, filled with what was typed (or is set) except the update key.
+
+    `suggested`: values to offer before anything was typed (another tunnel's username).
+    """
+    fields = {str(key) for key in schema.schema}
+    suggested = {
+        **(suggested or {}),
+        **(current.data if current else {}),
+        **(user_input or {}),
+    }
     return flow.async_show_form(
         step_id=step_id,
         data_schema=flow.add_suggested_values_to_schema(
             schema, _without_key(suggested or None)
         ),
         description_placeholders=step.placeholders,
-        errors=step.errors,
+        # On the field concerned, if the form has it; else above the form.
+        errors={
+            (
+                field_name
+                if (field_name := _FIELD_OF_ERROR.get(error)) in fields
+                else "base"
+            ): error
+            for error in step.errors.values()
+        },
     )
 
 
@@ -648,6 +732,15 @@ class TunnelSubentryFlow(ConfigSubentryFlow):
         entry: TunnelbrokerConfigEntry = self._get_entry()
         if entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="router_not_loaded")
+        sibling = _sibling_tunnel(
+            entry, None if user_input is None else user_input.get(CONF_USERNAME)
+        )
+        if user_input is not None and sibling is not None:
+            # An empty update key: the one of the account's tunnel on this router.
+            user_input = {
+                CONF_UPDATE_KEY: sibling.data[CONF_UPDATE_KEY],
+                **{k: v for k, v in user_input.items() if v},
+            }
         step = await _async_tunnel_input(
             self.hass, entry.runtime_data.router.client, user_input, entry.title
         )
@@ -658,7 +751,21 @@ class TunnelSubentryFlow(ConfigSubentryFlow):
                 data=subentry["data"],
                 unique_id=subentry["unique_id"],
             )
-        return _show_tunnel_form(self, "user", step, user_input)
+        first = _sibling_tunnel(entry, None)
+        step.placeholders["sibling"] = first.title if first is not None else "-"
+        return _show_tunnel_form(
+            self,
+            "user",
+            step,
+            user_input,
+            schema=ADD_TUNNEL_SCHEMA if first is not None else TUNNEL_SCHEMA,
+            current=None,
+            suggested=(
+                {CONF_USERNAME: first.data[CONF_USERNAME]}
+                if first is not None
+                else None
+            ),
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
