@@ -16,6 +16,8 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
+    CONF_CALLBACK_URL,
+    CONF_LISTEN_PORT,
     CONF_LOCATION,
     CONF_TUNNEL_ID,
     CONF_UDN,
@@ -642,6 +644,96 @@ async def test_options_flow_turns_automatic_update_off(
     assert config_entry.state is ConfigEntryState.LOADED
     tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
     assert not tunnel.automatic
+
+
+@pytest.mark.parametrize(
+    ("typed", "errors"),
+    [
+        (
+            {CONF_CALLBACK_URL: "ftp://example"},
+            {CONF_CALLBACK_URL: "callback_url_not_http"},
+        ),
+        (
+            {
+                CONF_CALLBACK_URL: "https://127.0.0.1:8400/notify",
+                CONF_LISTEN_PORT: 8400,
+            },
+            {CONF_CALLBACK_URL: "callback_url_not_http"},
+        ),
+        (
+            {CONF_CALLBACK_URL: "http:///notify"},
+            {CONF_CALLBACK_URL: "callback_url_no_host"},
+        ),
+        (
+            {CONF_CALLBACK_URL: "http://127.0.0.1:99999/notify"},
+            {CONF_CALLBACK_URL: "callback_url_bad_port"},
+        ),
+        (
+            {CONF_CALLBACK_URL: "http://127.0.0.1:port/notify"},
+            {CONF_CALLBACK_URL: "callback_url_bad_port"},
+        ),
+        (
+            {CONF_CALLBACK_URL: "http://127.0.0.1:8400/notify"},
+            {CONF_LISTEN_PORT: "listen_port_required"},
+        ),
+    ],
+)
+async def test_options_flow_refuses_event_settings_that_cannot_work(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    typed: dict[str, Any],
+    errors: dict[str, str],
+    unused_tcp_port: int,
+) -> None:
+    """A callback URL the router cannot send to is refused on its field; nothing is lost."""
+    await setup_entry(hass, config_entry)
+    runtime_before = config_entry.runtime_data
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_AUTOMATIC_UPDATE: True, **typed}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    # What was typed stays in the form, to be corrected.
+    assert suggested_values(result)[CONF_CALLBACK_URL] == typed[CONF_CALLBACK_URL]
+    assert config_entry.options == {}
+    assert config_entry.runtime_data is runtime_before  # not reloaded
+
+    # Corrected: saved, and the entry reloads with it.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_AUTOMATIC_UPDATE: True,
+            CONF_CALLBACK_URL: f" http://127.0.0.1:{unused_tcp_port}/notify ",
+            CONF_LISTEN_PORT: float(unused_tcp_port),
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options == {
+        CONF_AUTOMATIC_UPDATE: True,
+        CONF_CALLBACK_URL: f"http://127.0.0.1:{unused_tcp_port}/notify",
+        CONF_LISTEN_PORT: unused_tcp_port,
+    }
+    assert config_entry.runtime_data is not runtime_before
+
+
+async def test_options_flow_empty_event_fields_mean_automatic(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    await setup_entry(hass, config_entry, options={CONF_LISTEN_PORT: 0})
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    assert CONF_LISTEN_PORT not in suggested_values(result)  # an old 0: any port
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_AUTOMATIC_UPDATE: True, CONF_CALLBACK_URL: "  "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options == {CONF_AUTOMATIC_UPDATE: True}
 
 
 # -- reauth: HE refused a tunnel's credentials ------------------------------------------------

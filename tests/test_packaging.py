@@ -444,6 +444,8 @@ class _FlowSource:
             value = value.elts[0]
         if value is None:
             return set()
+        if isinstance(value, ast.Dict):  # errors by field: {field: error}
+            return {v for item in value.values for v in _resolve(item, self.module)}
         if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name):
             table = self.dicts.get(value.value.id)
             if table is not None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 
@@ -33,6 +34,9 @@ from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowHandler, FlowResult
 from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -801,16 +805,22 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Automatic update, event listener, and (multi-WAN routers) the connection read."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            user_input = _cleaned_options(user_input)
+            errors = _event_option_errors(user_input)
+            if not errors:
+                return self.async_create_entry(data=user_input)
         options = self.config_entry.options
         fields: dict[vol.Marker, Any] = {
             vol.Required(
                 CONF_AUTOMATIC_UPDATE,
                 default=options.get(CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE),
             ): bool,
-            vol.Optional(CONF_LISTEN_PORT): vol.All(
-                vol.Coerce(int), vol.Range(min=0, max=65535)
+            vol.Optional(CONF_LISTEN_PORT): NumberSelector(
+                NumberSelectorConfig(
+                    min=1, max=65535, step=1, mode=NumberSelectorMode.BOX
+                )
             ),
             vol.Optional(CONF_CALLBACK_URL): TextSelector(
                 TextSelectorConfig(type=TextSelectorType.URL)
@@ -827,16 +837,18 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
                     options=connections, translation_key=CONF_WAN_CONNECTION
                 )
             )
+        shown = user_input if user_input is not None else options
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
                 vol.Schema(fields),
                 {
-                    key: options[key]
+                    key: shown[key]
                     for key in (CONF_LISTEN_PORT, CONF_CALLBACK_URL)
-                    if key in options
+                    if shown.get(key)
                 },
             ),
+            errors=errors,
         )
 
     async def _async_connection_choices(self) -> list[SelectOptionDict]:
@@ -857,3 +869,42 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
                 label += f": {read.external_ip or '-'}, {read.connection_status or '-'}"
             choices.append(SelectOptionDict(value=connection.key, label=label))
         return choices
+
+
+def _cleaned_options(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the options as stored: the port an int, empty fields left out."""
+    cleaned = dict(user_input)
+    if cleaned.get(CONF_LISTEN_PORT) in (None, "", 0):
+        cleaned.pop(CONF_LISTEN_PORT, None)
+    else:
+        cleaned[CONF_LISTEN_PORT] = int(cleaned[CONF_LISTEN_PORT])
+    if not str(cleaned.get(CONF_CALLBACK_URL) or "").strip():
+        cleaned.pop(CONF_CALLBACK_URL, None)
+    else:
+        cleaned[CONF_CALLBACK_URL] = str(cleaned[CONF_CALLBACK_URL]).strip()
+    return cleaned
+
+
+def _event_option_errors(options: Mapping[str, Any]) -> dict[str, str]:
+    """Check the event options; return the errors by field.
+
+    Routers send events over plain HTTP to the callback URL, which must name a host (the
+    address the router reaches Home Assistant at) and may name a port. With a callback URL,
+    the port Home Assistant listens on must be fixed: it is the one forwarded to.
+    """
+    if (url := options.get(CONF_CALLBACK_URL)) is None:
+        return {}
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return {CONF_CALLBACK_URL: "callback_url_not_http"}
+    if not parts.hostname:
+        return {CONF_CALLBACK_URL: "callback_url_no_host"}
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = 0
+    if port == 0:
+        return {CONF_CALLBACK_URL: "callback_url_bad_port"}
+    if CONF_LISTEN_PORT not in options:
+        return {CONF_LISTEN_PORT: "listen_port_required"}
+    return {}
