@@ -241,7 +241,7 @@ async def test_tunnel_information_refused_sensors_unavailable(
     assert hass.states.get(ENDPOINT).state == WAN_IP
 
 
-ENDPOINT_STATUS = "sensor.tunnel_123456_endpoint_status"
+ENDPOINT_STATUS = "sensor.tunnel_123456_status"
 NEXT_ATTEMPT = "sensor.tunnel_123456_next_attempt"
 
 
@@ -257,7 +257,7 @@ async def test_endpoint_status_explains_each_wait_with_its_end(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     state = hass.states.get(ENDPOINT_STATUS)
-    assert state.attributes["friendly_name"] == "Tunnel 123456 Endpoint status"
+    assert state.attributes["friendly_name"] == "Tunnel 123456 Status"
     assert state.attributes["options"] == [
         "in_sync",
         "updating",

@@ -317,8 +317,10 @@ class RouterEvents:
 
     @callback
     def _on_wan_event(self) -> None:
-        if not self.coordinator.subscribed and self._cancel_initial is None:
-            self._events_work()  # events flow (again)
+        if not self.coordinator.subscribed:
+            # The initial NOTIFY (or the first after a silence): events flow (again).
+            self._cancel_initial_check()
+            self._events_work()
         self.hass.async_create_task(
             self.coordinator.async_request_refresh(), eager_start=True
         )

@@ -344,6 +344,9 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("Tunnel endpoint")).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
     expect(page.get_by_text("Last update")).to_be_visible()
+    # Where the endpoint stands, in words.
+    expect(page.get_by_text("Status", exact=True)).to_be_visible()
+    expect(page.get_by_text("In sync")).to_be_visible()
     last_update = _state(hass, "sensor.tunnel_100000_last_update")
 
     # The simulator's control page, in a second tab: press "Change WAN address".
@@ -363,14 +366,45 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     page.wait_for_url(router_page)
     expect(page.get_by_text(NEXT_WAN_IP)).to_be_visible()
 
-    # Exactly one update for the change; the control page lists it as HE answered it.
+    # Exactly one update for the change; the control page lists it as HE answered it,
+    # without being reloaded.
     assert [r["myip"] for r in simulators.he_requests()] == [FIRST_WAN_IP, NEXT_WAN_IP]
-    control.reload()
     expect(control.locator("#he-requests tbody tr").first).to_contain_text(
         f"good {NEXT_WAN_IP}"
     )
     expect(control.locator("#he-requests tbody tr")).to_have_count(2)
     _screenshot(control, screenshots, "simulator-control-page")
+
+    # A second change at once: HE took an update moments ago, so the next waits for the
+    # minimum interval, and the tunnel's page says so, with the time of the next attempt.
+    control.get_by_role("button", name="Change WAN address").click()
+    expect(control.locator("#wan-address")).not_to_have_text(NEXT_WAN_IP)
+    page.go_back()
+    expect(page.get_by_text("Status", exact=True)).to_be_visible()
+    expect(page.get_by_text("Waiting for the rate limit")).to_be_visible()
+    expect(page.get_by_text("Next attempt")).to_be_visible()
+    assert _state(hass, "sensor.tunnel_100000_status") == "rate_limited"
+    assert _state(hass, "sensor.tunnel_100000_next_attempt") not in ("unknown", "")
+    assert len(simulators.he_requests()) == 2  # nothing sent meanwhile
+    _screenshot(page, screenshots, "device-tunnel-rate-limited")
+
+    # The router's options: an event callback URL that cannot work is refused on its field.
+    page.goto(hass.base_url + "/config/integrations/integration/tunnelbroker")
+    page.get_by_role("button", name="Configure").first.click()
+    expect(page.get_by_text("Event callback URL").first).to_be_visible()
+    page.get_by_role("textbox", name="Event callback URL").fill("ftp://example")
+    page.get_by_role("button", name="Submit").click()
+    expect(
+        page.get_by_text("Routers send their events over plain HTTP")
+    ).to_be_visible()
+    _screenshot(page, screenshots, "options-callback-url-refused")
+    page.get_by_role("textbox", name="Event callback URL").fill("")
+    page.get_by_role("button", name="Submit").click()
+    # Emptied: events are worked out automatically again; the options are saved.
+    expect(page.get_by_role("textbox", name="Event callback URL")).to_have_count(0)
+    expect(page.get_by_text("Routers send their events over plain HTTP")).to_have_count(
+        0
+    )
 
 
 def _screenshot(page: Page, folder: Path, name: str) -> None:
