@@ -43,6 +43,7 @@ from homeassistant.helpers.service_info.ssdp import (
     ATTR_UPNP_UDN,
     SsdpServiceInfo,
 )
+from homeassistant.helpers.translation import async_get_translations
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
@@ -1137,6 +1138,13 @@ async def test_reconfigure_tunnel_to_right_id_keeps_key(
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
+    # The frontend gives a subentry flow's result dialog no title (its handler is a pair):
+    # the message opens with one.
+    texts = await async_get_translations(hass, "en", "config_subentries", [DOMAIN])
+    message = texts[
+        f"component.{DOMAIN}.config_subentries.tunnel.abort.reconfigure_successful"
+    ]
+    assert message.startswith("## Tunnel changed\n")
     subentry = loaded.subentries[subentry_id]
     assert dict(subentry.data) == {
         CONF_USERNAME: USERNAME,
