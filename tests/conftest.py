@@ -33,11 +33,9 @@ from homeassistant.helpers import device_registry as dr
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
 
-USERNAME = "alice"
-UPDATE_KEY = "s3cr3t-Upd4te-K3y"
-TUNNEL_ID = "123456"
-ROUTER_UDN = "uuid:3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b"
-WAN_IP = "84.17.0.10"
+from .support.values import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
+
+__all__ = ["ROUTER_UDN", "TUNNEL_ID", "UPDATE_KEY", "USERNAME", "WAN_IP"]
 
 
 @pytest.fixture(autouse=True)

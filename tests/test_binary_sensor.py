@@ -9,7 +9,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.tunnelbroker.const import SAFETY_POLL_INTERVAL
-from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.const import (
     STATE_OFF,

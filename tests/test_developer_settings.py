@@ -11,7 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import ENV_MIN_UPDATE_INTERVAL
 from custom_components.tunnelbroker.developer_settings import min_update_interval
-from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.core import HomeAssistant
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator

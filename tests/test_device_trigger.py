@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_unordered import unordered
 
 from custom_components.tunnelbroker.const import DOMAIN
-from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.components import automation
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.core import HomeAssistant, ServiceCall

@@ -9,7 +9,7 @@ from custom_components.tunnelbroker.endpoint_store import (
     EndpointStore,
     async_get_endpoint_store,
 )
-from custom_components.tunnelbroker.update_policy import Hold, Refusal
+from custom_components.tunnelbroker.protocol.update_policy import Hold, Refusal
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 

@@ -14,7 +14,7 @@ from custom_components.tunnelbroker.const import (
     SAFETY_POLL_INTERVAL,
     TUNNEL_INFO_INTERVAL,
 )
-from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er

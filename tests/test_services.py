@@ -18,7 +18,7 @@ from custom_components.tunnelbroker.const import (
     DOMAIN,
     SERVICE_UPDATE_ENDPOINT,
 )
-from custom_components.tunnelbroker.update_policy import MIN_UPDATE_INTERVAL
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from custom_components.tunnelbroker.he_client import TunnelCredentials
+from custom_components.tunnelbroker.protocol.he_client import TunnelCredentials
 from simulators.control_page import (
     CHANGE_WAN_PATH,
     CONTROL_STATE_PATH,

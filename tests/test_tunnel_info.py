@@ -12,7 +12,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import TUNNEL_INFO_INTERVAL
-from custom_components.tunnelbroker.he_client import TunnelInfo
+from custom_components.tunnelbroker.protocol.he_client import TunnelInfo
 from custom_components.tunnelbroker.tunnel_info import TunnelInfoCoordinator
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant

@@ -25,13 +25,13 @@ from custom_components.tunnelbroker.const import (
     TUNNEL_INFO_INTERVAL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
-from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
-from custom_components.tunnelbroker.update_policy import (
+from custom_components.tunnelbroker.protocol.update_policy import (
     ABUSE_INITIAL,
     JITTER,
     MIN_UPDATE_INTERVAL,
     RETRY_INITIAL,
 )
+from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir

@@ -26,7 +26,7 @@ from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import api_url, min_update_interval
 from .devices import async_register_devices
 from .endpoint_store import async_get_endpoint_store
-from .igd_client import NotAnIgdError, RouterError
+from .protocol.igd_client import NotAnIgdError, RouterError
 from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
 from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData

@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import RouterEntity, TunnelStatusEntity
-from .igd_client import WanStatus
+from .protocol.igd_client import WanStatus
 from .runtime_data import TunnelbrokerConfigEntry
 
 # Entities only read what the coordinator/updater already hold.

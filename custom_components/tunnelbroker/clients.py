@@ -13,8 +13,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import ROUTER_TIMEOUT
 from .developer_settings import api_url, info_api_url
-from .he_client import TunnelbrokerClient
-from .igd_client import BoundedRequester, IgdClient
+from .protocol.he_client import TunnelbrokerClient
+from .protocol.igd_client import BoundedRequester, IgdClient
 
 
 def create_he_client(hass: HomeAssistant) -> TunnelbrokerClient:

@@ -72,8 +72,8 @@ from .const import (
 )
 from .devices import async_remove_tunnel_device
 from .endpoint_store import async_get_endpoint_store
-from .he_client import TunnelCredentials, UpdateStatus
-from .igd_client import (
+from .protocol.he_client import TunnelCredentials, UpdateStatus
+from .protocol.igd_client import (
     IGD_DEVICE_TYPES,
     IgdClient,
     NotAnIgdError,
@@ -82,6 +82,7 @@ from .igd_client import (
     RouterError,
     WanStatus,
 )
+from .protocol.wan_address import wan_address_problem
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import (
@@ -90,7 +91,6 @@ from .tunnel_updater import (
     held_attempt,
     tunnel_credentials,
 )
-from .wan_address import wan_address_problem
 
 CONF_ROUTER = "router"
 MANUAL_ENTRY = "manual"

@@ -6,7 +6,7 @@ from datetime import timedelta
 import logging
 from typing import Final
 
-from .igd_client import IGD_DEVICE_TYPES
+from .protocol.igd_client import IGD_DEVICE_TYPES
 
 DOMAIN: Final = "tunnelbroker"
 LOGGER = logging.getLogger(__package__)

@@ -19,9 +19,14 @@ from .const import (
     SAFETY_POLL_INTERVAL,
     TRIGGER_WAN_IP_CHANGED,
 )
-from .igd_client import IgdClient, RouterConnectionError, RouterError, WanStatus
+from .protocol.igd_client import (
+    IgdClient,
+    RouterConnectionError,
+    RouterError,
+    WanStatus,
+)
+from .protocol.wan_address import WanAddressProblem, wan_address_problem
 from .repair_issues import async_update_behind_nat_issue, behind_nat
-from .wan_address import WanAddressProblem, wan_address_problem
 
 # Why the router's address cannot be sent, in words (translation keys).
 UNUSABLE_ADDRESS_KEYS: dict[WanAddressProblem, str] = {

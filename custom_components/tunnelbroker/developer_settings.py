@@ -17,8 +17,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, ENV_API_URL, ENV_MIN_UPDATE_INTERVAL, LOGGER
-from .he_client import DEFAULT_API_URL, DEFAULT_INFO_API_URL, validate_api_url
-from .update_policy import MIN_UPDATE_INTERVAL
+from .protocol.he_client import DEFAULT_API_URL, DEFAULT_INFO_API_URL, validate_api_url
+from .protocol.update_policy import MIN_UPDATE_INTERVAL
 
 DATA_API_URL: HassKey[str] = HassKey(f"{DOMAIN}_api_url")
 DATA_MIN_UPDATE_INTERVAL: HassKey[timedelta] = HassKey(f"{DOMAIN}_min_update_interval")

@@ -10,7 +10,7 @@ from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY
-from .igd_client import RouterError
+from .protocol.igd_client import RouterError
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import TunnelUpdater
 

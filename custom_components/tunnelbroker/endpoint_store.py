@@ -21,7 +21,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
-from .update_policy import Hold, Refusal
+from .protocol.update_policy import Hold, Refusal
 
 if TYPE_CHECKING:
     from .tunnel_updater import UpdateAttempt

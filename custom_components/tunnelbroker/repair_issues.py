@@ -14,9 +14,9 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .he_client import ICMP_PROBE_ADDRESS
-from .update_policy import Hold
-from .wan_address import WanAddressProblem
+from .protocol.he_client import ICMP_PROBE_ADDRESS
+from .protocol.update_policy import Hold
+from .protocol.wan_address import WanAddressProblem
 
 
 class TunnelIssue(StrEnum):

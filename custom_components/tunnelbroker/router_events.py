@@ -40,8 +40,8 @@ from .const import (
     ROUTER_POLL_INTERVAL,
 )
 from .coordinator import RouterCoordinator
-from .igd_client import RouterError
-from .igd_events import IgdEventSubscription
+from .protocol.igd_client import RouterError
+from .protocol.igd_events import IgdEventSubscription
 from .repair_issues import (
     EventsIssue,
     async_clear_events_issues,

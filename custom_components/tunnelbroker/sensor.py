@@ -20,8 +20,8 @@ from homeassistant.util import dt as dt_util
 from .coordinator import RouterCoordinator
 from .devices import tunnel_device_info
 from .entity import RouterEntity, TunnelEntity, TunnelStatusEntity, tunnel_unique_id
-from .he_client import TunnelInfo
-from .igd_client import WanStatus
+from .protocol.he_client import TunnelInfo
+from .protocol.igd_client import WanStatus
 from .router_events import EventsState, RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_info import TunnelInfoCoordinator

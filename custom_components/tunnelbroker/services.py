@@ -25,9 +25,9 @@ from .const import (
     SERVICE_UPDATE_ENDPOINT,
 )
 from .devices import async_entry_of_device
+from .protocol.wan_address import WanAddressProblem, wan_address_problem
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import TunnelUpdater
-from .wan_address import WanAddressProblem, wan_address_problem
 
 # Why an address given to the action cannot be sent, in words (translation keys).
 INVALID_IP_KEYS: dict[WanAddressProblem, str] = {

@@ -17,7 +17,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, LOGGER, TUNNEL_INFO_INTERVAL
-from .he_client import (
+from .protocol.he_client import (
     TunnelbrokerClient,
     TunnelCredentials,
     TunnelInfo,

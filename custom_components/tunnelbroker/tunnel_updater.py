@@ -39,14 +39,19 @@ from .const import (
     TRIGGER_ENDPOINT_UPDATED,
 )
 from .endpoint_store import EndpointRecord, EndpointStore
-from .he_client import TunnelbrokerClient, TunnelCredentials, UpdateResult, UpdateStatus
+from .protocol.he_client import (
+    TunnelbrokerClient,
+    TunnelCredentials,
+    UpdateResult,
+    UpdateStatus,
+)
+from .protocol.update_policy import MIN_UPDATE_INTERVAL, NO_HOLD, Hold, Refusal
+from .protocol.wan_address import wan_address_problem
 from .repair_issues import (
     TunnelIssue,
     async_clear_tunnel_issues,
     async_raise_tunnel_issue,
 )
-from .update_policy import MIN_UPDATE_INTERVAL, NO_HOLD, Hold, Refusal
-from .wan_address import wan_address_problem
 
 if TYPE_CHECKING:
     from .coordinator import RouterCoordinator

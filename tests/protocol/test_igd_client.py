@@ -8,7 +8,7 @@ import tracemalloc
 import aiohttp
 import pytest
 
-from custom_components.tunnelbroker.igd_client import (
+from custom_components.tunnelbroker.protocol.igd_client import (
     DESCRIPTION_LIMIT,
     REPLY_LIMIT,
     BoundedRequester,
@@ -21,8 +21,7 @@ from custom_components.tunnelbroker.igd_client import (
     RouterResponseError,
 )
 from simulators.igd import SECOND_WAN_IP, Fault, IgdSimulator, RouterShape
-
-from .conftest import ROUTER_UDN, WAN_IP
+from tests.support.values import ROUTER_UDN, WAN_IP
 
 WAN_SERVICE = "urn:schemas-upnp-org:service:WANIPConnection:2"
 

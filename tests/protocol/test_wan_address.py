@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.tunnelbroker.wan_address import (
+from custom_components.tunnelbroker.protocol.wan_address import (
     WanAddressProblem,
     wan_address_problem,
 )

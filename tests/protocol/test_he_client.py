@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator
 import aiohttp
 import pytest
 
-from custom_components.tunnelbroker.he_client import (
+from custom_components.tunnelbroker.protocol.he_client import (
     DEFAULT_INFO_API_URL,
     MAX_INFO_REPLY_BYTES,
     TunnelbrokerClient,
@@ -24,8 +24,7 @@ from custom_components.tunnelbroker.he_client import (
     validate_api_url,
 )
 from simulators.he import DEFAULT_SERVER_V4, ICMP_ERROR, HeSimulator, InfoFault
-
-from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME
+from tests.support.values import TUNNEL_ID, UPDATE_KEY, USERNAME
 
 CREDENTIALS = TunnelCredentials(USERNAME, UPDATE_KEY, TUNNEL_ID)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.tunnelbroker.update_policy import (
+from custom_components.tunnelbroker.protocol.update_policy import (
     ABUSE_INITIAL,
     ABUSE_MAX,
     JITTER,

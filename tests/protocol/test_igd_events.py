@@ -9,8 +9,11 @@ import aiohttp
 from async_upnp_client.aiohttp import AiohttpNotifyServer, AiohttpSessionRequester
 import pytest
 
-from custom_components.tunnelbroker.igd_client import IgdClient, RouterConnectionError
-from custom_components.tunnelbroker.igd_events import (
+from custom_components.tunnelbroker.protocol.igd_client import (
+    IgdClient,
+    RouterConnectionError,
+)
+from custom_components.tunnelbroker.protocol.igd_events import (
     MIN_RENEWAL,
     IgdEventSubscription,
     SubscriptionRefusedError,
