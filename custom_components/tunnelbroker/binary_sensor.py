@@ -88,5 +88,4 @@ class EndpointSyncBinarySensor(TunnelStatusEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         """Return whether HE's endpoint is not the router's address."""
-        record = self.tunnel.record
-        return record is None or record.endpoint != self.tunnel.router_address
+        return not self.tunnel.holds(self.tunnel.router_address)

@@ -83,10 +83,10 @@ from .protocol.igd_client import (
     WanStatus,
 )
 from .protocol.wan_address import wan_address_problem
-from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import (
     UpdateAttempt,
+    async_endpoint_confirmed,
     configured_tunnel_ids,
     held_attempt,
     tunnel_credentials,
@@ -203,9 +203,9 @@ async def async_validate_tunnel(
         return "wan_not_public", placeholders
     store = await async_get_endpoint_store(hass)
     hold = store.get_hold(credentials.tunnel_id)
-    if hold is not None and hold.abuse and dt_util.utcnow() < hold.until:
+    if hold is not None and (until := hold.abuse_block_until(dt_util.utcnow())):
         # Sending now would only prolong HE's block.
-        placeholders["message"] = f"blocked until {dt_util.as_local(hold.until):%H:%M}"
+        placeholders["message"] = f"blocked until {dt_util.as_local(until):%H:%M}"
         return "abuse", placeholders
     he_client = create_he_client(hass)
     info = await he_client.async_get_tunnel_info(credentials)
@@ -218,11 +218,9 @@ async def async_validate_tunnel(
             return _UPDATE_ERRORS[result.status], placeholders
         wan_ip = result.ip or wan_ip
         attempt = UpdateAttempt(ip=wan_ip, result=result, at=now, automatic=False)
-    # HE holds the address: any wait, refusal or repair issue of the tunnel is over. The
-    # tunnel's event entity shows this attempt once the entry has (re)loaded.
-    await store.async_set(credentials.tunnel_id, wan_ip, now)
+    # The tunnel's event entity shows this attempt once the entry has (re)loaded.
+    await async_endpoint_confirmed(hass, store, credentials.tunnel_id, wan_ip, now)
     store.note_flow_attempt(credentials.tunnel_id, attempt)
-    async_clear_tunnel_issues(hass, credentials.tunnel_id)
     return None, placeholders
 
 
@@ -608,10 +606,8 @@ async def _async_in_sync(
     if current is None or credentials != tunnel_credentials(current) or wan_ip is None:
         return False
     store = await async_get_endpoint_store(hass)
-    record = store.get(credentials.tunnel_id)
     return (
-        record is not None
-        and record.endpoint == wan_ip
+        store.holds(credentials.tunnel_id, wan_ip)
         and store.get_refusal(credentials.tunnel_id) is None
     )
 

@@ -69,3 +69,8 @@ ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_IP: Final = "ip"
 ATTR_FORCE: Final = "force"
+
+# A tunnel's page on tunnelbroker.net (the device's link, the repair issues' "learn more").
+TUNNEL_PAGE_URL: Final = "https://tunnelbroker.net/tunnel_detail.php?tid={tunnel_id}"
+# The device identifier of a tunnel (and the prefix of its entities' unique ids).
+TUNNEL_IDENTIFIER_PREFIX: Final = "tunnel_"

@@ -26,6 +26,7 @@ from .const import (
     ROUTER_TRIGGER_TYPES,
     TUNNEL_TRIGGER_TYPES,
 )
+from .devices import is_tunnel_device
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
     {vol.Required(CONF_TYPE): vol.In(ROUTER_TRIGGER_TYPES + TUNNEL_TRIGGER_TYPES)}
@@ -35,12 +36,9 @@ TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
 def _trigger_types(device: dr.DeviceEntry | None) -> tuple[str, ...]:
     if device is None:
         return ()
-    ours = [identifier for domain, identifier in device.identifiers if domain == DOMAIN]
-    if not ours:
+    if not any(domain == DOMAIN for domain, _ in device.identifiers):
         return ()
-    if any(identifier.startswith("tunnel_") for identifier in ours):
-        return TUNNEL_TRIGGER_TYPES
-    return ROUTER_TRIGGER_TYPES
+    return TUNNEL_TRIGGER_TYPES if is_tunnel_device(device) else ROUTER_TRIGGER_TYPES
 
 
 async def async_get_triggers(

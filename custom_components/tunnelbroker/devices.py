@@ -15,13 +15,25 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 
-from .const import DOMAIN
-from .tunnel_updater import tunnel_device_identifier
+from .const import DOMAIN, TUNNEL_IDENTIFIER_PREFIX, TUNNEL_PAGE_URL
 
 if TYPE_CHECKING:
     from .coordinator import RouterCoordinator
     from .runtime_data import TunnelbrokerConfigEntry
     from .tunnel_updater import TunnelUpdater
+
+
+def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
+    """Return the device registry identifier of a tunnel."""
+    return (DOMAIN, f"{TUNNEL_IDENTIFIER_PREFIX}{tunnel_id}")
+
+
+def is_tunnel_device(device: dr.DeviceEntry) -> bool:
+    """Return whether the device is one of this integration's tunnels (not a router)."""
+    return any(
+        domain == DOMAIN and identifier.startswith(TUNNEL_IDENTIFIER_PREFIX)
+        for domain, identifier in device.identifiers
+    )
 
 
 def router_device_info(router: RouterCoordinator) -> DeviceInfo:
@@ -47,7 +59,7 @@ def tunnel_device_info(tunnel: TunnelUpdater) -> DeviceInfo:
         manufacturer="Hurricane Electric",
         model="6in4 tunnel",
         entry_type=DeviceEntryType.SERVICE,
-        configuration_url=f"https://tunnelbroker.net/tunnel_detail.php?tid={tunnel.tunnel_id}",
+        configuration_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel.tunnel_id),
     )
 
 

@@ -127,6 +127,11 @@ class EndpointStore:
         """Return what HE holds for the tunnel, as far as we know."""
         return self._get(tunnel_id).record
 
+    def holds(self, tunnel_id: str, address: str | None) -> bool:
+        """Return whether HE holds `address` for the tunnel, as far as we know."""
+        record = self.get(tunnel_id)
+        return address is not None and record is not None and record.endpoint == address
+
     async def async_set(self, tunnel_id: str, endpoint: str, when: datetime) -> None:
         """Remember that HE holds `endpoint`: any hold or refusal is over."""
         await self._async_change(

@@ -6,6 +6,7 @@ from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .const import TUNNEL_IDENTIFIER_PREFIX
 from .coordinator import RouterCoordinator
 from .devices import router_device_info, tunnel_device_info
 from .tunnel_updater import TunnelUpdater
@@ -13,7 +14,7 @@ from .tunnel_updater import TunnelUpdater
 
 def tunnel_unique_id(tunnel: TunnelUpdater, description: EntityDescription) -> str:
     """Return the unique id of one of a tunnel's entities."""
-    return f"tunnel_{tunnel.tunnel_id}_{description.key}"
+    return f"{TUNNEL_IDENTIFIER_PREFIX}{tunnel.tunnel_id}_{description.key}"
 
 
 class RouterEntity(CoordinatorEntity[RouterCoordinator]):

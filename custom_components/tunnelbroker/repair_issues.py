@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN
+from .const import DOMAIN, TUNNEL_PAGE_URL
 from .protocol.he_client import ICMP_PROBE_ADDRESS
 from .protocol.update_policy import Hold
 from .protocol.wan_address import WanAddressProblem
@@ -35,9 +35,6 @@ class EventsIssue(StrEnum):
 
     NOT_ARRIVING = "events_not_arriving"
     CANNOT_LISTEN = "events_cannot_listen"
-
-
-TUNNEL_CONFIG_URL = "https://tunnelbroker.net/tunnel_detail.php?tid={tunnel_id}"
 
 
 def _tunnel_issue_id(issue: TunnelIssue, tunnel_id: str) -> str:
@@ -74,7 +71,7 @@ def async_raise_tunnel_issue(
         severity=ir.IssueSeverity.ERROR,
         translation_key=issue.value,
         translation_placeholders=placeholders,
-        learn_more_url=TUNNEL_CONFIG_URL.format(tunnel_id=tunnel_id),
+        learn_more_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel_id),
     )
 
 

@@ -119,11 +119,7 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
     results: list[JsonValueType] = []
     failures: list[str] = []
     force = bool(call.data[ATTR_FORCE])
-    to_send = [
-        tunnel
-        for tunnel in tunnels
-        if force or tunnel.record is None or tunnel.record.endpoint != ip
-    ]
+    to_send = [tunnel for tunnel in tunnels if force or not tunnel.holds(ip)]
     for tunnel in to_send:  # before anything is sent: all of the call, or nothing
         tunnel.check_user_send(force=force)
     for tunnel in tunnels:

@@ -141,6 +141,14 @@ def held_attempt(ip: str, at: datetime, *, automatic: bool) -> UpdateAttempt:
 _NEEDS_USER = frozenset({UpdateStatus.BADAUTH.value, UpdateStatus.NOHOST.value})
 
 
+async def async_endpoint_confirmed(
+    hass: HomeAssistant, store: EndpointStore, tunnel_id: str, ip: str, when: datetime
+) -> None:
+    """HE holds `ip` for the tunnel: remember it; any wait, refusal or repair issue is over."""
+    await store.async_set(tunnel_id, ip, when)
+    async_clear_tunnel_issues(hass, tunnel_id)
+
+
 def tunnel_credentials(subentry: ConfigSubentry) -> TunnelCredentials:
     """Return the HE credentials a tunnel subentry holds."""
     return TunnelCredentials(
@@ -162,11 +170,6 @@ def configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
 
 def _local_time(when: datetime) -> str:
     return dt_util.as_local(when).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
-    """Return the device registry identifier of a tunnel."""
-    return (DOMAIN, f"tunnel_{tunnel_id}")
 
 
 class TunnelUpdater:
@@ -215,6 +218,10 @@ class TunnelUpdater:
         """Return the endpoint HE holds, as last confirmed by HE."""
         return self._store.get(self.tunnel_id)
 
+    def holds(self, address: str | None) -> bool:
+        """Return whether HE holds `address` (nothing to send for it)."""
+        return self._store.holds(self.tunnel_id, address)
+
     @property
     def hold(self) -> Hold | None:
         """Return the wait after failures or an abuse block, if any (it may have ended)."""
@@ -252,10 +259,7 @@ class TunnelUpdater:
 
     def abuse_block_until(self, now: datetime) -> datetime | None:
         """Return when HE's abuse block is expected to end, if it is still running."""
-        hold = self.hold
-        if hold is not None and hold.abuse and now < hold.until:
-            return hold.until
-        return None
+        return None if (hold := self.hold) is None else hold.abuse_block_until(now)
 
     def status(self, now: datetime) -> EndpointStatus | None:
         """Return where the endpoint stands (None while the router's address is unknown)."""
@@ -267,7 +271,7 @@ class TunnelUpdater:
         refusal = self.refusal
         if self.needs_user is not None or (refusal is not None and refusal.ip == ip):
             return EndpointStatus.REFUSED
-        if (record := self.record) is not None and record.endpoint == ip:
+        if self.holds(ip):
             return EndpointStatus.IN_SYNC
         if (hold := self.hold) is not None and now < hold.until:
             return EndpointStatus.BLOCKED if hold.abuse else EndpointStatus.RETRYING
@@ -352,7 +356,7 @@ class TunnelUpdater:
     @callback
     def _async_on_tunnel_info(self) -> None:
         held = self._held_by_he
-        if held is None or (self.record is not None and self.record.endpoint == held):
+        if held is None or self.holds(held):
             return
         self.entry.async_create_task(
             self.hass,
@@ -368,7 +372,7 @@ class TunnelUpdater:
         self.async_schedule_automatic_update()
 
     async def _async_adopt(self, held: str) -> None:
-        if self.record is None or self.record.endpoint != held:
+        if not self.holds(held):
             LOGGER.info("Tunnel %s: HE holds %s as its endpoint", self.tunnel_id, held)
             await self._store.async_adopt(self.tunnel_id, held, dt_util.utcnow())
         self._notify_listeners()
@@ -380,7 +384,7 @@ class TunnelUpdater:
             return SkipReason.AUTOMATIC_OFF
         if ip is None or wan_address_problem(ip) is not None:
             return SkipReason.NO_USABLE_ADDRESS
-        if (record := self.record) is not None and record.endpoint == ip:
+        if self.holds(ip):
             return SkipReason.UNCHANGED
         if self.needs_user is not None:
             return SkipReason.NEEDS_USER
@@ -523,10 +527,13 @@ class TunnelUpdater:
 
     async def _async_succeeded(self, attempt: UpdateAttempt) -> None:
         # Any hold or refusal is over with it.
-        await self._store.async_set(
-            self.tunnel_id, attempt.result.ip or attempt.ip, attempt.at
+        await async_endpoint_confirmed(
+            self.hass,
+            self._store,
+            self.tunnel_id,
+            attempt.result.ip or attempt.ip,
+            attempt.at,
         )
-        async_clear_tunnel_issues(self.hass, self.tunnel_id)
         if self.info is not None and self.info.data is not None:
             # HE just told us its endpoint: no need to ask tunnelInfo.php again.
             self.info.async_set_updated_data(

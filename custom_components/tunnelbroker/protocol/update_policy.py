@@ -57,6 +57,10 @@ class Hold:
     abuse_blocks: int = 0  # abuse replies in a row
     abuse: bool = False  # this wait is HE's block (not a retry after an outage)
 
+    def abuse_block_until(self, now: datetime) -> datetime | None:
+        """Return when HE's abuse block is expected to end, while it still runs."""
+        return self.until if self.abuse and now < self.until else None
+
     def after_failure(
         self, now: datetime, rand: Callable[[], float] = random.random
     ) -> Hold:
