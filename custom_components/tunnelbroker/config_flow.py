@@ -72,7 +72,12 @@ from .const import (
 )
 from .devices import async_remove_tunnel_device
 from .endpoint_store import async_get_endpoint_store
-from .protocol.he_client import TunnelCredentials, UpdateStatus
+from .protocol.he_client import (
+    TunnelCredentials,
+    UpdateAttempt,
+    UpdateStatus,
+    held_attempt,
+)
 from .protocol.igd_client import (
     IGD_DEVICE_TYPES,
     IgdClient,
@@ -85,10 +90,8 @@ from .protocol.igd_client import (
 from .protocol.wan_address import wan_address_problem
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import (
-    UpdateAttempt,
     async_endpoint_confirmed,
     configured_tunnel_ids,
-    held_attempt,
     tunnel_credentials,
 )
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.debounce import Debouncer
@@ -36,9 +37,6 @@ UNUSABLE_ADDRESS_KEYS: dict[WanAddressProblem, str] = {
     WanAddressProblem.NOT_PUBLIC: "router_address_not_public",
 }
 
-if TYPE_CHECKING:
-    from .runtime_data import TunnelbrokerConfigEntry
-
 
 def router_error_translation(err: RouterError) -> dict[str, Any]:
     """Return the translated-exception arguments that describe a router failure."""
@@ -53,10 +51,10 @@ def router_error_translation(err: RouterError) -> dict[str, Any]:
 class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
     """Polls the router for its WAN address; fires an event when the address changes."""
 
-    config_entry: TunnelbrokerConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: TunnelbrokerConfigEntry, client: IgdClient
+        self, hass: HomeAssistant, entry: ConfigEntry, client: IgdClient
     ) -> None:
         """Initialize for one router."""
         super().__init__(

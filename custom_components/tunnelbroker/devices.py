@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
@@ -19,7 +20,6 @@ from .const import DOMAIN, TUNNEL_IDENTIFIER_PREFIX, TUNNEL_PAGE_URL
 
 if TYPE_CHECKING:
     from .coordinator import RouterCoordinator
-    from .runtime_data import TunnelbrokerConfigEntry
     from .tunnel_updater import TunnelUpdater
 
 
@@ -66,7 +66,7 @@ def tunnel_device_info(tunnel: TunnelUpdater) -> DeviceInfo:
 @callback
 def async_register_devices(
     hass: HomeAssistant,
-    entry: TunnelbrokerConfigEntry,
+    entry: ConfigEntry,
     router: RouterCoordinator,
     tunnels: list[TunnelUpdater],
 ) -> None:
@@ -89,7 +89,7 @@ def async_register_devices(
 
 @callback
 def async_remove_tunnel_device(
-    hass: HomeAssistant, entry: TunnelbrokerConfigEntry, tunnel_id: str
+    hass: HomeAssistant, entry: ConfigEntry, tunnel_id: str
 ) -> None:
     """Remove the device of a tunnel id the entry no longer uses (its entities go with it)."""
     registry = dr.async_get(hass)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -21,10 +21,8 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
+from .protocol.he_client import UpdateAttempt
 from .protocol.update_policy import Hold, Refusal
-
-if TYPE_CHECKING:
-    from .tunnel_updater import UpdateAttempt
 
 STORAGE_KEY = f"{DOMAIN}.endpoints"
 STORAGE_VERSION = 1

@@ -7,8 +7,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import TunnelEntity
+from .protocol.he_client import Outcome, UpdateAttempt
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import Outcome, UpdateAttempt
 
 PARALLEL_UPDATES = 0
 

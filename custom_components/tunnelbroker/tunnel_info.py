@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -24,9 +25,6 @@ from .protocol.he_client import (
     TunnelInfoStatus,
 )
 
-if TYPE_CHECKING:
-    from .runtime_data import TunnelbrokerConfigEntry
-
 # A read this recent is as good as a new one (start-up and an update due at start-up share one).
 FRESH_FOR: Final = timedelta(minutes=1)
 
@@ -34,12 +32,12 @@ FRESH_FOR: Final = timedelta(minutes=1)
 class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
     """One tunnel's information at HE; None while unknown or refused."""
 
-    config_entry: TunnelbrokerConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: TunnelbrokerConfigEntry,
+        entry: ConfigEntry,
         client: TunnelbrokerClient,
         credentials: TunnelCredentials,
     ) -> None:

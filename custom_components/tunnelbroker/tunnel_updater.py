@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -42,8 +42,9 @@ from .endpoint_store import EndpointRecord, EndpointStore
 from .protocol.he_client import (
     TunnelbrokerClient,
     TunnelCredentials,
-    UpdateResult,
+    UpdateAttempt,
     UpdateStatus,
+    held_attempt,
 )
 from .protocol.update_policy import MIN_UPDATE_INTERVAL, NO_HOLD, Hold, Refusal
 from .protocol.wan_address import wan_address_problem
@@ -55,7 +56,6 @@ from .repair_issues import (
 
 if TYPE_CHECKING:
     from .coordinator import RouterCoordinator
-    from .runtime_data import TunnelbrokerConfigEntry
     from .tunnel_info import TunnelInfoCoordinator
 
 
@@ -90,51 +90,6 @@ class EndpointStatus(StrEnum):
         "no_public_address"  # the router is behind another NAT, or has none
     )
     AUTOMATIC_OFF = "automatic_off"  # the address changed; automatic update is off
-
-
-class Outcome(StrEnum):
-    """What an update attempt came to (the event entity's event types)."""
-
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateAttempt:
-    """One update asked for, HE's answer (or why none was sent), and when."""
-
-    ip: str
-    result: UpdateResult
-    at: datetime
-    automatic: bool
-    sent: bool = True
-
-    def describe(self) -> str:
-        """Return HE's answer in a few words, for an error message."""
-        return f"{self.result.status.value} {self.result.message}".strip()
-
-    @property
-    def outcome(self) -> Outcome:
-        """Return what the attempt came to."""
-        if self.result.status is UpdateStatus.GOOD:
-            return Outcome.UPDATED
-        if self.result.status is UpdateStatus.NOCHG:
-            return Outcome.UNCHANGED
-        return Outcome.FAILED
-
-
-def held_attempt(ip: str, at: datetime, *, automatic: bool) -> UpdateAttempt:
-    """Return the attempt that sent nothing: HE's tunnel information showed it held `ip`."""
-    return UpdateAttempt(
-        ip=ip,
-        result=UpdateResult(
-            UpdateStatus.NOCHG, ip=ip, message="already held (tunnel information)"
-        ),
-        at=at,
-        automatic=automatic,
-        sent=False,
-    )
 
 
 # Refusals about the tunnel itself, not about one address.
@@ -178,7 +133,7 @@ class TunnelUpdater:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: TunnelbrokerConfigEntry,
+        entry: ConfigEntry,
         subentry: ConfigSubentry,
         *,
         router: RouterCoordinator,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
 import logging
@@ -383,3 +384,48 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
             break
         body += chunk
     return bytes(body)
+
+
+class Outcome(StrEnum):
+    """What an update attempt came to (the event entity's event types)."""
+
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateAttempt:
+    """One update asked for, HE's answer (or why none was sent), and when."""
+
+    ip: str
+    result: UpdateResult
+    at: datetime
+    automatic: bool
+    sent: bool = True
+
+    def describe(self) -> str:
+        """Return HE's answer in a few words, for an error message."""
+        return f"{self.result.status.value} {self.result.message}".strip()
+
+    @property
+    def outcome(self) -> Outcome:
+        """Return what the attempt came to."""
+        if self.result.status is UpdateStatus.GOOD:
+            return Outcome.UPDATED
+        if self.result.status is UpdateStatus.NOCHG:
+            return Outcome.UNCHANGED
+        return Outcome.FAILED
+
+
+def held_attempt(ip: str, at: datetime, *, automatic: bool) -> UpdateAttempt:
+    """Return the attempt that sent nothing: HE's tunnel information showed it held `ip`."""
+    return UpdateAttempt(
+        ip=ip,
+        result=UpdateResult(
+            UpdateStatus.NOCHG, ip=ip, message="already held (tunnel information)"
+        ),
+        at=at,
+        automatic=automatic,
+        sent=False,
+    )
