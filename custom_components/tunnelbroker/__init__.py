@@ -123,9 +123,7 @@ async def async_setup_entry(
         )
 
     for tunnel in tunnels.values():
-        entry.async_on_unload(
-            router.async_add_listener(tunnel.async_schedule_automatic_update)
-        )
+        entry.async_on_unload(router.async_add_listener(tunnel.async_on_router_update))
         entry.async_on_unload(tunnel.async_shutdown)
         tunnel.async_start()
 

@@ -44,13 +44,13 @@ class EndpointUpdateEvent(TunnelEntity, EventEntity):
     async def async_added_to_hass(self) -> None:
         """Show the attempt the setup (or a reauth, a reconfigure) just made, if any."""
         await super().async_added_to_hass()
-        if self.tunnel.last_attempt is not None:
-            self._handle_tunnel_update()
+        if self.coordinator.data.last_attempt is not None:
+            self._handle_coordinator_update()
 
     @callback
-    def _handle_tunnel_update(self) -> None:
+    def _handle_coordinator_update(self) -> None:
         """Turn an attempt just made into an event (other changes of the tunnel fire none)."""
-        attempt = self.tunnel.last_attempt
+        attempt = self.coordinator.data.last_attempt
         if attempt is None or attempt is self._last_fired:
             return
         self._last_fired = attempt

@@ -14,18 +14,14 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
-from homeassistant.util import dt as dt_util
 
 from .coordinator import RouterCoordinator
-from .devices import tunnel_device_info
-from .entity import RouterEntity, TunnelEntity, TunnelStatusEntity, tunnel_unique_id
+from .entity import RouterEntity, TunnelEntity, TunnelStatusEntity
 from .protocol.he_client import TunnelInfo
 from .protocol.igd_client import WanStatus
 from .router_events import EventsState, RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_info import TunnelInfoCoordinator
-from .tunnel_updater import EndpointStatus, TunnelUpdater
+from .tunnel_updater import EndpointStatus, TunnelState
 
 # Entities only read what the coordinator/updater already hold.
 PARALLEL_UPDATES = 0
@@ -40,9 +36,9 @@ class RouterSensorEntityDescription(SensorEntityDescription):
 
 @dataclass(frozen=True, kw_only=True)
 class TunnelSensorEntityDescription(SensorEntityDescription):
-    """A tunnel sensor and how its value is read from the updater."""
+    """A tunnel sensor and how its value is read from the tunnel's state."""
 
-    value_fn: Callable[[TunnelUpdater], str | datetime | None]
+    value_fn: Callable[[TunnelState], str | datetime | None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,21 +69,16 @@ TUNNEL_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
     TunnelSensorEntityDescription(
         key="endpoint",
         translation_key="endpoint",
-        value_fn=lambda tunnel: tunnel.record.endpoint if tunnel.record else None,
+        value_fn=lambda state: state.record.endpoint if state.record else None,
     ),
     TunnelSensorEntityDescription(
         key="last_update",
         translation_key="last_update",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda tunnel: tunnel.record.updated_at if tunnel.record else None,
+        value_fn=lambda state: state.record.updated_at if state.record else None,
     ),
 )
-
-
-def _status(tunnel: TunnelUpdater) -> str | None:
-    status = tunnel.status(dt_util.utcnow())
-    return None if status is None else status.value
 
 
 # Where the endpoint stands against the router's address (unavailable while it is unknown).
@@ -97,14 +88,14 @@ TUNNEL_STATUS_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
         translation_key="endpoint_status",
         device_class=SensorDeviceClass.ENUM,
         options=[status.value for status in EndpointStatus],
-        value_fn=_status,
+        value_fn=lambda state: state.status.value if state.status else None,
     ),
     TunnelSensorEntityDescription(
         key="next_attempt",
         translation_key="next_attempt",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda tunnel: tunnel.next_attempt(dt_util.utcnow()),
+        value_fn=lambda state: state.next_attempt,
     ),
 )
 
@@ -159,7 +150,6 @@ async def async_setup_entry(
         ]
     )
     for subentry_id, tunnel in data.tunnels.items():
-        info = data.tunnel_info[subentry_id]
         async_add_entities(
             [
                 *(TunnelSensor(tunnel, description) for description in TUNNEL_SENSORS),
@@ -168,7 +158,7 @@ async def async_setup_entry(
                     for description in TUNNEL_STATUS_SENSORS
                 ),
                 *(
-                    TunnelInfoSensor(info, tunnel, description)
+                    TunnelInfoSensor(tunnel, description)
                     for description in TUNNEL_INFO_SENSORS
                 ),
             ],
@@ -224,30 +214,17 @@ class TunnelSensor(TunnelEntity, SensorEntity):
     @property
     def native_value(self) -> str | datetime | None:
         """Return the value from the tunnel's state."""
-        return self.entity_description.value_fn(self.tunnel)
+        return self.entity_description.value_fn(self.coordinator.data)
 
 
 class TunnelStatusSensor(TunnelStatusEntity, TunnelSensor):
-    """A tunnel's standing against the router's address: follows the router's reads too."""
+    """A tunnel's standing against the router's address: unavailable while it is unknown."""
 
 
-class TunnelInfoSensor(CoordinatorEntity[TunnelInfoCoordinator], SensorEntity):
+class TunnelInfoSensor(TunnelEntity, SensorEntity):
     """An address of a tunnel as HE reports it; unavailable while HE gave no information."""
 
-    _attr_has_entity_name = True
     entity_description: TunnelInfoSensorEntityDescription
-
-    def __init__(
-        self,
-        coordinator: TunnelInfoCoordinator,
-        tunnel: TunnelUpdater,
-        description: TunnelInfoSensorEntityDescription,
-    ) -> None:
-        """Initialize for one tunnel, on the tunnel's device."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = tunnel_unique_id(tunnel, description)
-        self._attr_device_info = tunnel_device_info(tunnel)
 
     @property
     def available(self) -> bool:
@@ -255,10 +232,10 @@ class TunnelInfoSensor(CoordinatorEntity[TunnelInfoCoordinator], SensorEntity):
 
         HE being unreachable for a while keeps the last information: the addresses rarely change.
         """
-        return self.coordinator.data is not None
+        return self.coordinator.data.info is not None
 
     @property
     def native_value(self) -> str | None:
         """Return the value from HE's information."""
-        info = self.coordinator.data
+        info = self.coordinator.data.info
         return self.entity_description.value_fn(info) if info is not None else None

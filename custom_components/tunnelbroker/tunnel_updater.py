@@ -12,8 +12,7 @@ ICMP); the next success clears them. One update at a time per tunnel.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from homeassistant.const import CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -42,6 +42,7 @@ from .endpoint_store import EndpointRecord, EndpointStore
 from .protocol.he_client import (
     TunnelbrokerClient,
     TunnelCredentials,
+    TunnelInfo,
     UpdateAttempt,
     UpdateStatus,
     held_attempt,
@@ -127,6 +128,42 @@ def _local_time(when: datetime) -> str:
     return dt_util.as_local(when).strftime("%Y-%m-%d %H:%M:%S")
 
 
+@dataclass(frozen=True, slots=True)
+class TunnelState:
+    """What a tunnel's entities show: one snapshot, published after every change."""
+
+    router_known: bool  # the router answers and its address is known
+    router_address: str | None
+    holds_router_address: bool  # HE holds the router's address
+    record: EndpointRecord | None
+    status: EndpointStatus | None
+    next_attempt: datetime | None
+    last_attempt: UpdateAttempt | None
+    info: TunnelInfo | None
+
+
+class TunnelCoordinator(DataUpdateCoordinator[TunnelState]):
+    """The one owner of a tunnel's state for its entities: fed by the updater, never polls."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: ConfigEntry, tunnel: TunnelUpdater
+    ) -> None:
+        """Initialize for one tunnel, with its state as of now."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} tunnel {tunnel.tunnel_id}",
+            update_interval=None,
+        )
+        self._tunnel = tunnel
+        self.data = tunnel.snapshot()
+
+    async def _async_update_data(self) -> TunnelState:
+        """Return the state as of now (homeassistant.update_entity asks for it)."""
+        return self._tunnel.snapshot()
+
+
 class TunnelUpdater:
     """One tunnel of a router: its credentials, what HE holds, the last attempt, any wait."""
 
@@ -156,12 +193,12 @@ class TunnelUpdater:
         self.last_attempt = store.pop_flow_attempt(self.tunnel_id)
         self._cancel_timer: CALLBACK_TYPE | None = None
         self._lock = asyncio.Lock()
-        self._listeners: list[CALLBACK_TYPE] = []
         self.device_id: str | None = None  # set once the tunnel's device exists
         # Our record may be behind HE (another updater, the tunnel page, a lost .storage) at
         # start-up and after a failed send: HE's tunnel information is read before the next
         # automatic update then, and only then (never on the path of every change).
         self._in_doubt = True
+        self.coordinator = TunnelCoordinator(hass, entry, self)
 
     @property
     def tunnel_id(self) -> str:
@@ -247,11 +284,26 @@ class TunnelUpdater:
         return None
 
     # -- listeners (entities) ----------------------------------------------------------------
+    def snapshot(self) -> TunnelState:
+        """Return what the tunnel's entities show, as of now."""
+        now = dt_util.utcnow()
+        router = self.router
+        return TunnelState(
+            router_known=router.last_update_success and router.data is not None,
+            router_address=self.router_address,
+            holds_router_address=self.holds(self.router_address),
+            record=self.record,
+            status=self.status(now),
+            next_attempt=self.next_attempt(now),
+            last_attempt=self.last_attempt,
+            info=self.info.data if self.info is not None else None,
+        )
+
     @callback
-    def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
-        """Call `update_callback` after every attempt; return a remover."""
-        self._listeners.append(update_callback)
-        return lambda: self._listeners.remove(update_callback)
+    def async_on_router_update(self) -> None:
+        """Show the router's new read, and send its address if that is due."""
+        self._notify_listeners()
+        self.async_schedule_automatic_update()
 
     @callback
     def async_shutdown(self) -> None:
@@ -310,6 +362,7 @@ class TunnelUpdater:
 
     @callback
     def _async_on_tunnel_info(self) -> None:
+        self._notify_listeners()
         held = self._held_by_he
         if held is None or self.holds(held):
             return
@@ -477,8 +530,7 @@ class TunnelUpdater:
         return attempt
 
     def _notify_listeners(self) -> None:
-        for update_callback in list(self._listeners):
-            update_callback()
+        self.coordinator.async_set_updated_data(self.snapshot())
 
     async def _async_succeeded(self, attempt: UpdateAttempt) -> None:
         # Any hold or refusal is over with it.
