@@ -8,6 +8,9 @@ import logging
 from typing import Any
 from unittest.mock import patch
 
+from async_upnp_client.const import SsdpSource
+from async_upnp_client.ssdp import decode_ssdp_packet
+from async_upnp_client.ssdp_listener import SsdpDevice
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -26,10 +29,13 @@ from custom_components.tunnelbroker.const import (
     SUBENTRY_TUNNEL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
+from homeassistant.components.ssdp import DOMAIN as SSDP_DOMAIN
+from homeassistant.components.ssdp.const import SSDP_SCANNER
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
 
@@ -245,3 +251,30 @@ def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
             if (DOMAIN, identifier) in device.identifiers:
                 return device
     return None
+
+
+async def router_announces(
+    hass: HomeAssistant, location: str, *, boot_id: str, alive: bool = True
+) -> None:
+    """Let HA's ssdp integration hear the router's SSDP NOTIFY; its callbacks run.
+
+    The packet is what a router multicasts (alive or byebye, with its BOOTID); only the
+    socket is skipped: the scanner's own handler gets the decoded announcement.
+    """
+    nts = "ssdp:alive" if alive else "ssdp:byebye"
+    packet = (
+        "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=1800\r\n"
+        f"LOCATION: {location}\r\nNT: upnp:rootdevice\r\nNTS: {nts}\r\n"
+        f"USN: {ROUTER_UDN}::upnp:rootdevice\r\nBOOTID.UPNP.ORG: {boot_id}\r\n"
+        "SERVER: Linux UPnP/1.1 MiniUPnPd/2.3.1\r\n\r\n"
+    ).encode()
+    _, headers = decode_ssdp_packet(packet, None, ("127.0.0.1", 1900))
+    device = SsdpDevice(ROUTER_UDN, dt_util.now() + timedelta(minutes=30))
+    device.add_location(location, dt_util.now() + timedelta(minutes=30))
+    device.advertisement_headers["upnp:rootdevice"] = headers
+    scanner = hass.data[SSDP_DOMAIN][SSDP_SCANNER]
+    source = (
+        SsdpSource.ADVERTISEMENT_ALIVE if alive else SsdpSource.ADVERTISEMENT_BYEBYE
+    )
+    scanner._ssdp_listener_process_callback(device, "upnp:rootdevice", source, {})
+    await hass.async_block_till_done()

@@ -24,14 +24,12 @@ from custom_components.tunnelbroker.const import (
     SAFETY_POLL_INTERVAL,
 )
 from custom_components.tunnelbroker.router_events import DATA_NOTIFY_SERVERS
-from homeassistant.components.ssdp.scanner import SsdpChange
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.service_info.ssdp import SsdpServiceInfo
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
-from .conftest import ROUTER_UDN, WAN_IP, poll, seed_endpoint, setup_entry
+from .conftest import WAN_IP, poll, router_announces, seed_endpoint, setup_entry
 
 NEW_IP = "84.17.1.30"
 EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
@@ -320,26 +318,17 @@ async def test_router_reboot_is_followed(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     await until_trusted(hass, igd, freezer)
-    events = loaded.runtime_data.events
-    ssdp_info = SsdpServiceInfo(
-        ssdp_usn=f"{ROUTER_UDN}::upnp:rootdevice",
-        ssdp_st="upnp:rootdevice",
-        ssdp_location=igd.location,
-        ssdp_udn=ROUTER_UDN,
-        ssdp_headers={"BOOTID.UPNP.ORG": "1"},
-        upnp={},
-    )
-    await events._async_on_ssdp(ssdp_info, SsdpChange.ALIVE)
+    await router_announces(hass, igd.location, boot_id="1")
     (old_sid,) = igd.gena.subscriptions
 
     # Reboot: same address, subscriptions forgotten, a new BOOTID announced.
     port = igd.port
     await igd.stop()
-    await events._async_on_ssdp(ssdp_info, SsdpChange.BYEBYE)
+    await router_announces(hass, igd.location, boot_id="1", alive=False)
     assert loaded.runtime_data.router.update_interval == ROUTER_POLL_INTERVAL
+    assert hass.states.get(EVENTS).state == "subscribing"
     await igd.start(port=port)
-    ssdp_info.ssdp_headers["BOOTID.UPNP.ORG"] = "2"
-    await events._async_on_ssdp(ssdp_info, SsdpChange.ALIVE)
+    await router_announces(hass, igd.location, boot_id="2")
     await until_trusted(hass, igd, freezer)
     (new_sid,) = igd.gena.subscriptions
     assert new_sid != old_sid
