@@ -43,14 +43,19 @@ async def async_get_config_entry_diagnostics(
     router = data.router
     tunnels = []
     for subentry_id, tunnel in data.tunnels.items():
-        record = tunnel.record
-        last = tunnel.last_attempt
+        state = tunnel.coordinator.data
+        record = state.record
+        last = state.last_attempt
         info = data.tunnel_info[subentry_id]
         tunnels.append(
             {
                 "subentry": dict(tunnel.subentry.data)
                 | {"title": tunnel.subentry.title},
                 "automatic": tunnel.automatic,
+                "status": state.status.value if state.status else None,
+                "next_attempt": state.next_attempt.isoformat()
+                if state.next_attempt
+                else None,
                 "endpoint": record.endpoint if record else None,
                 "confirmed_at": record.updated_at.isoformat() if record else None,
                 "last_attempt": {
@@ -94,6 +99,8 @@ async def async_get_config_entry_diagnostics(
             "wan_status": asdict(router.data) if router.data else None,
             "last_update_success": router.last_update_success,
             "events": {
+                "state": data.events.state.value,
+                "callback_url": data.events.callback_url,
                 "subscribed": data.events.subscribed,
                 "trusted": router.subscribed,
                 "poll_interval_s": router.update_interval.total_seconds()
