@@ -142,7 +142,7 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     assert dict(subentry.data) == CREDENTIALS
     # The credentials were checked by the one update that set the endpoint; setup sends nothing.
     assert [(r.myip, r.reply) for r in he.requests] == [(WAN_IP, f"good {WAN_IP}")]
-    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["endpoint"] == WAN_IP
+    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
     assert entry.state is ConfigEntryState.LOADED
     assert (
         hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP

@@ -24,14 +24,12 @@ from custom_components.tunnelbroker.const import (
     SAFETY_POLL_INTERVAL,
     TUNNEL_INFO_INTERVAL,
 )
-from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
 from custom_components.tunnelbroker.protocol.update_policy import (
     ABUSE_INITIAL,
     JITTER,
     MIN_UPDATE_INTERVAL,
     RETRY_INITIAL,
 )
-from custom_components.tunnelbroker.tunnel_updater import SkipReason, TunnelUpdater
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -44,8 +42,17 @@ from .conftest import TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry, wan_c
 NEW_IP = "84.17.1.20"
 
 
-def the_tunnel(entry: MockConfigEntry) -> TunnelUpdater:
-    return next(iter(entry.runtime_data.tunnels.values()))
+ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
+STATUS = "sensor.tunnel_123456_status"
+NEXT_ATTEMPT = "sensor.tunnel_123456_next_attempt"
+EVENT = "event.tunnel_123456_endpoint_update"
+
+
+def shown(hass: HomeAssistant, entity_id: str) -> str:
+    """Return what an entity of the tunnel shows."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
 
 
 async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -74,7 +81,7 @@ async def test_setup_sends_the_router_address_once(
     await setup_entry(hass, config_entry)
     assert [(r.tunnel_id, r.myip) for r in he.requests] == [(TUNNEL_ID, WAN_IP)]
     assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP
-    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["endpoint"] == WAN_IP
+    assert shown(hass, ENDPOINT) == WAN_IP
     await poll(hass, freezer)
     await poll(hass, freezer)
     assert len(he.requests) == 1
@@ -89,9 +96,7 @@ async def test_unchanged_address_sends_nothing(
 ) -> None:
     await poll(hass, freezer)
     assert he.requests == []
-    assert (
-        the_tunnel(loaded).skip_reason(WAN_IP, dt_util.utcnow()) is SkipReason.UNCHANGED
-    )
+    assert shown(hass, STATUS) == "in_sync"
 
 
 async def test_each_change_sends_exactly_one_update(
@@ -106,8 +111,7 @@ async def test_each_change_sends_exactly_one_update(
     await poll(hass, freezer)
     assert [r.myip for r in he.requests] == [NEW_IP]
     assert he.requests[0].reply == f"good {NEW_IP}"
-    assert the_tunnel(loaded).record is not None
-    assert the_tunnel(loaded).record.endpoint == NEW_IP
+    assert shown(hass, ENDPOINT) == NEW_IP
     assert [e.data["type"] for e in events] == ["wan_ip_changed", "endpoint_updated"]
     assert events[0].data["ip"] == NEW_IP
     assert events[0].data["previous_ip"] == WAN_IP
@@ -140,13 +144,8 @@ async def test_unusable_address_sends_nothing(
 ) -> None:
     await wan_change(hass, igd, freezer, address)
     assert he.requests == []
-    tunnel = the_tunnel(loaded)
-    assert (
-        tunnel.skip_reason(address or None, dt_util.utcnow())
-        is SkipReason.NO_USABLE_ADDRESS
-    )
-    assert tunnel.record is not None
-    assert tunnel.record.endpoint == WAN_IP
+    assert shown(hass, STATUS) == "no_public_address"
+    assert shown(hass, ENDPOINT) == WAN_IP
 
 
 async def test_restart_sends_nothing(
@@ -174,10 +173,7 @@ async def test_automatic_update_off(
     await setup_entry(hass, config_entry, options={CONF_AUTOMATIC_UPDATE: False})
     await wan_change(hass, igd, freezer, NEW_IP)
     assert he.requests == []
-    assert (
-        the_tunnel(config_entry).skip_reason(NEW_IP, dt_util.utcnow())
-        is SkipReason.AUTOMATIC_OFF
-    )
+    assert shown(hass, STATUS) == "automatic_off"
 
 
 async def test_outage_is_retried_with_capped_jittered_backoff(
@@ -192,31 +188,33 @@ async def test_outage_is_retried_with_capped_jittered_backoff(
     he.force_reply("", status=503)
     await wan_change(hass, igd, freezer, NEW_IP)
     assert len(he.requests) == 1
-    tunnel = the_tunnel(loaded)
-    assert tunnel.record is not None
-    assert tunnel.record.endpoint == WAN_IP  # not advanced on failure
-    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["endpoint"] == WAN_IP
+    assert shown(hass, ENDPOINT) == WAN_IP  # not advanced on failure
     assert events[-1].data["type"] == "endpoint_update_failed"
     assert events[-1].data["result"] == "unavailable"
     # The n-th wait lies in [(1 - JITTER) * 2^(n-1) min, 2^(n-1) min], capped at 1 h.
     for failures in range(1, 9):
         nominal = min(RETRY_INITIAL * 2 ** (failures - 1), timedelta(hours=1))
-        assert tunnel.last_attempt is not None
-        since = dt_util.utcnow() - tunnel.last_attempt.at
+        last_attempt = dt_util.parse_datetime(shown(hass, EVENT))
+        assert last_attempt is not None
+        since = dt_util.utcnow() - last_attempt
         await poll(hass, freezer, nominal * (1 - JITTER) - timedelta(seconds=1) - since)
         assert len(he.requests) == failures
-        assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.BACKING_OFF
+        assert shown(hass, STATUS) == "retrying"
+        next_attempt = dt_util.parse_datetime(shown(hass, NEXT_ATTEMPT))
+        assert next_attempt is not None
+        assert timedelta(0) < next_attempt - dt_util.utcnow() <= nominal * JITTER
         await poll(hass, freezer, nominal * JITTER + timedelta(seconds=1))
         assert len(he.requests) == failures + 1
-    assert tunnel.hold is not None
-    assert tunnel.hold.failures == 9
+    # The 9th wait, too, is capped at an hour.
+    next_attempt = dt_util.parse_datetime(shown(hass, NEXT_ATTEMPT))
+    assert next_attempt is not None
+    assert next_attempt - dt_util.utcnow() <= timedelta(hours=1)
     # HE answers again: the pending address goes out at the end of the wait, once.
     he.clear_forced_reply()
     await poll(hass, freezer, timedelta(hours=1))
     assert [r.reply for r in he.requests][-1] == f"good {NEW_IP}"
-    assert tunnel.record.endpoint == NEW_IP
-    assert tunnel.hold is None
-    assert "hold" not in hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]
+    assert shown(hass, ENDPOINT) == NEW_IP
+    assert (shown(hass, STATUS), shown(hass, NEXT_ATTEMPT)) == ("in_sync", "unknown")
     await poll(hass, freezer, timedelta(hours=3))
     assert len(he.requests) == 10
 
@@ -232,14 +230,13 @@ async def test_pending_update_survives_a_restart(
     he.force_reply("911")
     await wan_change(hass, igd, freezer, NEW_IP)
     assert [r.reply for r in he.requests] == ["911"]
-    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["hold"]["failures"] == 1
     he.clear_forced_reply()
     # The new Home Assistant waits out the saved hold, then sends.
     await restart(hass, loaded)
     assert len(he.requests) == 1
     await poll(hass, freezer, RETRY_INITIAL)
     assert [r.reply for r in he.requests] == ["911", f"good {NEW_IP}"]
-    assert the_tunnel(loaded).record.endpoint == NEW_IP
+    assert shown(hass, ENDPOINT) == NEW_IP
 
 
 async def test_flapping_wan_is_rate_limited_and_the_last_address_wins(
@@ -287,13 +284,16 @@ async def test_badauth_starts_reauth_and_stops_sending(
     flow = next(flows)
     subentry_id = next(iter(loaded.subentries))
     assert flow["context"]["source"] == SOURCE_REAUTH
-    tunnel = the_tunnel(loaded)
-    assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.NEEDS_USER
+    assert shown(hass, STATUS) == "refused"
     # Not the same address, not a new one: nothing until the credentials are fixed.
     await wan_change(hass, igd, freezer, "84.17.1.21")
     await poll(hass, freezer, timedelta(hours=6))
     assert [r.reply for r in he.requests] == ["badauth"]
-    assert tunnel.subentry.subentry_id == subentry_id
+    assert shown(hass, STATUS) == "refused"
+    # The reauth form asks about this tunnel.
+    form = await hass.config_entries.flow.async_configure(flow["flow_id"])
+    assert form["description_placeholders"]["tunnel_id"] == TUNNEL_ID
+    assert subentry_id in loaded.subentries
 
 
 async def test_badip_is_not_retried_for_the_same_address(
@@ -307,8 +307,7 @@ async def test_badip_is_not_retried_for_the_same_address(
     await wan_change(hass, igd, freezer, NEW_IP)
     await poll(hass, freezer, timedelta(hours=2))
     assert [r.reply for r in he.requests] == ["badip"]
-    tunnel = the_tunnel(loaded)
-    assert tunnel.skip_reason(NEW_IP, dt_util.utcnow()) is SkipReason.REFUSED_BEFORE
+    assert shown(hass, STATUS) == "refused"
     # A new address is a new question.
     he.clear_forced_reply()
     await wan_change(hass, igd, freezer, "84.17.1.21")
@@ -331,7 +330,7 @@ async def test_abuse_waits_at_least_an_hour_growing_and_raises_a_repair(
     assert issue is not None
     assert issue.translation_placeholders["tunnel_id"] == TUNNEL_ID
     assert issue.translation_placeholders["until"]
-    assert hass_storage[STORAGE_KEY]["data"][TUNNEL_ID]["hold"]["abuse_blocks"] == 1
+    assert shown(hass, STATUS) == "blocked"
     # Not even a new address goes out during the block.
     await wan_change(hass, igd, freezer, "84.17.1.21")
     await poll(hass, freezer, ABUSE_INITIAL - timedelta(minutes=2))
@@ -346,7 +345,7 @@ async def test_abuse_waits_at_least_an_hour_growing_and_raises_a_repair(
     await poll(hass, freezer, ABUSE_INITIAL * 2 * JITTER + timedelta(minutes=2))
     assert [r.reply for r in he.requests][-1] == "good 84.17.1.21"
     assert issues.async_get_issue(DOMAIN, f"abuse_blocked_{TUNNEL_ID}") is None
-    assert the_tunnel(loaded).hold is None
+    assert (shown(hass, STATUS), shown(hass, NEXT_ATTEMPT)) == ("in_sync", "unknown")
 
 
 async def test_nohost_raises_a_repair_and_stops_sending(
@@ -364,10 +363,7 @@ async def test_nohost_raises_a_repair_and_stops_sending(
     await wan_change(hass, igd, freezer, "84.17.1.21")
     await poll(hass, freezer, timedelta(hours=6))
     assert [r.reply for r in he.requests] == ["nohost"]
-    assert (
-        the_tunnel(loaded).skip_reason("84.17.1.21", dt_util.utcnow())
-        is SkipReason.NEEDS_USER
-    )
+    assert shown(hass, STATUS) == "refused"
 
 
 async def test_icmp_refusal_raises_a_repair_cleared_by_the_next_success(
@@ -387,8 +383,13 @@ async def test_icmp_refusal_raises_a_repair_cleared_by_the_next_success(
     assert len(he.requests) == 1  # the same address is not sent again by itself
     # The user opens the firewall and asks again.
     he.state.unpingable.clear()
-    attempt = await the_tunnel(loaded).async_update(NEW_IP)
-    assert attempt.result.success
+    await hass.services.async_call(
+        "button",
+        "press",
+        {"entity_id": "button.tunnel_123456_update_endpoint"},
+        blocking=True,
+    )
+    assert [r.reply for r in he.requests][-1] == f"good {NEW_IP}"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
@@ -467,14 +468,12 @@ async def test_no_update_when_he_already_holds_the_address(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert he.requests == []
     assert len(he.info_requests) >= 1
-    tunnel = the_tunnel(config_entry)
-    assert tunnel.record is not None
-    assert tunnel.record.endpoint == WAN_IP
-    assert tunnel.last_attempt is not None
-    assert (tunnel.last_attempt.sent, tunnel.last_attempt.outcome) == (
-        False,
-        "unchanged",
-    )
+    assert shown(hass, ENDPOINT) == WAN_IP
+    # Nothing was sent: the event says HE held the address already.
+    event = hass.states.get(EVENT)
+    assert event is not None
+    assert event.attributes["event_type"] == "unchanged"
+    assert event.attributes["message"] == "already held (tunnel information)"
     assert [e.data["result"] for e in events] == ["nochg"]
     # HE does not hold the next address: that one is sent.
     await wan_change(hass, igd, freezer, NEW_IP)
@@ -497,7 +496,7 @@ async def test_update_sent_when_tunnel_information_is_not_given(
     await hass.async_block_till_done(wait_background_tasks=True)
     # Without HE's word, the update goes out (HE answers nochg: nothing lost but one request).
     assert [r.reply for r in he.requests] == [f"nochg {WAN_IP}"]
-    assert the_tunnel(config_entry).record.endpoint == WAN_IP
+    assert shown(hass, ENDPOINT) == WAN_IP
 
 
 async def test_refused_tunnel_information_is_not_asked_before_updates(
@@ -603,7 +602,7 @@ async def test_block_ends_quietly_when_the_router_is_back_at_hes_address(
     assert len(he.requests) == 1
     # ...and nothing left to report.
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
-    assert the_tunnel(loaded).hold is None
+    assert (shown(hass, STATUS), shown(hass, NEXT_ATTEMPT)) == ("in_sync", "unknown")
 
 
 async def test_icmp_refusal_of_another_address_is_dropped_when_back_in_sync(
@@ -619,7 +618,7 @@ async def test_icmp_refusal_of_another_address_is_dropped_when_back_in_sync(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     await wan_change(hass, igd, freezer, WAN_IP)
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
-    assert the_tunnel(loaded).refusal is None
+    assert shown(hass, STATUS) == "in_sync"
     assert len(he.requests) == 1
 
 
@@ -650,7 +649,7 @@ async def test_the_six_hourly_read_finds_another_updater_moved_the_endpoint(
     he.tunnel(TUNNEL_ID).endpoint = "198.51.100.77"
     await poll(hass, freezer, TUNNEL_INFO_INTERVAL)
     assert [r.reply for r in he.requests] == [f"good {WAN_IP}"]
-    assert the_tunnel(loaded).record.endpoint == WAN_IP
+    assert shown(hass, ENDPOINT) == WAN_IP
     # And when HE holds what we hold, the read sends nothing.
     await poll(hass, freezer, TUNNEL_INFO_INTERVAL)
     assert len(he.requests) == 1
@@ -673,9 +672,8 @@ async def test_after_an_outage_he_is_asked_before_the_retry(
     await poll(hass, freezer, RETRY_INITIAL)
     assert len(he.requests) == 1  # not sent again
     assert len(he.info_requests) == reads + 1
-    tunnel = the_tunnel(loaded)
-    assert tunnel.record.endpoint == NEW_IP
-    assert tunnel.hold is None
+    assert shown(hass, ENDPOINT) == NEW_IP
+    assert (shown(hass, STATUS), shown(hass, NEXT_ATTEMPT)) == ("in_sync", "unknown")
     # Back in certainty: the next change goes out without a read.
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     await wan_change(hass, igd, freezer, "84.17.9.3")
