@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import json
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
@@ -366,3 +368,29 @@ async def test_endpoint_status_updating_while_the_update_is_on_its_way(
     )
     await wan_change(hass, igd, freezer, "84.17.7.7")
     assert seen == ["updating", "in_sync"]
+
+
+async def test_every_entity_as_the_user_sees_it(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Every state and attribute of a router with one tunnel, right after setup.
+
+    Times (the last update, the last event) differ from run to run: shown as <time>.
+    """
+    registry = er.async_get(hass)
+    shown: dict[str, Any] = {}
+    for entry in er.async_entries_for_config_entry(registry, loaded.entry_id):
+        state = hass.states.get(entry.entity_id)
+        if state is None:  # disabled by default
+            shown[entry.entity_id] = {"disabled_by": str(entry.disabled_by)}
+            continue
+        value = "<time>" if dt_util.parse_datetime(state.state) else state.state
+        shown[entry.entity_id] = {
+            "state": value,
+            # As the frontend receives them (newest HA keys them by a StrEnum).
+            "attributes": json.loads(json.dumps(dict(state.attributes))),
+            "entity_category": str(entry.entity_category),
+        }
+    assert dict(sorted(shown.items())) == snapshot
