@@ -20,7 +20,6 @@ from .const import (
     CONF_WAN_CONNECTION,
     DOMAIN,
     LOGGER,
-    SUBENTRY_TUNNEL,
 )
 from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import api_url, min_update_interval
@@ -32,7 +31,12 @@ from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
 from .tunnel_info import TunnelInfoCoordinator
-from .tunnel_updater import TunnelUpdater, configured_tunnel_ids, tunnel_credentials
+from .tunnel_subentries import (
+    configured_tunnel_ids,
+    tunnel_credentials,
+    tunnel_subentries,
+)
+from .tunnel_updater import TunnelUpdater
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -83,16 +87,12 @@ async def async_setup_entry(
 
     he_client = create_he_client(hass)
     store = await async_get_endpoint_store(hass)
-    tunnel_subentries = {
-        subentry_id: subentry
-        for subentry_id, subentry in entry.subentries.items()
-        if subentry.subentry_type == SUBENTRY_TUNNEL
-    }
+    tunnels_of_entry = tunnel_subentries(entry)
     tunnel_info = {
         subentry_id: TunnelInfoCoordinator(
             hass, entry, he_client, tunnel_credentials(subentry)
         )
-        for subentry_id, subentry in tunnel_subentries.items()
+        for subentry_id, subentry in tunnels_of_entry.items()
     }
     tunnels = {
         subentry_id: TunnelUpdater(
@@ -105,7 +105,7 @@ async def async_setup_entry(
             info=tunnel_info[subentry_id],
             min_interval=min_update_interval(hass),
         )
-        for subentry_id, subentry in tunnel_subentries.items()
+        for subentry_id, subentry in tunnels_of_entry.items()
     }
     async_register_devices(hass, entry, router, list(tunnels.values()))
     entry.runtime_data = TunnelbrokerRuntimeData(
@@ -151,9 +151,7 @@ async def async_remove_entry(
 ) -> None:
     """Forget what is remembered for the entry's tunnels; drop the entry's repair issues."""
     tunnel_ids = {
-        subentry.data[CONF_TUNNEL_ID]
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_TUNNEL
+        subentry.data[CONF_TUNNEL_ID] for subentry in tunnel_subentries(entry).values()
     }
     store = await async_get_endpoint_store(hass)
     await store.async_forget(tunnel_ids)

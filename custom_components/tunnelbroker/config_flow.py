@@ -71,7 +71,7 @@ from .const import (
     SUBENTRY_TUNNEL,
 )
 from .devices import async_remove_tunnel_device
-from .endpoint_store import async_get_endpoint_store
+from .endpoint_store import async_endpoint_confirmed, async_get_endpoint_store
 from .protocol.he_client import (
     TunnelCredentials,
     UpdateAttempt,
@@ -89,10 +89,10 @@ from .protocol.igd_client import (
 )
 from .protocol.wan_address import wan_address_problem
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import (
-    async_endpoint_confirmed,
+from .tunnel_subentries import (
     configured_tunnel_ids,
     tunnel_credentials,
+    tunnel_subentries,
 )
 
 CONF_ROUTER = "router"
@@ -458,10 +458,8 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_next_refused(self, entry: TunnelbrokerConfigEntry) -> str | None:
         """Return the subentry id of another tunnel whose credentials HE refused."""
         store = await async_get_endpoint_store(self.hass)
-        for subentry_id, subentry in entry.subentries.items():
-            if subentry.subentry_type != SUBENTRY_TUNNEL or (
-                subentry_id in self._reauth_done
-            ):
+        for subentry_id, subentry in tunnel_subentries(entry).items():
+            if subentry_id in self._reauth_done:
                 continue
             refusal = store.get_refusal(str(subentry.data[CONF_TUNNEL_ID]))
             if refusal is not None and refusal.status == UpdateStatus.BADAUTH.value:
@@ -588,12 +586,7 @@ def _sibling_tunnel(entry: ConfigEntry, username: str | None) -> ConfigSubentry 
 
     The one of the same account (`username`), or with none given, the router's first tunnel.
     """
-    tunnels = [
-        subentry
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_TUNNEL
-    ]
-    for subentry in tunnels:
+    for subentry in tunnel_subentries(entry).values():
         if username is None or subentry.data[CONF_USERNAME] == username.strip():
             return subentry
     return None

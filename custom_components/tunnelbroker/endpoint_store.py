@@ -23,6 +23,7 @@ from homeassistant.util.hass_dict import HassKey
 from .const import DOMAIN
 from .protocol.he_client import UpdateAttempt
 from .protocol.update_policy import Hold, Refusal
+from .repair_issues import async_clear_tunnel_issues
 
 STORAGE_KEY = f"{DOMAIN}.endpoints"
 STORAGE_VERSION = 1
@@ -241,3 +242,11 @@ async def async_get_endpoint_store(hass: HomeAssistant) -> EndpointStore:
         store = hass.data[DATA_ENDPOINT_STORE] = EndpointStore(hass)
     await store.async_load()
     return store
+
+
+async def async_endpoint_confirmed(
+    hass: HomeAssistant, store: EndpointStore, tunnel_id: str, ip: str, when: datetime
+) -> None:
+    """HE holds `ip` for the tunnel: remember it; any wait, refusal or repair issue is over."""
+    await store.async_set(tunnel_id, ip, when)
+    async_clear_tunnel_issues(hass, tunnel_id)

@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
-from homeassistant.const import CONF_USERNAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_point_in_utc_time
@@ -27,21 +26,17 @@ from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_AUTOMATIC_UPDATE,
-    CONF_TUNNEL_ID,
-    CONF_UPDATE_KEY,
     DEFAULT_AUTOMATIC_UPDATE,
     DOMAIN,
     EVENT_TUNNELBROKER,
     LOGGER,
     REAUTH_SUBENTRY_ID,
-    SUBENTRY_TUNNEL,
     TRIGGER_ENDPOINT_UPDATE_FAILED,
     TRIGGER_ENDPOINT_UPDATED,
 )
-from .endpoint_store import EndpointRecord, EndpointStore
+from .endpoint_store import EndpointRecord, EndpointStore, async_endpoint_confirmed
 from .protocol.he_client import (
     TunnelbrokerClient,
-    TunnelCredentials,
     TunnelInfo,
     UpdateAttempt,
     UpdateStatus,
@@ -54,6 +49,7 @@ from .repair_issues import (
     async_clear_tunnel_issues,
     async_raise_tunnel_issue,
 )
+from .tunnel_subentries import tunnel_credentials
 
 if TYPE_CHECKING:
     from .coordinator import RouterCoordinator
@@ -95,33 +91,6 @@ class EndpointStatus(StrEnum):
 
 # Refusals about the tunnel itself, not about one address.
 _NEEDS_USER = frozenset({UpdateStatus.BADAUTH.value, UpdateStatus.NOHOST.value})
-
-
-async def async_endpoint_confirmed(
-    hass: HomeAssistant, store: EndpointStore, tunnel_id: str, ip: str, when: datetime
-) -> None:
-    """HE holds `ip` for the tunnel: remember it; any wait, refusal or repair issue is over."""
-    await store.async_set(tunnel_id, ip, when)
-    async_clear_tunnel_issues(hass, tunnel_id)
-
-
-def tunnel_credentials(subentry: ConfigSubentry) -> TunnelCredentials:
-    """Return the HE credentials a tunnel subentry holds."""
-    return TunnelCredentials(
-        username=subentry.data[CONF_USERNAME],
-        update_key=subentry.data[CONF_UPDATE_KEY],
-        tunnel_id=subentry.data[CONF_TUNNEL_ID],
-    )
-
-
-def configured_tunnel_ids(hass: HomeAssistant) -> set[str]:
-    """Return the HE tunnel ids of every router entry."""
-    return {
-        subentry.data[CONF_TUNNEL_ID]
-        for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False)
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_TUNNEL
-    }
 
 
 def _local_time(when: datetime) -> str:
