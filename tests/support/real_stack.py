@@ -137,6 +137,21 @@ def add_integration_from_ssdp(hass: HassProcess, he: HeInNamespace) -> None:
     assert result["type"] == "create_entry", result
 
 
+def reboot_router_then_change(
+    router: IgdRouter, he: HeInNamespace, ip: str, deadline: float
+) -> float:
+    """Restart miniupnpd (it forgets its subscribers), then change the WAN address to `ip`.
+
+    8 s between: the router's SSDP announcement, hass's new subscription and the 5 s wait
+    for its first NOTIFY. Return how long HE then took to hear `ip`.
+    """
+    router.stop_miniupnpd()
+    router.start_miniupnpd()
+    time.sleep(8)
+    router.set_wan(ip)
+    return he.wait_for(ip, deadline)
+
+
 def soap_requests(router: IgdRouter) -> int:
     """Return how many SOAP requests miniupnpd has logged so far."""
     return router.log_text().count("POST /ctl/")
