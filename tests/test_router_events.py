@@ -72,8 +72,7 @@ async def test_change_is_pushed_at_once(
 ) -> None:
     await until_trusted(hass, igd, freezer)
     router = loaded.runtime_data.router
-    assert loaded.runtime_data.events.subscribed
-    assert router.subscribed
+    assert hass.states.get(EVENTS).state == "subscribed"
     assert router.update_interval == SAFETY_POLL_INTERVAL
     # Only the WAN connection service is subscribed, not every service of the router.
     assert [s.event_url for s in igd.gena.subscriptions.values()] == ["/evt/IPConn"]
@@ -332,7 +331,7 @@ async def test_router_reboot_is_followed(
     await until_trusted(hass, igd, freezer)
     (new_sid,) = igd.gena.subscriptions
     assert new_sid != old_sid
-    assert loaded.runtime_data.router.subscribed
+    assert hass.states.get(EVENTS).state == "subscribed"
 
     igd.set_external_ip(NEW_IP)
     await settle(hass, igd, freezer)
@@ -357,7 +356,7 @@ async def test_renewal_after_router_forgot_us_subscribes_anew(
     await until_trusted(hass, igd, freezer)
     assert igd.gena.subscriptions.keys() != renewals_seen.keys()
     assert old_sid not in igd.gena.subscriptions
-    assert loaded.runtime_data.router.subscribed
+    assert hass.states.get(EVENTS).state == "subscribed"
     igd.set_external_ip(NEW_IP)
     await settle(hass, igd, freezer)
     assert [r.myip for r in he.requests] == [NEW_IP]
@@ -375,7 +374,7 @@ async def test_renewal_keeps_the_subscription(
     await poll(hass, freezer, timedelta(minutes=9))
     assert list(igd.gena.subscriptions) == [sid]
     assert igd.gena.subscriptions[sid].expires > expires
-    assert loaded.runtime_data.router.subscribed
+    assert hass.states.get(EVENTS).state == "subscribed"
 
 
 async def test_routers_share_one_notify_server_until_unloaded(
