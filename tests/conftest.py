@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+import pytest_socket
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
@@ -47,6 +48,12 @@ __all__ = ["ROUTER_UDN", "TUNNEL_ID", "UPDATE_KEY", "USERNAME", "WAN_IP"]
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
+
+
+@pytest.fixture(autouse=True)
+def loopback_both_families(socket_enabled: None) -> None:
+    """Loopback is loopback in IPv6 too (the tunnel health check's echo to ::1)."""
+    pytest_socket.socket_allow_hosts(["127.0.0.1", "::1"])
 
 
 @pytest.fixture(autouse=True)
