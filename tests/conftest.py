@@ -26,6 +26,7 @@ from custom_components.tunnelbroker.const import (
     CONF_UPDATE_KEY,
     DOMAIN,
     ENV_API_URL,
+    ENV_HEALTH_TARGET,
     ROUTER_POLL_INTERVAL,
     SUBENTRY_TUNNEL,
 )
@@ -101,6 +102,12 @@ def never_real_he(monkeypatch: pytest.MonkeyPatch) -> None:
     A test that forgot the `he` fixture then fails to connect instead of reaching HE.
     """
     monkeypatch.setenv(ENV_API_URL, "http://127.0.0.1:9")
+
+
+@pytest.fixture(autouse=True)
+def tunnel_check_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tunnel health check echoes ::1, never HE's server (the simulated one is real)."""
+    monkeypatch.setenv(ENV_HEALTH_TARGET, "::1")
 
 
 def seed_endpoint(

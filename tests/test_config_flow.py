@@ -17,11 +17,13 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
     CONF_CALLBACK_URL,
+    CONF_HEALTH_INTERVAL,
     CONF_LISTEN_PORT,
     CONF_LOCATION,
     CONF_TUNNEL_ID,
     CONF_UDN,
     CONF_UPDATE_KEY,
+    DEFAULT_HEALTH_INTERVAL,
     DOMAIN,
     ST_IGD_V1,
     ST_IGD_V2,
@@ -641,7 +643,10 @@ async def test_options_flow_turns_automatic_update_off(
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert config_entry.options == {CONF_AUTOMATIC_UPDATE: False}
+    assert config_entry.options == {
+        CONF_AUTOMATIC_UPDATE: False,
+        CONF_HEALTH_INTERVAL: DEFAULT_HEALTH_INTERVAL,
+    }
     assert config_entry.state is ConfigEntryState.LOADED
     tunnel = next(iter(config_entry.runtime_data.tunnels.values()))
     assert not tunnel.automatic
@@ -717,6 +722,7 @@ async def test_options_flow_refuses_event_settings_that_cannot_work(
         CONF_AUTOMATIC_UPDATE: True,
         CONF_CALLBACK_URL: f"http://127.0.0.1:{unused_tcp_port}/notify",
         CONF_LISTEN_PORT: unused_tcp_port,
+        CONF_HEALTH_INTERVAL: DEFAULT_HEALTH_INTERVAL,
     }
     assert config_entry.runtime_data is not runtime_before
 
@@ -734,7 +740,10 @@ async def test_options_flow_empty_event_fields_mean_automatic(
         result["flow_id"], {CONF_AUTOMATIC_UPDATE: True, CONF_CALLBACK_URL: "  "}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert config_entry.options == {CONF_AUTOMATIC_UPDATE: True}
+    assert config_entry.options == {
+        CONF_AUTOMATIC_UPDATE: True,
+        CONF_HEALTH_INTERVAL: DEFAULT_HEALTH_INTERVAL,
+    }
 
 
 # -- reauth: HE refused a tunnel's credentials ------------------------------------------------

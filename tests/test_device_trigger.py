@@ -64,6 +64,8 @@ async def test_triggers_listed(
         [
             {**base, "device_id": tunnel.id, "type": "endpoint_updated"},
             {**base, "device_id": tunnel.id, "type": "endpoint_update_failed"},
+            {**base, "device_id": tunnel.id, "type": "tunnel_down"},
+            {**base, "device_id": tunnel.id, "type": "tunnel_up"},
         ]
     )
 

@@ -36,6 +36,7 @@ from custom_components.tunnelbroker import const, device_trigger
 from custom_components.tunnelbroker.config_flow import TunnelbrokerConfigFlow
 from custom_components.tunnelbroker.repair_issues import (
     BEHIND_NAT_ISSUE,
+    TUNNEL_DOWN_ISSUE,
     EventsIssue,
     TunnelIssue,
 )
@@ -377,7 +378,7 @@ def test_issue_translations(translations: dict[str, Any]) -> None:
     used = (
         {issue.value for issue in TunnelIssue}
         | {issue.value for issue in EventsIssue}
-        | {BEHIND_NAT_ISSUE}
+        | {BEHIND_NAT_ISSUE, TUNNEL_DOWN_ISSUE}
     )
     present = _keys(translations, "issues")
     problems = _report(used - present, present - used, "issues")

@@ -30,6 +30,7 @@ from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_is
 from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
+from .tunnel_health import TunnelHealth, async_icmp_privilege_of
 from .tunnel_info import TunnelInfoCoordinator
 from .tunnel_subentries import (
     configured_tunnel_ids,
@@ -107,9 +108,27 @@ async def async_setup_entry(
         )
         for subentry_id, subentry in tunnels_of_entry.items()
     }
+    privileged = await async_icmp_privilege_of(hass)
+    health = {
+        subentry_id: TunnelHealth(
+            hass,
+            entry,
+            tunnel.coordinator,
+            tunnel_id=tunnel.tunnel_id,
+            tunnel_name=tunnel.subentry.title,
+            privileged=privileged,
+        )
+        for subentry_id, tunnel in tunnels.items()
+    }
     async_register_devices(hass, entry, router, list(tunnels.values()))
+    for subentry_id, tunnel in tunnels.items():
+        health[subentry_id].device_id = tunnel.device_id
     entry.runtime_data = TunnelbrokerRuntimeData(
-        router=router, events=events, tunnels=tunnels, tunnel_info=tunnel_info
+        router=router,
+        events=events,
+        tunnels=tunnels,
+        tunnel_info=tunnel_info,
+        health=health,
     )
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -126,6 +145,13 @@ async def async_setup_entry(
         entry.async_on_unload(router.async_add_listener(tunnel.async_on_router_update))
         entry.async_on_unload(tunnel.async_shutdown)
         tunnel.async_start()
+
+    # The first echo through each tunnel, in the background (it may take seconds).
+    for check in health.values():
+        entry.async_on_unload(check.async_start())
+        entry.async_create_task(
+            hass, check.async_refresh(), f"{DOMAIN} check tunnel {check.tunnel_id}"
+        )
 
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
     async_clear_stale_tunnel_issues(hass, configured_tunnel_ids(hass))

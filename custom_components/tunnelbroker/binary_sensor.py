@@ -1,4 +1,4 @@
-"""Binary sensors: whether the router's WAN link is up; whether HE holds the router's address."""
+"""Binary sensors: the router's WAN link; whether HE holds its address; whether IPv6 passes."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import RouterEntity, TunnelStatusEntity
+from .entity import RouterEntity, TunnelHealthEntity, TunnelStatusEntity
 from .protocol.igd_client import WanStatus
+from .protocol.tunnel_health import EchoOutcome
 from .runtime_data import TunnelbrokerConfigEntry
 
 # Entities only read what the coordinator/updater already hold.
@@ -42,6 +43,12 @@ ROUTER_BINARY_SENSORS: tuple[RouterBinarySensorEntityDescription, ...] = (
     ),
 )
 
+TUNNEL_REACHABLE = BinarySensorEntityDescription(
+    key="tunnel_reachable",
+    translation_key="tunnel_reachable",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+)
+
 ENDPOINT_SYNC = BinarySensorEntityDescription(
     key="endpoint_sync",
     translation_key="endpoint_sync",
@@ -62,7 +69,12 @@ async def async_setup_entry(
     )
     for subentry_id, tunnel in data.tunnels.items():
         async_add_entities(
-            [EndpointSyncBinarySensor(tunnel, ENDPOINT_SYNC)],
+            [
+                EndpointSyncBinarySensor(tunnel, ENDPOINT_SYNC),
+                TunnelReachableBinarySensor(
+                    tunnel, data.health[subentry_id], TUNNEL_REACHABLE
+                ),
+            ],
             config_subentry_id=subentry_id,
         )
 
@@ -89,3 +101,13 @@ class EndpointSyncBinarySensor(TunnelStatusEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Return whether HE's endpoint is not the router's address."""
         return not self.coordinator.data.holds_router_address
+
+
+class TunnelReachableBinarySensor(TunnelHealthEntity, BinarySensorEntity):
+    """On while HE's tunnel server answers ICMPv6 echo through the tunnel."""
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the last check was answered."""
+        echo = self.echo
+        return echo is not None and echo.outcome is EchoOutcome.ANSWERED

@@ -1,4 +1,4 @@
-"""Button: send a tunnel's endpoint to HE now."""
+"""Buttons: send a tunnel's endpoint to HE now; check now whether the tunnel carries IPv6."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .entity import TunnelEntity
+from .entity import TunnelEntity, TunnelHealthEntity
+from .protocol.tunnel_health import EchoOutcome
 from .runtime_data import TunnelbrokerConfigEntry
 
 # One request to HE at a time: pressing many buttons must not burst.
@@ -16,6 +17,9 @@ PARALLEL_UPDATES = 1
 
 UPDATE_ENDPOINT = ButtonEntityDescription(
     key="update_endpoint", translation_key="update_endpoint"
+)
+CHECK_TUNNEL = ButtonEntityDescription(
+    key="check_tunnel", translation_key="check_tunnel"
 )
 
 
@@ -25,9 +29,13 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add each tunnel's button under its subentry."""
-    for subentry_id, tunnel in entry.runtime_data.tunnels.items():
+    data = entry.runtime_data
+    for subentry_id, tunnel in data.tunnels.items():
         async_add_entities(
-            [UpdateEndpointButton(tunnel, UPDATE_ENDPOINT)],
+            [
+                UpdateEndpointButton(tunnel, UPDATE_ENDPOINT),
+                CheckTunnelButton(tunnel, data.health[subentry_id], CHECK_TUNNEL),
+            ],
             config_subentry_id=subentry_id,
         )
 
@@ -51,5 +59,34 @@ class UpdateEndpointButton(TunnelEntity, ButtonEntity):
                 translation_key="update_failed",
                 translation_placeholders={
                     "details": f"{self.tunnel.tunnel_id}: {attempt.describe()}"
+                },
+            )
+
+
+class CheckTunnelButton(TunnelHealthEntity, ButtonEntity):
+    """Echoes HE's tunnel server through the tunnel now; the sensors show the answer."""
+
+    @property
+    def available(self) -> bool:
+        """Return True: a check can always be asked for (it says why it cannot run)."""
+        return True
+
+    async def async_press(self) -> None:
+        """Run the check; raise a translated error when it could say nothing."""
+        await self.coordinator.async_refresh()
+        echo = self.coordinator.data
+        if echo is None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="health_no_target"
+            )
+        if echo.outcome in (EchoOutcome.NO_ROUTE, EchoOutcome.NOT_PERMITTED):
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="health_no_route"
+                if echo.outcome is EchoOutcome.NO_ROUTE
+                else "health_not_permitted",
+                translation_placeholders={
+                    "target": echo.target,
+                    "detail": echo.detail or "-",
                 },
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from ipaddress import IPv6Address
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +58,8 @@ from .const import (
     AUTOMATIC_CONNECTION,
     CONF_AUTOMATIC_UPDATE,
     CONF_CALLBACK_URL,
+    CONF_HEALTH_INTERVAL,
+    CONF_HEALTH_TARGET,
     CONF_LISTEN_PORT,
     CONF_LOCATION,
     CONF_TUNNEL_ID,
@@ -64,7 +67,9 @@ from .const import (
     CONF_UPDATE_KEY,
     CONF_WAN_CONNECTION,
     DEFAULT_AUTOMATIC_UPDATE,
+    DEFAULT_HEALTH_INTERVAL,
     DOMAIN,
+    HEALTH_INTERVAL_RANGE,
     REAUTH_SUBENTRY_ID,
     ST_IGD_V1,
     ST_IGD_V2,
@@ -800,7 +805,9 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             user_input = _cleaned_options(user_input)
-            errors = _event_option_errors(user_input)
+            errors = _event_option_errors(user_input) | _health_option_errors(
+                user_input
+            )
             if not errors:
                 return self.async_create_entry(data=user_input)
         options = self.config_entry.options
@@ -816,6 +823,19 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
             ),
             vol.Optional(CONF_CALLBACK_URL): TextSelector(
                 TextSelectorConfig(type=TextSelectorType.URL)
+            ),
+            vol.Optional(CONF_HEALTH_TARGET): TextSelector(),
+            vol.Required(
+                CONF_HEALTH_INTERVAL,
+                default=options.get(CONF_HEALTH_INTERVAL, DEFAULT_HEALTH_INTERVAL),
+            ): NumberSelector(
+                NumberSelectorConfig(
+                    min=HEALTH_INTERVAL_RANGE[0],
+                    max=HEALTH_INTERVAL_RANGE[1],
+                    step=1,
+                    mode=NumberSelectorMode.BOX,
+                    unit_of_measurement="min",
+                )
             ),
         }
         if connections := await self._async_connection_choices():
@@ -836,7 +856,7 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
                 vol.Schema(fields),
                 {
                     key: shown[key]
-                    for key in (CONF_LISTEN_PORT, CONF_CALLBACK_URL)
+                    for key in (CONF_LISTEN_PORT, CONF_CALLBACK_URL, CONF_HEALTH_TARGET)
                     if shown.get(key)
                 },
             ),
@@ -870,11 +890,25 @@ def _cleaned_options(user_input: Mapping[str, Any]) -> dict[str, Any]:
         cleaned.pop(CONF_LISTEN_PORT, None)
     else:
         cleaned[CONF_LISTEN_PORT] = int(cleaned[CONF_LISTEN_PORT])
-    if not str(cleaned.get(CONF_CALLBACK_URL) or "").strip():
-        cleaned.pop(CONF_CALLBACK_URL, None)
-    else:
-        cleaned[CONF_CALLBACK_URL] = str(cleaned[CONF_CALLBACK_URL]).strip()
+    for key in (CONF_CALLBACK_URL, CONF_HEALTH_TARGET):
+        if not str(cleaned.get(key) or "").strip():
+            cleaned.pop(key, None)
+        else:
+            cleaned[key] = str(cleaned[key]).strip()
+    if CONF_HEALTH_INTERVAL in cleaned:
+        cleaned[CONF_HEALTH_INTERVAL] = int(cleaned[CONF_HEALTH_INTERVAL])
     return cleaned
+
+
+def _health_option_errors(options: Mapping[str, Any]) -> dict[str, str]:
+    """Check the tunnel check's address: an IPv6 address (the tunnel carries IPv6)."""
+    if (target := options.get(CONF_HEALTH_TARGET)) is None:
+        return {}
+    try:
+        IPv6Address(target)
+    except ValueError:
+        return {CONF_HEALTH_TARGET: "health_target_not_ipv6"}
+    return {}
 
 
 def _event_option_errors(options: Mapping[str, Any]) -> dict[str, str]:

@@ -44,12 +44,26 @@ CONF_CALLBACK_URL: Final = "callback_url"
 CONF_WAN_CONNECTION: Final = "wan_connection"
 AUTOMATIC_CONNECTION: Final = "automatic"
 ROUTER_TIMEOUT: Final = 10
+# Tunnel health: ICMPv6 echo through the tunnel to HE's server (or the address in the options),
+# every few minutes, at once after an update and once more a minute later (a router may need
+# that long to bring its 6in4 interface up on the new address).
+CONF_HEALTH_TARGET: Final = "health_target"
+CONF_HEALTH_INTERVAL: Final = "health_interval"  # minutes
+DEFAULT_HEALTH_INTERVAL: Final = 5
+HEALTH_INTERVAL_RANGE: Final = (1, 60)
+HEALTH_RECHECK_AFTER: Final = timedelta(minutes=1)
+# Unanswered this long while HE holds the router's address: a repair issue.
+TUNNEL_DOWN_ISSUE_AFTER: Final = timedelta(minutes=15)
 
 # Developer setting read at start-up: lets tests, benchmarks and the demo point the integration
 # at a simulated HE server. Never settable from the UI, never stored in a config entry.
 ENV_API_URL: Final = "TUNNELBROKER_API_URL"
 # Developer setting for the real-router tests and the benchmark (see developer_settings).
 ENV_MIN_UPDATE_INTERVAL: Final = "TUNNELBROKER_MIN_UPDATE_INTERVAL"
+# Developer settings for the tunnel health check: the address it echoes (tests and the demo use
+# ::1 or a namespace's address), and the wait before the repair issue (seconds).
+ENV_HEALTH_TARGET: Final = "TUNNELBROKER_HEALTH_TARGET"
+ENV_HEALTH_ISSUE_AFTER: Final = "TUNNELBROKER_HEALTH_ISSUE_AFTER"
 
 # HE's tunnel information changes only when the user edits the tunnel or an update moves its
 # endpoint. HE asks clients not to hammer its servers (it blocks abusive clients), so it is read
@@ -61,8 +75,15 @@ EVENT_TUNNELBROKER: Final = f"{DOMAIN}_event"
 TRIGGER_WAN_IP_CHANGED: Final = "wan_ip_changed"
 TRIGGER_ENDPOINT_UPDATED: Final = "endpoint_updated"
 TRIGGER_ENDPOINT_UPDATE_FAILED: Final = "endpoint_update_failed"
+TRIGGER_TUNNEL_DOWN: Final = "tunnel_down"
+TRIGGER_TUNNEL_UP: Final = "tunnel_up"
 ROUTER_TRIGGER_TYPES: Final = (TRIGGER_WAN_IP_CHANGED,)
-TUNNEL_TRIGGER_TYPES: Final = (TRIGGER_ENDPOINT_UPDATED, TRIGGER_ENDPOINT_UPDATE_FAILED)
+TUNNEL_TRIGGER_TYPES: Final = (
+    TRIGGER_ENDPOINT_UPDATED,
+    TRIGGER_ENDPOINT_UPDATE_FAILED,
+    TRIGGER_TUNNEL_DOWN,
+    TRIGGER_TUNNEL_UP,
+)
 
 SERVICE_UPDATE_ENDPOINT: Final = "update_endpoint"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY
 from .protocol.igd_client import RouterError
 from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_health import TunnelHealth
 from .tunnel_updater import TunnelUpdater
 
 TO_REDACT = {
@@ -32,6 +33,8 @@ TO_REDACT = {
     "client_v6",
     "routed_64",
     "routed_48",
+    # The tunnel check's address (HE's server, or the user's own).
+    "target",
 }
 
 
@@ -76,6 +79,7 @@ async def async_get_config_entry_diagnostics(
                 if (hold := tunnel.hold)
                 else None,
                 "needs_user": tunnel.needs_user,
+                "health": _health(data.health[subentry_id]),
                 "info": asdict(info.data) if info.data else None,
                 "info_refused": _scrubbed(info.refused, tunnel),
                 "info_last_update_success": info.last_update_success,
@@ -112,6 +116,23 @@ async def async_get_config_entry_diagnostics(
         },
         TO_REDACT,
     )
+
+
+def _health(health: TunnelHealth) -> dict[str, Any]:
+    """Return the tunnel check's state: why it is unavailable, when it stopped answering."""
+    echo = health.data
+    return {
+        "target": health.target,
+        "interval_s": health.update_interval.total_seconds()
+        if health.update_interval
+        else None,
+        "outcome": echo.outcome.value if echo else None,
+        "rtt_ms": echo.rtt_ms if echo else None,
+        "sent": echo.sent if echo else None,
+        "received": echo.received if echo else None,
+        "detail": echo.detail if echo else None,
+        "down_since": health.down_since.isoformat() if health.down_since else None,
+    }
 
 
 def _scrubbed(text: str | None, tunnel: TunnelUpdater) -> str | None:

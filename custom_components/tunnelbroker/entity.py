@@ -8,7 +8,12 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import TUNNEL_IDENTIFIER_PREFIX
 from .coordinator import RouterCoordinator
 from .devices import router_device_info, tunnel_device_info
+from .protocol.tunnel_health import EchoOutcome, EchoResult
+from .tunnel_health import TunnelHealth
 from .tunnel_updater import TunnelCoordinator, TunnelUpdater
+
+# The outcomes that tell whether the tunnel carries IPv6.
+VERDICTS = frozenset({EchoOutcome.ANSWERED, EchoOutcome.NO_ANSWER})
 
 
 def tunnel_unique_id(tunnel: TunnelUpdater, description: EntityDescription) -> str:
@@ -55,3 +60,36 @@ class TunnelStatusEntity(TunnelEntity):
     def available(self) -> bool:
         """Return whether the router's address is known."""
         return self.coordinator.data.router_known
+
+
+class TunnelHealthEntity(CoordinatorEntity[TunnelHealth]):
+    """An entity of a tunnel device, fed by the tunnel's health check."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        tunnel: TunnelUpdater,
+        health: TunnelHealth,
+        description: EntityDescription,
+    ) -> None:
+        """Initialize for one tunnel's check."""
+        super().__init__(health)
+        self.entity_description = description
+        self._attr_unique_id = tunnel_unique_id(tunnel, description)
+        self._attr_device_info = tunnel_device_info(tunnel)
+
+    @property
+    def echo(self) -> EchoResult | None:
+        """Return the last check's result, if a check ran."""
+        return self.coordinator.data if self.coordinator.last_update_success else None
+
+    @property
+    def available(self) -> bool:
+        """Return whether the last check says anything about the tunnel.
+
+        Without a target, without an IPv6 route from this host, or without ICMP sockets,
+        the check says nothing: unavailable (diagnostics tell why), not a false problem.
+        """
+        echo = self.echo
+        return echo is not None and echo.outcome in VERDICTS

@@ -7,6 +7,7 @@ successful update, a public WAN address again), so the Repairs panel never shows
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 
 from homeassistant.core import HomeAssistant, callback
@@ -28,6 +29,8 @@ class TunnelIssue(StrEnum):
 
 
 BEHIND_NAT_ISSUE = "behind_nat"
+# The endpoint is right, but nothing answers through the tunnel (tunnel_health).
+TUNNEL_DOWN_ISSUE = "tunnel_unreachable"
 
 
 class EventsIssue(StrEnum):
@@ -121,6 +124,44 @@ def async_update_behind_nat_issue(
     )
 
 
+def _tunnel_down_issue_id(tunnel_id: str) -> str:
+    return f"{TUNNEL_DOWN_ISSUE}_{tunnel_id}"
+
+
+@callback
+def async_raise_tunnel_down_issue(
+    hass: HomeAssistant,
+    *,
+    tunnel_id: str,
+    tunnel_name: str,
+    target: str,
+    since: datetime,
+) -> None:
+    """Show that HE holds the right endpoint but the tunnel carries nothing."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _tunnel_down_issue_id(tunnel_id),
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=TUNNEL_DOWN_ISSUE,
+        translation_placeholders={
+            "name": tunnel_name,
+            "tunnel_id": tunnel_id,
+            "target": target,
+            "since": dt_util.as_local(since).strftime("%Y-%m-%d %H:%M"),
+        },
+        learn_more_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel_id),
+    )
+
+
+@callback
+def async_clear_tunnel_down_issue(hass: HomeAssistant, tunnel_id: str) -> None:
+    """Delete it: echoes come back, or the tunnel is gone."""
+    ir.async_delete_issue(hass, DOMAIN, _tunnel_down_issue_id(tunnel_id))
+
+
 def _events_issue_id(issue: EventsIssue, entry_id: str) -> str:
     return f"{issue.value}_{entry_id}"
 
@@ -159,6 +200,7 @@ def async_clear_entry_issues(
     async_clear_events_issues(hass, entry_id)
     for tunnel_id in tunnel_ids:
         async_clear_tunnel_issues(hass, tunnel_id)
+        async_clear_tunnel_down_issue(hass, tunnel_id)
 
 
 @callback
@@ -168,9 +210,9 @@ def async_clear_stale_tunnel_issues(hass: HomeAssistant, tunnel_ids: set[str]) -
         issue_id
         for (domain, issue_id) in ir.async_get(hass).issues
         if domain == DOMAIN
-        for issue in TunnelIssue
-        if issue_id.startswith(f"{issue.value}_")
-        and issue_id.removeprefix(f"{issue.value}_") not in tunnel_ids
+        for kind in (*(issue.value for issue in TunnelIssue), TUNNEL_DOWN_ISSUE)
+        if issue_id.startswith(f"{kind}_")
+        and issue_id.removeprefix(f"{kind}_") not in tunnel_ids
     ]
     for issue_id in stale:
         ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -10,13 +10,14 @@ from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import RouterCoordinator
-from .entity import RouterEntity, TunnelEntity, TunnelStatusEntity
+from .entity import RouterEntity, TunnelEntity, TunnelHealthEntity, TunnelStatusEntity
 from .protocol.he_client import TunnelInfo
 from .protocol.igd_client import WanStatus
 from .router_events import EventsState, RouterEvents
@@ -99,6 +100,17 @@ TUNNEL_STATUS_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
     ),
 )
 
+# The round trip of the last answered echo through the tunnel.
+TUNNEL_ROUND_TRIP = SensorEntityDescription(
+    key="tunnel_round_trip",
+    translation_key="tunnel_round_trip",
+    device_class=SensorDeviceClass.DURATION,
+    native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+    state_class=SensorStateClass.MEASUREMENT,
+    suggested_display_precision=1,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
 # What HE reports about the tunnel (tunnelInfo.php): for the user's own network setup.
 TUNNEL_INFO_SENSORS: tuple[TunnelInfoSensorEntityDescription, ...] = (
     TunnelInfoSensorEntityDescription(
@@ -160,6 +172,9 @@ async def async_setup_entry(
                 *(
                     TunnelInfoSensor(tunnel, description)
                     for description in TUNNEL_INFO_SENSORS
+                ),
+                TunnelRoundTripSensor(
+                    tunnel, data.health[subentry_id], TUNNEL_ROUND_TRIP
                 ),
             ],
             config_subentry_id=subentry_id,
@@ -239,3 +254,19 @@ class TunnelInfoSensor(TunnelEntity, SensorEntity):
         """Return the value from HE's information."""
         info = self.coordinator.data.info
         return self.entity_description.value_fn(info) if info is not None else None
+
+
+class TunnelRoundTripSensor(TunnelHealthEntity, SensorEntity):
+    """The round trip of the last answered echo through the tunnel (ms)."""
+
+    @property
+    def available(self) -> bool:
+        """Return whether the last check was answered (a round trip to show)."""
+        echo = self.echo
+        return echo is not None and echo.rtt_ms is not None
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the mean round trip of the answered echoes."""
+        echo = self.echo
+        return echo.rtt_ms if echo is not None else None

@@ -30,7 +30,7 @@ from custom_components.tunnelbroker.protocol.tunnel_health import async_echo, as
 
 async def main():
     privileged = await async_icmp_privilege()
-    result = await async_echo(sys.argv[1], privileged, count=2, interval=0.1, timeout=1.0)
+    result = await async_echo(sys.argv[1], privileged, count=2, interval=0.1, wait=1.0)
     print(json.dumps({**dataclasses.asdict(result), "privileged": privileged}))
 
 asyncio.run(main())
@@ -53,7 +53,7 @@ def _check(prefix: list[str], target: str) -> dict[str, object]:
 async def test_loopback_answers_with_a_round_trip() -> None:
     privileged = await async_icmp_privilege()
     assert privileged is not None, "the tests run where ICMP sockets are allowed"
-    result = await async_echo("::1", privileged, count=2, interval=0.05, timeout=1.0)
+    result = await async_echo("::1", privileged, count=2, interval=0.05, wait=1.0)
     assert result.outcome is EchoOutcome.ANSWERED
     assert result.rtt_ms is not None and 0 <= result.rtt_ms < 1000
     assert (result.sent, result.received) == (2, 2)

@@ -22,7 +22,7 @@ _NO_ROUTE_ERRNOS = frozenset(
     {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
 )
 ECHO_COUNT = 3
-ECHO_INTERVAL = 0.2  # seconds between the echoes of one check
+ECHO_INTERVAL = 0.0  # the next echo goes out as soon as the last is answered
 ECHO_TIMEOUT = 2.0  # seconds to wait for each answer
 
 
@@ -79,9 +79,12 @@ async def async_echo(
     *,
     count: int = ECHO_COUNT,
     interval: float = ECHO_INTERVAL,
-    timeout: float = ECHO_TIMEOUT,
+    wait: float = ECHO_TIMEOUT,
 ) -> EchoResult:
-    """Send `count` ICMPv6 echo requests to `target`; return what came of them."""
+    """Send `count` ICMPv6 echo requests to `target`; return what came of them.
+
+    Each answer is awaited `wait` seconds.
+    """
     address = str(IPv6Address(target))
     if privileged is None:
         return EchoResult(
@@ -96,7 +99,7 @@ async def async_echo(
             address,
             count=count,
             interval=interval,
-            timeout=timeout,
+            timeout=wait,
             privileged=privileged,
         )
     except SocketPermissionError as err:
