@@ -9,8 +9,17 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tunnelbroker.const import ENV_MIN_UPDATE_INTERVAL
-from custom_components.tunnelbroker.developer_settings import min_update_interval
+from custom_components.tunnelbroker.const import (
+    ENV_HEALTH_ISSUE_AFTER,
+    ENV_HEALTH_TARGET,
+    ENV_MIN_UPDATE_INTERVAL,
+    TUNNEL_DOWN_ISSUE_AFTER,
+)
+from custom_components.tunnelbroker.developer_settings import (
+    health_issue_after,
+    health_target,
+    min_update_interval,
+)
 from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.core import HomeAssistant
 from simulators.he import HeSimulator
@@ -53,3 +62,45 @@ async def test_unsafe_min_update_interval_is_ignored(
 
 async def test_min_update_interval_default(hass: HomeAssistant) -> None:
     assert min_update_interval(hass) == MIN_UPDATE_INTERVAL == timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "target"),
+    [
+        ("::1", "::1"),
+        (" 0:0::1 ", "::1"),
+        ("127.0.0.1", None),
+        ("host", None),
+        ("", None),
+    ],
+)
+async def test_health_target_must_be_ipv6(
+    hass: HomeAssistant,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    value: str,
+    target: str | None,
+) -> None:
+    monkeypatch.setenv(ENV_HEALTH_TARGET, value)
+    assert health_target(hass) == target
+    if target is not None:
+        assert f"{ENV_HEALTH_TARGET} is set" in caplog.text
+    elif value:
+        assert f"Ignoring {ENV_HEALTH_TARGET}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("value", "after"),
+    [
+        ("5", timedelta(seconds=5)),
+        ("", TUNNEL_DOWN_ISSUE_AFTER),
+        ("-1", TUNNEL_DOWN_ISSUE_AFTER),
+        ("901", TUNNEL_DOWN_ISSUE_AFTER),
+        ("later", TUNNEL_DOWN_ISSUE_AFTER),
+    ],
+)
+async def test_health_issue_window_can_only_shrink(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, value: str, after: timedelta
+) -> None:
+    monkeypatch.setenv(ENV_HEALTH_ISSUE_AFTER, value)
+    assert health_issue_after(hass) == after
