@@ -14,6 +14,8 @@ from pathlib import Path
 import time
 from typing import Any
 
+import pytest
+
 from tests.support.hass_process import HassError, HassProcess
 from tests.support.igd_router import IgdRouter
 from tests.support.ipv6_path import EchoPeer
@@ -23,6 +25,8 @@ from tests.support.real_stack import (
     add_integration_from_ssdp,
     wait_until,
 )
+
+pytestmark = pytest.mark.router
 
 REACHABLE = "binary_sensor.tunnel_100000_tunnel_reachable"
 ROUND_TRIP = "sensor.tunnel_100000_round_trip"
