@@ -17,7 +17,9 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 import pytest_socket
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
@@ -44,6 +46,22 @@ from simulators.igd import IgdSimulator, RouterShape
 from .support.values import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
 
 __all__ = ["ROUTER_UDN", "TUNNEL_ID", "UPDATE_KEY", "USERNAME", "WAN_IP"]
+
+
+class _Snapshots(HomeAssistantSnapshotExtension):
+    """Home Assistant's snapshots in tests/snapshots/, for syrupy 5 (floor) and 6 (newest).
+
+    The test plugin's extension names that folder through `dirname`, which syrupy 6 no longer
+    asks: it reads `snapshot_dirname`.
+    """
+
+    snapshot_dirname = "snapshots"
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots with Home Assistant's serializer, in tests/snapshots/ on both lines."""
+    return snapshot.use_extension(_Snapshots)
 
 
 @pytest.fixture(autouse=True)

@@ -119,10 +119,6 @@ async def test_diagnostics_snapshot(
     loaded: MockConfigEntry,
     snapshot: SnapshotAssertion,
 ) -> None:
-    """The whole report, as a reviewer of a bug report reads it (ports and times aside).
-
-    The snapshot lives in tests/snapshots/ (Home Assistant's place, used by syrupy 5 on the
-    floor line); syrupy 6 on the newest line looks in __snapshots__, a link to it.
-    """
+    """The whole report, as a reviewer of a bug report reads it (ports and times aside)."""
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded)
     assert diagnostics == snapshot(exclude=props(*VOLATILE))

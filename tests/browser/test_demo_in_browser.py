@@ -174,7 +174,11 @@ def demo_hass(
         adapters=["lo"],
         port=HASS_PORT,
         frontend=True,
-        env={"TUNNELBROKER_API_URL": simulators.he_url},
+        # As scripts/develop: the tunnel health check echoes ::1.
+        env={
+            "TUNNELBROKER_API_URL": simulators.he_url,
+            "TUNNELBROKER_HEALTH_TARGET": "::1",
+        },
     ) as hass:
         yield hass
         log = hass.log_text() + hass.output_path.read_text(errors="replace")
@@ -344,9 +348,12 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("Tunnel endpoint")).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
     expect(page.get_by_text("Last update")).to_be_visible()
-    # Where the endpoint stands, in words.
+    # Where the endpoint stands, in words; and whether the tunnel carries IPv6 (the demo's
+    # check echoes ::1).
     expect(page.get_by_text("Status", exact=True)).to_be_visible()
     expect(page.get_by_text("In sync")).to_be_visible()
+    expect(page.get_by_text("Tunnel reachable")).to_be_visible()
+    expect(page.get_by_text("Check tunnel")).to_be_visible()
     last_update = _state(hass, "sensor.tunnel_100000_last_update")
 
     # The simulator's control page, in a second tab: press "Change WAN address".
