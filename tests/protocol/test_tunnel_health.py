@@ -108,3 +108,9 @@ def test_echo_through_a_namespace_path() -> None:
         unrouted = _check(prefix, "2001:470:ffff::1")
         assert unrouted["outcome"] == "no_route"
         assert unrouted["sent"] == 0
+
+        # A host with IPv6 switched off: no route either, never a false "no answer".
+        subprocess.run(  # noqa: S603 - fixed arguments
+            [*prefix, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], check=True
+        )
+        assert _check(prefix, peer.server)["outcome"] == "no_route"

@@ -48,12 +48,17 @@ class EchoResult:
 
 
 async def async_icmp_privilege() -> bool | None:
-    """Return True for raw ICMP sockets, False for unprivileged ones, None for neither."""
+    """Return True for raw ICMP sockets, False for unprivileged ones, None for neither.
+
+    A host without IPv6 at all (no ICMPv6 socket of any kind) counts as neither.
+    """
     for privileged in (True, False):
         try:
             await async_ping("::1", count=0, timeout=0, privileged=privileged)
         except SocketPermissionError:
             continue
+        except (ICMPLibError, OSError):
+            return None
         return privileged
     return None
 
