@@ -1,9 +1,12 @@
-"""The demo's control page: the simulated router's state, a WAN change button, HE's requests.
+"""The demo's control page: the simulated router's state, a WAN change button, HE's requests, the tunnel.
 
 Served by the router simulator (GET `/`, e.g. http://127.0.0.1:8125/ in scripts/develop): its WAN
 address and connection status, a plain HTML form "Change WAN address" (POST `/sim/change-wan`,
 answered with a redirect back to the page: Post/Redirect/Get) and the last requests the simulated
-HE server received, with the endpoint it holds for each tunnel.
+HE server received, with the endpoint it holds for each tunnel. "Break the tunnel" / "Mend the
+tunnel" (POST `/sim/tunnel`) make the tunnel health check's echoes go unanswered, and answered
+again, through the TunnelSwitch (tunnel_switch.py): in a private network only, the page says why
+not elsewhere.
 
 The page keeps itself current: a small inline script (no external resources) fetches
 `/sim/control-state` every REFRESH_SECONDS -- the same values the page shows, as JSON, from the
@@ -23,10 +26,14 @@ from aiohttp import web
 
 from .he import HeSimulator, UpdateRequest
 from .igd import IgdSimulator
+from .tunnel_switch import TunnelSwitch, TunnelSwitchUnavailable
 
 CONTROL_PATH = "/"
 CHANGE_WAN_PATH = "/sim/change-wan"
 CONTROL_STATE_PATH = "/sim/control-state"
+TUNNEL_PATH = "/sim/tunnel"
+TUNNEL_PASSING = "passing: the far end answers echoes"
+TUNNEL_BROKEN = "broken: echoes go unanswered"
 REFRESH_SECONDS = 1.5
 FALLBACK_WAN_IP = "84.17.0.10"  # the demo router's first address
 SHOWN_REQUESTS = 10
@@ -72,6 +79,15 @@ in all)</h3>
 <tbody>
 {requests}</tbody>
 </table>
+<h2>Tunnel</h2>
+<dl>
+<dt>IPv6 through the tunnel</dt><dd id="tunnel-state">{tunnel_state}</dd>
+</dl>
+<form method="post" action="{tunnel_path}">
+<button type="submit" name="broken" value="1"{disabled}>Break the tunnel</button>
+<button type="submit" name="broken" value="0"{disabled}>Mend the tunnel</button>
+</form>
+<p id="tunnel-note">{tunnel_note}</p>
 <script>
 {script}</script>
 </body>
@@ -104,6 +120,7 @@ async function refresh() {{
     byId("connection-status").textContent = state.connection_status;
     byId("next-wan-address").textContent = state.next_wan_address;
     byId("request-count").textContent = state.request_count;
+    byId("tunnel-state").textContent = state.tunnel;
     fillRows("he-tunnels", state.tunnels);
     fillRows("he-requests", state.requests);
     byId("refresh-note").textContent = "(updates itself every {seconds} s)";
@@ -127,20 +144,26 @@ def next_wan_address(current: str) -> str:
     return str(candidate)
 
 
-def add_control_page(router: IgdSimulator, he: HeSimulator) -> None:
+def add_control_page(
+    router: IgdSimulator, he: HeSimulator, tunnel: TunnelSwitch | None = None
+) -> None:
     """Serve the control page on the router simulator's app (before it starts)."""
-    page = _ControlPage(router, he)
+    page = _ControlPage(router, he, tunnel or TunnelSwitch())
     router.app.router.add_get(CONTROL_PATH, page.handle_page)
     router.app.router.add_get(CONTROL_STATE_PATH, page.handle_state)
     router.app.router.add_post(CHANGE_WAN_PATH, page.handle_change_wan)
+    router.app.router.add_post(TUNNEL_PATH, page.handle_tunnel)
 
 
 class _ControlPage:
     """The page's handlers, over the two simulators."""
 
-    def __init__(self, router: IgdSimulator, he: HeSimulator) -> None:
+    def __init__(
+        self, router: IgdSimulator, he: HeSimulator, tunnel: TunnelSwitch
+    ) -> None:
         self._router = router
         self._he = he
+        self._tunnel = tunnel
 
     def view(self) -> dict[str, Any]:
         """Return what the page shows that changes, unescaped (for the page and its script)."""
@@ -159,10 +182,12 @@ class _ControlPage:
                 for tunnel in tunnels.values()
             ],
             "requests": [_request_cells(n, r, now) for n, r in shown],
+            "tunnel": TUNNEL_BROKEN if self._tunnel.broken else TUNNEL_PASSING,
         }
 
     async def handle_page(self, request: web.Request) -> web.Response:
         view = self.view()
+        unavailable = self._tunnel.unavailable_reason()
         body = _PAGE.format(
             title=escape(self._router.friendly_name),
             wan_address=escape(view["wan_address"]),
@@ -174,6 +199,15 @@ class _ControlPage:
             tunnels="".join(_row(*cells) for cells in view["tunnels"]),
             request_count=view["request_count"],
             requests="".join(_row(*cells) for cells in view["requests"]),
+            tunnel_state=escape(view["tunnel"]),
+            tunnel_path=TUNNEL_PATH,
+            disabled="" if unavailable is None else " disabled",
+            tunnel_note=escape(
+                "Home Assistant sees it at its next check (every 5 minutes) or at once "
+                "when you press Check tunnel on the tunnel's device page."
+                if unavailable is None
+                else f"The tunnel cannot be broken here: {unavailable}"
+            ),
             script=_SCRIPT.format(
                 state_path=CONTROL_STATE_PATH,
                 seconds=f"{REFRESH_SECONDS:g}",
@@ -191,6 +225,18 @@ class _ControlPage:
         self._router.set_external_ip(
             wanted or next_wan_address(self._router.state.external_ip)
         )
+        raise web.HTTPSeeOther(location=CONTROL_PATH)
+
+    async def handle_tunnel(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if (wanted := form.get("broken")) not in ("0", "1"):
+            raise web.HTTPBadRequest(text="broken must be 1 (break) or 0 (mend)")
+        try:
+            self._tunnel.set_broken(wanted == "1")
+        except TunnelSwitchUnavailable as err:
+            raise web.HTTPConflict(
+                text=f"The tunnel cannot be broken here: {err}"
+            ) from err
         raise web.HTTPSeeOther(location=CONTROL_PATH)
 
 

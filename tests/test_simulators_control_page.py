@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 import re
 from typing import Any
 
@@ -17,11 +18,15 @@ from simulators.control_page import (
     FALLBACK_WAN_IP,
     REFRESH_SECONDS,
     SHOWN_REQUESTS,
+    TUNNEL_BROKEN,
+    TUNNEL_PASSING,
+    TUNNEL_PATH,
     add_control_page,
     next_wan_address,
 )
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
+from simulators.tunnel_switch import TunnelSwitch
 
 from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
 
@@ -33,6 +38,11 @@ class Demo:
     router: IgdSimulator
     he: HeSimulator
     session: aiohttp.ClientSession
+    # The tunnel switch's network: a private one (loopback only) unless a test adds to it.
+    # Its sysctl is a file of the test's, never this machine's: the real one is written in
+    # tests/test_simulators_private_network.py, inside a namespace of its own.
+    sysctl: Path
+    interfaces: list[str] = field(default_factory=lambda: ["lo"])
 
     async def page(self) -> str:
         async with self.session.get(f"{self.router.url}/") as response:
@@ -69,17 +79,27 @@ class Demo:
         ) as response:
             return await response.text()
 
+    async def switch_tunnel(self, broken: str) -> aiohttp.ClientResponse:
+        async with self.session.post(
+            f"{self.router.url}{TUNNEL_PATH}", data={"broken": broken}
+        ) as response:
+            await response.read()
+            return response
+
 
 @pytest.fixture
-async def demo() -> AsyncGenerator[Demo]:
+async def demo(tmp_path: Path) -> AsyncGenerator[Demo]:
     router = IgdSimulator(external_ip=WAN_IP)
     he = HeSimulator()
     he.add_tunnel(USERNAME, TUNNEL_ID, UPDATE_KEY)
-    add_control_page(router, he)
+    sysctl = tmp_path / "echo_ignore_all"
+    sysctl.write_text("0\n")
+    interfaces = ["lo"]
+    add_control_page(router, he, TunnelSwitch(sysctl, lambda: list(interfaces)))
     await he.start()
     await router.start()
     async with aiohttp.ClientSession() as session:
-        yield Demo(router, he, session)
+        yield Demo(router, he, session, sysctl, interfaces)
     await router.stop()
     await he.stop()
 
@@ -265,3 +285,73 @@ async def test_everything_shown_is_escaped(demo: Demo) -> None:
 )
 def test_next_wan_address(current: str, expected: str) -> None:
     assert next_wan_address(current) == expected
+
+
+async def test_tunnel_breaks_and_mends_in_a_private_network(demo: Demo) -> None:
+    """Loopback only: the switch silences echoes (echo_ignore_all) and lets them through again."""
+    page = await demo.page()
+    assert _cell(page, "tunnel-state") == TUNNEL_PASSING
+    assert f'<form method="post" action="{TUNNEL_PATH}">' in page
+    assert 'value="1">Break the tunnel</button>' in page  # enabled
+    assert 'value="0">Mend the tunnel</button>' in page
+    assert "press Check tunnel" in _cell(page, "tunnel-note")
+
+    response = await demo.switch_tunnel("1")
+
+    assert response.history[0].status == 303  # back to the page, which says so
+    assert _cell(await response.text(), "tunnel-state") == TUNNEL_BROKEN
+    assert demo.sysctl.read_text() == "1\n"
+    assert (await demo.state())["tunnel"] == TUNNEL_BROKEN
+
+    await demo.switch_tunnel("0")
+
+    assert demo.sysctl.read_text() == "0\n"
+    assert (await demo.state())["tunnel"] == TUNNEL_PASSING
+
+
+async def test_tunnel_cannot_be_broken_in_a_shared_network(demo: Demo) -> None:
+    """Another interface beside loopback: this machine's network, where ::1 is everyone's."""
+    demo.interfaces.append("eth0")
+
+    page = await demo.page()
+    response = await demo.switch_tunnel("1")
+
+    assert 'value="1" disabled>Break the tunnel</button>' in page
+    assert 'value="0" disabled>Mend the tunnel</button>' in page
+    note = _cell(page, "tunnel-note")
+    assert note.startswith("The tunnel cannot be broken here: ")
+    assert "(eth0)" in note
+    assert "private network" in note
+    assert response.status == 409
+    assert "(eth0)" in await response.text()
+    assert demo.sysctl.read_text() == "0\n"  # untouched
+    assert (await demo.state())["tunnel"] == TUNNEL_PASSING
+
+
+async def test_tunnel_switch_without_ipv6_says_so(demo: Demo) -> None:
+    demo.sysctl.unlink()  # a kernel with IPv6 switched off has no such setting
+
+    response = await demo.switch_tunnel("1")
+
+    assert response.status == 409
+    assert "IPv6 switched off" in await response.text()
+    assert "IPv6 switched off" in _cell(await demo.page(), "tunnel-note")
+    assert (await demo.state())["tunnel"] == TUNNEL_PASSING
+
+
+async def test_tunnel_switch_that_cannot_be_written_says_why(demo: Demo) -> None:
+    demo.sysctl.unlink()
+    demo.sysctl.mkdir()  # exists, but writing it fails as a read-only /proc/sys would
+
+    response = await demo.switch_tunnel("1")
+
+    assert response.status == 409
+    assert f"cannot write {demo.sysctl}" in await response.text()
+
+
+@pytest.mark.parametrize("broken", ["", "yes", "2"])
+async def test_tunnel_switch_takes_only_break_or_mend(demo: Demo, broken: str) -> None:
+    response = await demo.switch_tunnel(broken)
+
+    assert response.status == 400
+    assert demo.sysctl.read_text() == "0\n"
