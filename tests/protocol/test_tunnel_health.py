@@ -7,11 +7,8 @@ server" namespace (tests/support/ipv6_path.py).
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -20,34 +17,7 @@ from custom_components.tunnelbroker.protocol.tunnel_health import (
     async_echo,
     async_icmp_privilege,
 )
-from tests.support.ipv6_path import EchoPeer
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Run one check in another namespace (or as another user): the result as JSON.
-CHECK = """
-import asyncio, dataclasses, json, sys
-from custom_components.tunnelbroker.protocol.tunnel_health import async_echo, async_icmp_privilege
-
-async def main():
-    privileged = await async_icmp_privilege()
-    result = await async_echo(sys.argv[1], privileged, count=2, interval=0.1, wait=1.0)
-    print(json.dumps({**dataclasses.asdict(result), "privileged": privileged}))
-
-asyncio.run(main())
-"""
-
-
-def _check(prefix: list[str], target: str) -> dict[str, object]:
-    proc = subprocess.run(  # noqa: S603 - our own module
-        [*prefix, sys.executable, "-c", CHECK, target],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return dict(json.loads(proc.stdout))
+from tests.support.ipv6_path import EchoPeer, echo_check
 
 
 async def test_loopback_answers_with_a_round_trip() -> None:
@@ -80,7 +50,7 @@ def test_unprivileged_user_without_ping_sockets_is_told() -> None:
         low, high = (int(x) for x in ranges.read().split())
     if low <= 65534 <= high:
         pytest.skip("this machine allows unprivileged ICMP sockets for nobody")
-    result = _check(
+    result = echo_check(
         [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"], "::1"
     )
     assert result["privileged"] is None
@@ -92,20 +62,20 @@ def test_echo_through_a_namespace_path() -> None:
     """Answered, then dropped by the HE side's firewall (no answer), and an unrouted target."""
     with EchoPeer() as peer:
         prefix = ["ip", "netns", "exec", peer.local_ns]
-        answered = _check(prefix, peer.server)
+        answered = echo_check(prefix, peer.server)
         assert answered["outcome"] == "answered"
         assert isinstance(answered["rtt_ms"], float)
         assert answered["received"] == 2
 
         peer.block_echo()
-        dropped = _check(prefix, peer.server)
+        dropped = echo_check(prefix, peer.server)
         assert dropped["outcome"] == "no_answer"
         assert (dropped["sent"], dropped["received"]) == (2, 0)
         peer.unblock_echo()
-        assert _check(prefix, peer.server)["outcome"] == "answered"
+        assert echo_check(prefix, peer.server)["outcome"] == "answered"
 
         # Another IPv6 network: the namespace has no route to it (no default route).
-        unrouted = _check(prefix, "2001:470:ffff::1")
+        unrouted = echo_check(prefix, "2001:470:ffff::1")
         assert unrouted["outcome"] == "no_route"
         assert unrouted["sent"] == 0
 
@@ -113,4 +83,4 @@ def test_echo_through_a_namespace_path() -> None:
         subprocess.run(  # noqa: S603 - fixed arguments
             [*prefix, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], check=True
         )
-        assert _check(prefix, peer.server)["outcome"] == "no_route"
+        assert echo_check(prefix, peer.server)["outcome"] == "no_route"

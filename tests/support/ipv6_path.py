@@ -10,7 +10,11 @@ an address on the same /64 and nothing else, so any other IPv6 target has no rou
 from __future__ import annotations
 
 import itertools
+import json
 import os
+from pathlib import Path
+import subprocess
+import sys
 from types import TracebackType
 from typing import Self
 
@@ -18,6 +22,33 @@ from .igd_router import _delete_netns, _netns_list, _run
 
 _counter = itertools.count()
 TABLE = "tbhealth"
+REPO = Path(__file__).resolve().parents[2]
+# One check by the integration's own echo code, run by another process: the result as JSON.
+_CHECK = """
+import asyncio, dataclasses, json, sys
+from custom_components.tunnelbroker.protocol.tunnel_health import async_echo, async_icmp_privilege
+
+async def main():
+    privileged = await async_icmp_privilege()
+    result = await async_echo(sys.argv[1], privileged, count=2, interval=0.1, wait=1.0)
+    print(json.dumps({**dataclasses.asdict(result), "privileged": privileged}))
+
+asyncio.run(main())
+"""
+
+
+def echo_check(prefix: list[str], target: str) -> dict[str, object]:
+    """Echo `target` (2 echoes, 1 s each) as `prefix` runs it: in a namespace, as a user."""
+    proc = subprocess.run(  # noqa: S603 - our own module
+        [*prefix, sys.executable, "-c", _CHECK, target],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout))
 
 
 class EchoPeer:
