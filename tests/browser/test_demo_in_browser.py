@@ -5,9 +5,12 @@ The test starts what `scripts/develop` starts -- the simulated router and HE ser
 then does in the browser what a new user does: onboard Home Assistant in the UI (owner account,
 home location, country, analytics), add the integration by description URL with the demo
 tunnel's credentials, open the router's and the tunnel's device pages, press "Change WAN
-address" on the simulator's control page, and watch both pages follow.
+address" on the simulator's control page, and watch both pages follow; then "Break the tunnel"
+there, press "Check tunnel" and see *Tunnel reachable* disconnected, and connected again once
+the tunnel is mended.
 
-Everything runs in a network namespace the test creates, with only loopback: onboarding sets up
+Everything runs in a network namespace the test creates, with only loopback (as scripts/develop
+runs the demo in a private network, simulators/private_network.py): onboarding sets up
 met, radio_browser and google_translate, which would otherwise reach the internet, and the
 browser (started inside it through a wrapper) cannot reach anything else either. Root only.
 
@@ -44,6 +47,7 @@ import pytest
 
 from homeassistant.const import __version__ as HA_VERSION
 from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
+from simulators.control_page import TUNNEL_BROKEN, TUNNEL_PASSING
 from tests.support.hass_process import HassProcess
 
 pytestmark = pytest.mark.browser
@@ -395,6 +399,24 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     assert len(simulators.he_requests()) == 2  # nothing sent meanwhile
     _screenshot(page, screenshots, "device-tunnel-rate-limited")
 
+    # The control page breaks the tunnel (in this namespace only, as in scripts/develop's
+    # private network): the demo check's echoes to ::1 go unanswered. Check tunnel shows it
+    # at once, and Tunnel reachable is back once the tunnel is mended and checked again.
+    reachable = "binary_sensor.tunnel_100000_tunnel_reachable"
+    assert _state(hass, reachable) == "on"
+    control.get_by_role("button", name="Break the tunnel").click()
+    expect(control.locator("#tunnel-state")).to_have_text(TUNNEL_BROKEN)
+    _press(page, "Check tunnel")
+    expect(page.get_by_text("Disconnected")).to_be_visible()
+    assert _state(hass, reachable) == "off"
+    assert _state(hass, "sensor.tunnel_100000_round_trip") == "unavailable"
+    _screenshot(page, screenshots, "device-tunnel-unreachable")
+    control.get_by_role("button", name="Mend the tunnel").click()
+    expect(control.locator("#tunnel-state")).to_have_text(TUNNEL_PASSING)
+    _press(page, "Check tunnel")
+    expect(page.get_by_text("Disconnected")).to_have_count(0)
+    assert _state(hass, reachable) == "on"
+
     # The router's options: an event callback URL that cannot work is refused on its field.
     page.goto(hass.base_url + "/config/integrations/integration/tunnelbroker")
     page.get_by_role("button", name="Configure").first.click()
@@ -412,6 +434,12 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("Routers send their events over plain HTTP")).to_have_count(
         0
     )
+
+
+def _press(page: Page, button: str) -> None:
+    """Press a button entity's *Press* on the device page, as a user does."""
+    row = page.locator("hui-button-entity-row", has_text=button)
+    row.get_by_role("button", name="Press").click()
 
 
 def _screenshot(page: Page, folder: Path, name: str) -> None:
