@@ -5,13 +5,17 @@ A real hass in the client namespace of a real router (miniupnpd), the simulated 
 the flows a user goes through: the discovered flow with the first tunnel, then *Add tunnel*
 for each further one. Hass's own clock stamps both ends of each delay (the entry's
 `created_at`, the sensor's `last_changed`; for a reload or a restart, the bench's wall clock at
-the request, the same system clock).
+the request, the same system clock). Each tunnel's health check runs as it does at home, every
+5 minutes and after each update, echoing `::1` of the client namespace (developer setting
+TUNNELBROKER_HEALTH_TARGET: the simulated HE's tunnel server is nobody's to echo); the last
+line says whether it was answered.
 
 The last lines are machine-readable:
   first_state setup_ms=.. reload_tunnels=5 median_ms=.. p95_ms=.. restart_ms=.. ha_setup_s=..
   memory tunnels=0 rss_mib=..   (router discovered, nothing set up)
   memory tunnels=1 rss_mib=..
   memory tunnels=5 rss_mib=.. integration_mib=..
+  health tunnels=5 reachable=.. round_trip_ms=..
 """
 
 from __future__ import annotations
@@ -105,7 +109,10 @@ def main() -> None:
         IgdRouter(state_dir=Path(tmp) / "igd") as router,
     ):
         he = HeInNamespace(router, rtt_ms=args.he_rtt_ms, tunnels=args.tunnels)
-        env = {"TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}"}
+        env = {
+            "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
+            "TUNNELBROKER_HEALTH_TARGET": "::1",
+        }
         try:
             with HassProcess(
                 Path(tmp) / "hass", netns=router.client_ns, env=env
@@ -143,6 +150,7 @@ def main() -> None:
                         f"tunnel {tunnel_id} set up",
                     )
                 rss_n = _rss_mib(hass, args.settle, f"{args.tunnels} tunnels")
+                health = [_health(hass, tunnel_id) for tunnel_id in ids]
 
                 reloads: list[float] = []
                 for n in range(args.reloads):
@@ -190,6 +198,24 @@ def main() -> None:
         f"memory tunnels={args.tunnels} rss_mib={rss_n:.1f} "
         f"integration_mib={rss_n - rss0:.1f}"
     )
+    print(
+        f"health tunnels={args.tunnels} "
+        f"reachable={','.join(state for state, _rtt in health)} "
+        f"round_trip_ms={','.join(rtt for _state, rtt in health)}"
+    )
+
+
+def _health(hass: HassProcess, tunnel_id: str) -> tuple[str, str]:
+    """Return the tunnel's Tunnel reachable and Round trip states."""
+    states = [
+        hass.state(f"{platform}.tunnel_{tunnel_id}_{key}")
+        for platform, key in (
+            ("binary_sensor", "tunnel_reachable"),
+            ("sensor", "round_trip"),
+        )
+    ]
+    reachable, rtt = (str(s["state"]) if s else "missing" for s in states)
+    return reachable, rtt
 
 
 if __name__ == "__main__":
