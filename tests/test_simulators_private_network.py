@@ -28,7 +28,8 @@ import pytest
 
 from simulators.control_page import TUNNEL_BROKEN, TUNNEL_PASSING, TUNNEL_PATH
 from simulators.tunnel_switch import ECHO_IGNORE_ALL
-from tests.support.ipv6_path import REPO, echo_check
+from tests.support.hass_process import REPO
+from tests.support.ipv6_path import echo_check
 
 pytestmark = pytest.mark.router
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from pathlib import Path
 import subprocess
 import sys
 from types import TracebackType
 from typing import Self
 
+from .hass_process import REPO
 from .igd_router import _delete_netns, _netns_list, _run
 
 _counter = itertools.count()
 TABLE = "tbhealth"
-REPO = Path(__file__).resolve().parents[2]
 # One check by the integration's own echo code, run by another process: the result as JSON.
 _CHECK = """
 import asyncio, dataclasses, json, sys

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import json
-from pathlib import Path
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 
 from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
 
-from .hass_process import HassProcess
+from .hass_process import REPO, HassProcess
 from .igd_router import IgdRouter
 
 HE_PORT = 8124
@@ -25,7 +24,6 @@ DEMO_TUNNEL_FORM = {
     "update_key": DEMO_UPDATE_KEY,
     "tunnel_id": DEMO_TUNNEL_ID,
 }
-REPO = Path(__file__).resolve().parents[2]
 # While subscribed the safety poll is 10 minutes: anything seen within a minute was pushed.
 PUSH_DEADLINE = 60.0
 # Without events the router is polled every 30 s.
