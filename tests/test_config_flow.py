@@ -285,7 +285,6 @@ async def test_setup_when_he_holds_the_address_sends_no_update(
     [
         ("", 503, "cannot_connect"),
         ("911", 200, "cannot_connect"),
-        ("abuse", 200, "abuse"),
         ("badip", 200, "address_refused"),
         ("-ERROR: Tunnel is in maintenance", 200, "he_error"),
         ("<html>proxy login</html>", 200, "unknown"),
@@ -306,6 +305,21 @@ async def test_tunnel_step_he_errors_then_success(
     he.clear_forced_reply()
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_tunnel_step_abuse_holds_the_next_try(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    """HE blocked the tunnel: trying again at once would only prolong the block."""
+    flow_id = await _at_tunnel_step(hass, igd)
+    he.force_reply("abuse")
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "abuse"}
+    he.clear_forced_reply()
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "abuse"}
+    assert result["description_placeholders"]["message"].startswith("blocked until")
+    assert len(he.requests) == 1  # nothing sent the second time
 
 
 async def test_tunnel_step_he_down(
@@ -917,7 +931,6 @@ async def test_reauth_form_names_the_tunnel(
     [
         ("badauth", 200, "invalid_auth"),
         ("", 503, "cannot_connect"),
-        ("abuse", 200, "abuse"),
     ],
 )
 async def test_reauth_he_errors_then_same_key_accepted(

@@ -65,8 +65,9 @@ async def test_diagnostics_redact_secrets_and_addresses(
     assert tunnel["endpoint"] == "**REDACTED**"
     assert tunnel["last_attempt"]["status"] == "abuse"
     assert tunnel["last_attempt"]["sent"] is True
-    assert tunnel["hold"]["abuse_blocks"] == 1
-    assert tunnel["needs_user"] is None
+    assert tunnel["backoff"]["abuse_blocks"] == 1
+    assert tunnel["refusal"] is None
+    assert tunnel["unsettled"] is None
     assert tunnel["automatic"] is True
     assert tunnel["info"] == dict.fromkeys(
         (

@@ -1,16 +1,21 @@
-"""The endpoint store survives restarts and shrugs off damaged records."""
+"""The endpoint store survives restarts, shrugs off damaged records and says when it could not read."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from custom_components.tunnelbroker.const import DOMAIN
 from custom_components.tunnelbroker.endpoint_store import (
     STORAGE_KEY,
     EndpointStore,
     async_get_endpoint_store,
 )
-from custom_components.tunnelbroker.protocol.update_policy import Hold, Refusal
+from custom_components.tunnelbroker.protocol.he_client import UpdateStatus
+from custom_components.tunnelbroker.protocol.update_policy import Backoff, Refusal
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 
@@ -20,8 +25,8 @@ async def test_round_trip_and_forget(
     store = await async_get_endpoint_store(hass)
     assert await async_get_endpoint_store(hass) is store
     when = dt_util.utcnow()
-    await store.async_set("1", "84.17.0.1", when)
-    await store.async_set("2", "84.17.0.2", when)
+    await store.async_confirmed("1", "84.17.0.1", when)
+    await store.async_confirmed("2", "84.17.0.2", when)
     assert hass_storage[STORAGE_KEY]["data"]["1"] == {
         "endpoint": "84.17.0.1",
         "updated_at": when.isoformat(),
@@ -31,11 +36,33 @@ async def test_round_trip_and_forget(
     record = reread.get("1")
     assert record is not None
     assert (record.endpoint, record.updated_at) == ("84.17.0.1", when)
+    assert reread.holds("1", "84.17.0.1")
     await store.async_forget({"1", "99"})
     assert set(hass_storage[STORAGE_KEY]["data"]) == {"2"}
     before = dict(hass_storage[STORAGE_KEY])
     await store.async_forget({"99"})
     assert hass_storage[STORAGE_KEY] == before
+
+
+async def test_a_request_is_written_ahead_and_unconfirmed_until_he_answers(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    store = await async_get_endpoint_store(hass)
+    when = dt_util.utcnow()
+    await store.async_confirmed("1", "84.17.0.1", when)
+    await store.async_sending("1", "84.17.0.2", when)
+    # On disk before the request goes out: a crash or an unload leaves it unconfirmed.
+    assert hass_storage[STORAGE_KEY]["data"]["1"]["unsettled"] == "84.17.0.2"
+    reread = EndpointStore(hass)
+    await reread.async_load()
+    memory = reread.memory("1")
+    assert (memory.unsettled, memory.sent_at) == ("84.17.0.2", when)
+    # Neither the old endpoint nor the new one counts as held until HE says which.
+    assert not reread.holds("1", "84.17.0.1")
+    assert not reread.holds("1", "84.17.0.2")
+    await store.async_adopt("1", "84.17.0.2", when)
+    assert store.holds("1", "84.17.0.2")
+    assert "unsettled" not in hass_storage[STORAGE_KEY]["data"]["1"]
 
 
 async def test_damaged_records_are_skipped(
@@ -57,42 +84,43 @@ async def test_damaged_records_are_skipped(
     assert store.get("no_time") is None
     assert store.get("bad_time") is None
     assert store.get("not_a_dict") is None
+    assert not ir.async_get(hass).issues  # damaged records are not a damaged store
 
 
-async def test_holds_round_trip_and_damaged_holds_are_skipped(
+async def test_backoffs_and_refusals_round_trip_and_damaged_ones_are_skipped(
     hass: HomeAssistant, hass_storage: dict[str, Any]
 ) -> None:
     store = await async_get_endpoint_store(hass)
     until = dt_util.utcnow()
-    hold = Hold(until=until, failures=2, abuse_blocks=1, abuse=True)
-    await store.async_set_hold("1", hold)
-    await store.async_set_hold("1", hold)  # unchanged: nothing to save
-    await store.async_set_refusal("1", Refusal(ip="84.17.0.1", status="icmp_blocked"))
-    await store.async_set_answered_at("1", until)
+    backoff = Backoff(until=until, failures=2, abuse_blocks=1, abuse=True)
+    refusal = Refusal(ip="84.17.0.1", status=UpdateStatus.ICMP_BLOCKED)
+    await store.async_sending("1", "84.17.0.1", until)
+    await store.async_refused(
+        "1", unsettled=None, refusal=refusal, backoff=backoff, sent_at=until
+    )
+    await store.async_refused(
+        "1", unsettled=None, refusal=refusal, backoff=backoff, sent_at=until
+    )
     assert hass_storage[STORAGE_KEY]["data"]["1"] == {
-        "hold": {
+        "backoff": {
             "until": until.isoformat(),
             "failures": 2,
             "abuse_blocks": 1,
             "abuse": True,
         },
         "refusal": {"ip": "84.17.0.1", "status": "icmp_blocked"},
-        "answered_at": until.isoformat(),
+        "sent_at": until.isoformat(),
     }
     reread = EndpointStore(hass)
     await reread.async_load()
-    assert reread.get_hold("1") == hold
-    assert reread.get_refusal("1") == Refusal(ip="84.17.0.1", status="icmp_blocked")
-    assert reread.get_answered_at("1") == until
+    assert reread.memory("1") == store.memory("1")
     assert reread.get("1") is None  # no confirmed endpoint yet
-    # HE confirms an endpoint: the hold and the refusal are over, the answer time stays.
-    await store.async_set("1", "84.17.0.2", until)
-    assert store.get_hold("1") is None
-    assert store.get_refusal("1") is None
+    # HE confirms an endpoint: the backoff and the refusal are over, the send time stays.
+    await store.async_confirmed("1", "84.17.0.2", until)
     assert set(hass_storage[STORAGE_KEY]["data"]["1"]) == {
         "endpoint",
         "updated_at",
-        "answered_at",
+        "sent_at",
     }
     await store.async_forget({"1"})
     assert hass_storage[STORAGE_KEY]["data"] == {}
@@ -102,21 +130,79 @@ async def test_holds_round_trip_and_damaged_holds_are_skipped(
             "hold": {"until": "2026-01-01T00:00:00", "failures": 1, "abuse_blocks": 0}
         },
         "bad_count": {
-            "hold": {"until": until.isoformat(), "failures": "x", "abuse_blocks": 0}
+            "backoff": {"until": until.isoformat(), "failures": "x", "abuse_blocks": 0}
         },
-        "no_time": {"hold": {"until": "later", "failures": 1, "abuse_blocks": 0}},
-        "missing": {"hold": {"failures": 1}},
+        "no_time": {"backoff": {"until": "later", "failures": 1, "abuse_blocks": 0}},
+        "missing": {"backoff": {"failures": 1}},
         "bad_refusal": {"refusal": "badip"},
+        # Earlier versions stored an answer nobody knew as a refusal, for ever.
+        "unknown_refusal": {"refusal": {"ip": "84.17.0.1", "status": "unknown"}},
         "old_format": {
-            "hold": {"until": until.isoformat(), "failures": 0, "abuse_blocks": 2}
+            "hold": {"until": until.isoformat(), "failures": 0, "abuse_blocks": 2},
+            "answered_at": until.isoformat(),
         },
     }
     damaged = EndpointStore(hass)
     await damaged.async_load()
     for tunnel_id in ("naive", "bad_count", "no_time", "missing"):
-        assert damaged.get_hold(tunnel_id) is None
+        assert damaged.memory(tunnel_id).backoff is None
     assert damaged.get_refusal("bad_refusal") is None
-    # Saved before holds knew whether they were a block: blocks counted means a block.
-    old = damaged.get_hold("old_format")
-    assert old is not None
-    assert old.abuse
+    assert damaged.get_refusal("unknown_refusal") is None
+    # Saved before backoffs knew whether they were a block: blocks counted means a block.
+    old = damaged.memory("old_format")
+    assert old.backoff is not None
+    assert old.backoff.abuse
+    assert old.sent_at == until
+
+
+async def test_a_store_from_a_newer_version_keeps_what_it_can_read_and_says_so(
+    hass: HomeAssistant, hass_storage: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A HACS downgrade: the newer version's file is read as far as this one understands it."""
+    hass_storage[STORAGE_KEY] = {
+        "version": 3,
+        "minor_version": 1,
+        "key": STORAGE_KEY,
+        "data": {
+            "1": {
+                "endpoint": "84.17.0.1",
+                "updated_at": "2026-01-01T00:00:00+00:00",
+                "something_new": {"a": 1},
+            },
+        },
+    }
+    store = await async_get_endpoint_store(hass)
+    assert store.holds("1", "84.17.0.1")
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "store_from_newer_version")
+    assert issue is not None
+    assert issue.translation_key == "store_from_newer_version"
+    assert "could not be read whole (saved by a newer version)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"version": 1, "key": STORAGE_KEY, "data": ["not", "a", "mapping"]},
+        {"version": 1, "key": STORAGE_KEY, "data": "garbage"},
+        {"version": 2, "key": STORAGE_KEY, "data": 7},
+    ],
+)
+async def test_a_damaged_store_starts_clean_and_says_so(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    stored: dict[str, Any],
+) -> None:
+    hass_storage[STORAGE_KEY] = stored
+    store = await async_get_endpoint_store(hass)
+    assert store.get("1") is None
+    issues = [
+        issue_id
+        for (domain, issue_id) in ir.async_get(hass).issues
+        if domain == DOMAIN and issue_id.startswith("store_")
+    ]
+    assert issues  # the newer or the damaged one, in words
+    assert "could not be read whole" in caplog.text
+    # What comes next is saved as usual.
+    await store.async_confirmed("1", "84.17.0.1", dt_util.utcnow())
+    assert hass_storage[STORAGE_KEY]["data"]["1"]["endpoint"] == "84.17.0.1"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
-from homeassistant.const import STATE_UNKNOWN
+from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
@@ -43,12 +46,17 @@ async def test_one_event_per_attempt(
     assert state.state != first
 
     he.clear_forced_reply()
-    await loaded.runtime_data.tunnels[next(iter(loaded.subentries))].async_update(
-        "84.17.4.4"
+    await poll(hass, freezer, timedelta(hours=1))  # the retry: HE takes it
+    assert hass.states.get(EVENT).attributes["event_type"] == "updated"
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await hass.services.async_call(
+        BUTTON_DOMAIN,
+        SERVICE_PRESS,
+        {ATTR_ENTITY_ID: "button.tunnel_123456_update_endpoint"},
+        blocking=True,
     )
-    await hass.async_block_till_done()
     state = hass.states.get(EVENT)
     # HE already held it: the user's request came to nothing new.
     assert state.attributes["event_type"] == "unchanged"
     assert state.attributes["automatic"] is False
-    assert [r.reply for r in he.requests][-1] == "nochg 84.17.4.4"
+    assert [r.reply for r in he.requests][-1] == "nochg 84.17.4.5"

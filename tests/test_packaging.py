@@ -38,6 +38,7 @@ from custom_components.tunnelbroker.repair_issues import (
     BEHIND_NAT_ISSUE,
     TUNNEL_DOWN_ISSUE,
     EventsIssue,
+    StoreIssue,
     TunnelIssue,
 )
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
@@ -378,6 +379,7 @@ def test_issue_translations(translations: dict[str, Any]) -> None:
     used = (
         {issue.value for issue in TunnelIssue}
         | {issue.value for issue in EventsIssue}
+        | {issue.value for issue in StoreIssue}
         | {BEHIND_NAT_ISSUE, TUNNEL_DOWN_ISSUE}
     )
     present = _keys(translations, "issues")

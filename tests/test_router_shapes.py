@@ -28,6 +28,7 @@ from custom_components.tunnelbroker.const import (
     INITIAL_EVENT_TIMEOUT,
     SAFETY_POLL_INTERVAL,
 )
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -210,7 +211,8 @@ async def test_the_user_picks_the_uplink_of_a_multi_wan_router(
     assert [s.event_url for s in igd.gena.subscriptions.values()] == [
         "/upnp/event/WAN1"
     ]
-    await poll(hass, freezer, timedelta(minutes=1))
+    # The setup flow's update (of uplink 2's address) started the minimum interval.
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     assert he.requests[-1].myip == WAN_IP
     # The pick holds while it is down: the other uplink's address is not sent.
     count = len(he.requests)

@@ -32,6 +32,7 @@ from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
 from .tunnel_health import TunnelHealth, async_icmp_privilege_of
 from .tunnel_info import TunnelInfoCoordinator
+from .tunnel_sender import async_tunnel_sender
 from .tunnel_subentries import (
     configured_tunnel_ids,
     tunnel_credentials,
@@ -87,7 +88,6 @@ async def async_setup_entry(
     entry.async_on_unload(events.async_stop)
 
     he_client = create_he_client(hass)
-    store = await async_get_endpoint_store(hass)
     tunnels_of_entry = tunnel_subentries(entry)
     tunnel_info = {
         subentry_id: TunnelInfoCoordinator(
@@ -101,8 +101,9 @@ async def async_setup_entry(
             entry,
             subentry,
             router=router,
-            client=he_client,
-            store=store,
+            sender=await async_tunnel_sender(
+                hass, tunnel_credentials(subentry).tunnel_id
+            ),
             info=tunnel_info[subentry_id],
             min_interval=min_update_interval(hass),
         )
@@ -133,17 +134,11 @@ async def async_setup_entry(
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
-    # HE's tunnel information is a nice-to-have: setup neither waits for it nor fails without it.
-    for info in tunnel_info.values():
-        entry.async_create_task(
-            hass,
-            info.async_fresh_data(),
-            f"{DOMAIN} read tunnel {info.tunnel_id} info",
-        )
-
+    # Each tunnel reads HE's information in the background (setup neither waits for it nor
+    # fails without it), then sends the router's address if it is due.
     for tunnel in tunnels.values():
         entry.async_on_unload(router.async_add_listener(tunnel.async_on_router_update))
-        entry.async_on_unload(tunnel.async_shutdown)
+        entry.async_on_unload(tunnel.async_stop)
         tunnel.async_start()
 
     # The first echo through each tunnel, in the background (it may take seconds).

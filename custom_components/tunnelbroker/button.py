@@ -10,6 +10,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import DOMAIN
 from .entity import TunnelEntity, TunnelHealthEntity
 from .protocol.tunnel_health import EchoOutcome
+from .protocol.update_policy import Caller
 from .runtime_data import TunnelbrokerConfigEntry
 
 # One request to HE at a time: pressing many buttons must not burst.
@@ -51,9 +52,8 @@ class UpdateEndpointButton(TunnelEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Send the router's address; raise a translated error if HE did not take it."""
         ip = self.tunnel.router.usable_external_ip()
-        self.tunnel.check_user_send()
-        attempt = await self.tunnel.async_update(ip)
-        if not attempt.result.success:
+        attempt = await self.tunnel.async_request(Caller.BUTTON, ip)
+        if attempt is not None and not attempt.result.success:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="update_failed",

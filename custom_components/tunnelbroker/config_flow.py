@@ -53,7 +53,7 @@ from homeassistant.helpers.service_info.ssdp import (
 )
 from homeassistant.util import dt as dt_util
 
-from .clients import async_create_igd_client, create_he_client
+from .clients import async_create_igd_client
 from .const import (
     AUTOMATIC_CONNECTION,
     CONF_AUTOMATIC_UPDATE,
@@ -75,14 +75,10 @@ from .const import (
     ST_IGD_V2,
     SUBENTRY_TUNNEL,
 )
+from .developer_settings import min_update_interval
 from .devices import async_remove_tunnel_device
-from .endpoint_store import async_endpoint_confirmed, async_get_endpoint_store
-from .protocol.he_client import (
-    TunnelCredentials,
-    UpdateAttempt,
-    UpdateStatus,
-    held_attempt,
-)
+from .endpoint_store import async_get_endpoint_store
+from .protocol.he_client import TunnelCredentials, UpdateStatus, held_attempt
 from .protocol.igd_client import (
     IGD_DEVICE_TYPES,
     IgdClient,
@@ -92,8 +88,11 @@ from .protocol.igd_client import (
     RouterError,
     WanStatus,
 )
+from .protocol.update_policy import Caller, Decision, Why
 from .protocol.wan_address import wan_address_problem
+from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
+from .tunnel_sender import Situation, async_tunnel_sender
 from .tunnel_subentries import (
     configured_tunnel_ids,
     tunnel_credentials,
@@ -195,12 +194,12 @@ async def async_validate_tunnel(
 ) -> tuple[str | None, dict[str, str]]:
     """Check the credentials with HE; return (error key or None, placeholders).
 
-    HE's tunnel information (`tunnelInfo.php?tid=`, which takes the update key) is read
-    first: when HE holds the router's address already, nothing is sent. Otherwise, or when HE
-    refuses the read, the router's address is sent (its answer checks the credentials).
-    `replacing` is the id of the tunnel whose settings are being changed: it is not a
-    duplicate of itself. On success HE holds the address, and that is remembered: setting up
-    sends nothing more.
+    Through the tunnel's one sender, in its turn: HE's tunnel information (`tunnelInfo.php?tid=`,
+    which takes the update key) is read first, and when HE holds the router's address already,
+    nothing is sent. Otherwise, or when HE refuses the read, the router's address is sent (its
+    answer checks the credentials), unless update_policy says to wait. `replacing` is the id of
+    the tunnel whose settings are being changed: it is not a duplicate of itself. On success HE
+    holds the address, and that is remembered: setting up sends nothing more.
     """
     placeholders = {"ip": wan_ip or "-", "tunnel_id": credentials.tunnel_id}
     if not credentials.tunnel_id.isdigit():
@@ -209,27 +208,36 @@ async def async_validate_tunnel(
         return "tunnel_already_configured", placeholders
     if wan_ip is None or wan_address_problem(wan_ip) is not None:
         return "wan_not_public", placeholders
-    store = await async_get_endpoint_store(hass)
-    hold = store.get_hold(credentials.tunnel_id)
-    if hold is not None and (until := hold.abuse_block_until(dt_util.utcnow())):
-        # Sending now would only prolong HE's block.
-        placeholders["message"] = f"blocked until {dt_util.as_local(until):%H:%M}"
-        return "abuse", placeholders
-    he_client = create_he_client(hass)
-    info = await he_client.async_get_tunnel_info(credentials)
-    now = dt_util.utcnow()
-    attempt = held_attempt(wan_ip, now, automatic=False)
-    if info.info is None or info.info.client_v4 != wan_ip:
-        result = await he_client.async_update_endpoint(credentials, wan_ip)
-        if not result.success:
-            placeholders["message"] = result.message
-            return _UPDATE_ERRORS[result.status], placeholders
-        wan_ip = result.ip or wan_ip
-        attempt = UpdateAttempt(ip=wan_ip, result=result, at=now, automatic=False)
-    # The tunnel's event entity shows this attempt once the entry has (re)loaded.
-    await async_endpoint_confirmed(hass, store, credentials.tunnel_id, wan_ip, now)
-    store.note_flow_attempt(credentials.tunnel_id, attempt)
+    sender = await async_tunnel_sender(hass, credentials.tunnel_id)
+    situation = Situation(address=wan_ip, min_interval=min_update_interval(hass))
+    async with sender.lock:
+        decision = sender.decide(situation, Caller.FLOW)
+        if decision.why is Why.BLOCKED:
+            # Sending now would only prolong HE's block.
+            placeholders["message"] = f"blocked until {_until(decision)}"
+            return "abuse", placeholders
+        info = await sender.client.async_get_tunnel_info(credentials)
+        if info.info is not None and info.info.client_v4 == wan_ip:
+            attempt = held_attempt(wan_ip, dt_util.utcnow(), automatic=False)
+            await sender.store.async_confirmed(
+                credentials.tunnel_id, wan_ip, attempt.at
+            )
+        else:
+            attempt = await sender.async_send(
+                credentials, wan_ip, caller=Caller.FLOW, remember_refusal=False
+            )
+            if not attempt.result.success:
+                placeholders["message"] = attempt.result.message
+                return _UPDATE_ERRORS[attempt.result.status], placeholders
+        # The tunnel's event entity shows this attempt once the entry has (re)loaded.
+        sender.note_unshown(attempt)
+    async_clear_tunnel_issues(hass, credentials.tunnel_id)
     return None, placeholders
+
+
+def _until(decision: Decision) -> str:
+    assert decision.until is not None
+    return f"{dt_util.as_local(decision.until):%H:%M:%S}"
 
 
 async def _async_read_wan_ip(client: IgdClient | None) -> str | None:
@@ -467,7 +475,7 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             if subentry_id in self._reauth_done:
                 continue
             refusal = store.get_refusal(str(subentry.data[CONF_TUNNEL_ID]))
-            if refusal is not None and refusal.status == UpdateStatus.BADAUTH.value:
+            if refusal is not None and refusal.status is UpdateStatus.BADAUTH:
                 return subentry_id
         return None
 

@@ -21,6 +21,7 @@ TO_REDACT = {
     CONF_TUNNEL_ID,
     "external_ip",
     "endpoint",
+    "unsettled",
     "ip",
     "message",
     "serial_number",
@@ -47,6 +48,7 @@ async def async_get_config_entry_diagnostics(
     tunnels = []
     for subentry_id, tunnel in data.tunnels.items():
         state = tunnel.coordinator.data
+        memory = tunnel.sender.memory
         record = state.record
         last = state.last_attempt
         info = data.tunnel_info[subentry_id]
@@ -71,14 +73,15 @@ async def async_get_config_entry_diagnostics(
                 }
                 if last
                 else None,
-                "hold": {
-                    "until": hold.until.isoformat(),
-                    "failures": hold.failures,
-                    "abuse_blocks": hold.abuse_blocks,
+                "unsettled": memory.unsettled,
+                "backoff": {
+                    "until": backoff.until.isoformat(),
+                    "failures": backoff.failures,
+                    "abuse_blocks": backoff.abuse_blocks,
                 }
-                if (hold := tunnel.hold)
+                if (backoff := memory.backoff)
                 else None,
-                "needs_user": tunnel.needs_user,
+                "refusal": memory.refusal.status.value if memory.refusal else None,
                 "health": _health(data.health[subentry_id]),
                 "info": asdict(info.data) if info.data else None,
                 "info_refused": _scrubbed(info.refused, tunnel),

@@ -16,7 +16,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, TUNNEL_PAGE_URL
 from .protocol.he_client import ICMP_PROBE_ADDRESS
-from .protocol.update_policy import Hold
+from .protocol.update_policy import Backoff
 from .protocol.wan_address import WanAddressProblem
 
 
@@ -26,6 +26,14 @@ class TunnelIssue(StrEnum):
     ABUSE = "abuse_blocked"
     TUNNEL_NOT_FOUND = "tunnel_not_found"
     ICMP_BLOCKED = "icmp_blocked"
+    UNEXPECTED_ANSWER = "unexpected_answer"
+
+
+class StoreIssue(StrEnum):
+    """Why the remembered endpoints were not read whole (translation key of the issue)."""
+
+    NEWER = "store_from_newer_version"
+    DAMAGED = "store_damaged"
 
 
 BEHIND_NAT_ISSUE = "behind_nat"
@@ -55,16 +63,20 @@ def async_raise_tunnel_issue(
     *,
     tunnel_id: str,
     tunnel_name: str,
-    hold: Hold | None = None,
+    backoff: Backoff | None = None,
+    message: str = "",
 ) -> None:
     """Show the tunnel's problem in Repairs (replacing an older one of the same kind)."""
     placeholders = {
         "tunnel_id": tunnel_id,
         "name": tunnel_name,
         "probe": ICMP_PROBE_ADDRESS,
+        "message": message or "-",
     }
-    if hold is not None:
-        placeholders["until"] = dt_util.as_local(hold.until).strftime("%Y-%m-%d %H:%M")
+    if backoff is not None:
+        placeholders["until"] = dt_util.as_local(backoff.until).strftime(
+            "%Y-%m-%d %H:%M"
+        )
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -85,6 +97,20 @@ def async_clear_tunnel_issues(
     """Delete the tunnel's issues (all by default: it was updated, or removed)."""
     for issue in issues:
         ir.async_delete_issue(hass, DOMAIN, _tunnel_issue_id(issue, tunnel_id))
+
+
+@callback
+def async_raise_store_issue(hass: HomeAssistant, issue: StoreIssue) -> None:
+    """Say that what was remembered about the tunnels could not be read whole."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue.value,
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=issue.value,
+    )
 
 
 def behind_nat(problem: WanAddressProblem | None, connected: bool) -> bool:

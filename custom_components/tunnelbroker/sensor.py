@@ -20,9 +20,10 @@ from .coordinator import RouterCoordinator
 from .entity import RouterEntity, TunnelEntity, TunnelHealthEntity, TunnelStatusEntity
 from .protocol.he_client import TunnelInfo
 from .protocol.igd_client import WanStatus
+from .protocol.update_policy import EndpointStatus
 from .router_events import EventsState, RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_updater import EndpointStatus, TunnelState
+from .tunnel_updater import TunnelState
 
 # Entities only read what the coordinator/updater already hold.
 PARALLEL_UPDATES = 0

@@ -25,6 +25,7 @@ from .const import (
     SERVICE_UPDATE_ENDPOINT,
 )
 from .devices import async_entry_of_device
+from .protocol.update_policy import Caller
 from .protocol.wan_address import WanAddressProblem, wan_address_problem
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import TunnelUpdater
@@ -116,14 +117,16 @@ def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> s
 async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
     entry, tunnels = _target_tunnels(call.hass, call)
     ip = _address_to_send(entry, call.data.get(ATTR_IP))
+    force = bool(call.data[ATTR_FORCE])
+    # All of the call, or nothing: every tunnel is checked before anything is sent (and each
+    # is decided again in its own turn, where a send made meanwhile counts).
+    for tunnel in tunnels:
+        tunnel.check_request(Caller.ACTION, ip, force=force)
     results: list[JsonValueType] = []
     failures: list[str] = []
-    force = bool(call.data[ATTR_FORCE])
-    to_send = [tunnel for tunnel in tunnels if force or not tunnel.holds(ip)]
-    for tunnel in to_send:  # before anything is sent: all of the call, or nothing
-        tunnel.check_user_send(force=force)
     for tunnel in tunnels:
-        if tunnel not in to_send:
+        attempt = await tunnel.async_request(Caller.ACTION, ip, force=force)
+        if attempt is None:
             results.append(
                 {
                     "tunnel_id": tunnel.tunnel_id,
@@ -133,7 +136,6 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
                 }
             )
             continue
-        attempt = await tunnel.async_update(ip)
         result = attempt.result
         results.append(
             {

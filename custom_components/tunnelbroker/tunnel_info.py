@@ -55,6 +55,9 @@ class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
         self.refused: str | None = None
         self._read_lock = asyncio.Lock()
         self._read_at: datetime | None = None
+        # When the read that gave the data began (HE's answer to an update sent after it is
+        # newer than the data).
+        self.read_started_at: datetime | None = None
 
     @property
     def tunnel_id(self) -> str:
@@ -75,6 +78,7 @@ class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
     async def _async_update_data(self) -> TunnelInfo | None:
         if self.refused is not None:
             return None  # not again with the same credentials: HE said no
+        started = dt_util.utcnow()
         result = await self._client.async_get_tunnel_info(self._credentials)
         self._read_at = dt_util.utcnow()
         if result.status is TunnelInfoStatus.UNAVAILABLE:
@@ -97,4 +101,5 @@ class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
                 result.message,
             )
             return None
+        self.read_started_at = started
         return result.info

@@ -85,7 +85,9 @@ async def test_refusals(
     result = await client.async_update_endpoint(credentials, "84.17.1.7")
     assert result.status is status
     assert not result.success
-    assert not result.retryable
+    # HE said no and changed nothing: settled, and only the user can fix it.
+    assert result.refused
+    assert not result.unsettled
 
 
 async def test_private_address_is_badip(client: TunnelbrokerClient) -> None:
@@ -110,6 +112,7 @@ async def test_icmp_refusal(client: TunnelbrokerClient, he: HeSimulator) -> None
         ("Too Many Requests", 429, UpdateStatus.UNAVAILABLE),
         ("", 408, UpdateStatus.UNAVAILABLE),
         ("Not Found", 404, UpdateStatus.UNKNOWN),
+        ("", 302, UpdateStatus.UNKNOWN),
         ("-ERROR: Missing parameter(s).", 200, UpdateStatus.ERROR),
         ("<html>captive portal</html>", 200, UpdateStatus.UNKNOWN),
         ("", 401, UpdateStatus.BADAUTH),
@@ -126,7 +129,11 @@ async def test_forced_replies(
     he.force_reply(body, http_status)
     result = await client.async_update_endpoint(CREDENTIALS, "84.17.1.7")
     assert result.status is expected
-    assert result.retryable is (expected is UpdateStatus.UNAVAILABLE)
+    # Whether HE took the address is open after an outage and after any answer nobody knows.
+    assert result.unsettled is (
+        expected in (UpdateStatus.UNAVAILABLE, UpdateStatus.ERROR, UpdateStatus.UNKNOWN)
+    )
+    assert result.refused is (expected is UpdateStatus.BADAUTH)
 
 
 async def test_timeout(client: TunnelbrokerClient, he: HeSimulator) -> None:
@@ -140,7 +147,7 @@ async def test_connection_refused(client: TunnelbrokerClient, he: HeSimulator) -
     await he.stop()
     result = await client.async_update_endpoint(CREDENTIALS, "84.17.1.7")
     assert result.status is UpdateStatus.UNAVAILABLE
-    assert result.retryable
+    assert result.unsettled
     assert result.message.startswith("connection failed")
 
 

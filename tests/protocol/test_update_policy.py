@@ -10,7 +10,7 @@ from custom_components.tunnelbroker.protocol.update_policy import (
     ABUSE_INITIAL,
     ABUSE_MAX,
     JITTER,
-    NO_HOLD,
+    NO_BACKOFF,
     RETRY_INITIAL,
     RETRY_MAX,
     abuse_delay,
@@ -58,11 +58,19 @@ def test_abuse_delay_starts_at_an_hour_and_jitters_up(
     assert nominal <= abuse_delay(blocks) <= nominal * (1 + JITTER)
 
 
-def test_hold_counts_failures_and_blocks_separately() -> None:
-    hold = NO_HOLD.after_failure(NOW, rand=lambda: 0.0)
-    assert (hold.until, hold.failures, hold.abuse) == (NOW + RETRY_INITIAL, 1, False)
-    hold = hold.after_abuse(NOW, rand=lambda: 0.0)
-    assert (hold.until, hold.failures, hold.abuse_blocks) == (NOW + ABUSE_INITIAL, 1, 1)
-    assert hold.abuse
-    hold = hold.after_failure(NOW, rand=lambda: 0.0)
-    assert (hold.until, hold.failures) == (NOW + RETRY_INITIAL * 2, 2)
+def test_backoff_counts_failures_and_blocks_separately() -> None:
+    backoff = NO_BACKOFF.after_failure(NOW, rand=lambda: 0.0)
+    assert (backoff.until, backoff.failures, backoff.abuse) == (
+        NOW + RETRY_INITIAL,
+        1,
+        False,
+    )
+    backoff = backoff.after_abuse(NOW, rand=lambda: 0.0)
+    assert (backoff.until, backoff.failures, backoff.abuse_blocks) == (
+        NOW + ABUSE_INITIAL,
+        1,
+        1,
+    )
+    assert backoff.abuse
+    backoff = backoff.after_failure(NOW, rand=lambda: 0.0)
+    assert (backoff.until, backoff.failures) == (NOW + RETRY_INITIAL * 2, 2)

@@ -55,6 +55,20 @@ class UpdateStatus(StrEnum):
     UNKNOWN = "unknown"  # a reply we do not know
 
 
+# HE refused and changed nothing; only the user can change that.
+REFUSALS: Final = frozenset(
+    {
+        UpdateStatus.BADAUTH,
+        UpdateStatus.NOHOST,
+        UpdateStatus.BADIP,
+        UpdateStatus.ICMP_BLOCKED,
+    }
+)
+_UNSETTLED: Final = frozenset(
+    {UpdateStatus.UNAVAILABLE, UpdateStatus.ERROR, UpdateStatus.UNKNOWN}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateResult:
     """HE's answer to one endpoint update, typed."""
@@ -69,9 +83,18 @@ class UpdateResult:
         return self.status in (UpdateStatus.GOOD, UpdateStatus.NOCHG)
 
     @property
-    def retryable(self) -> bool:
-        """Return whether the same request may succeed later without user action."""
-        return self.status is UpdateStatus.UNAVAILABLE
+    def unsettled(self) -> bool:
+        """Return whether the answer leaves open whether HE took the address.
+
+        An outage, a lost reply, or an answer nobody knows (a redirect, a 404, a maintenance
+        page, another `-ERROR`): the same request may succeed later without the user.
+        """
+        return self.status in _UNSETTLED
+
+    @property
+    def refused(self) -> bool:
+        """Return whether HE refused and changed nothing, for a reason only the user can fix."""
+        return self.status in REFUSALS
 
 
 class TunnelInfoStatus(StrEnum):

@@ -1,13 +1,24 @@
-"""How long automatic endpoint updates wait after a failure, a block or a recent update.
+"""When a tunnel's endpoint is sent to HE: one decision, for every caller.
 
-No Home Assistant imports: the rules are plain arithmetic on datetimes, tested on their own.
+No Home Assistant imports: the rules are plain arithmetic on facts and datetimes, tested on
+their own. Every caller (the automatic update, the Update endpoint button, the action with and
+without `force`, the setup/reauth/reconfigure flows) and the tunnel's Status read `decide`;
+nothing else decides.
 
-- HE or the network failed (5xx, 911, dnserr, timeout): retry after 1 min, 2, 4, ... at most 1 h.
-- HE answered `abuse`: it has blocked this client; wait 1 h, then 2, 4, ... at most 24 h. Sending
-  during a block only prolongs it.
-- Any update: the next automatic one waits at least MIN_UPDATE_INTERVAL, so a flapping WAN link
-  costs one update per interval (the address current when the wait ends is the one sent).
+The waits:
+- HE or the network failed, or HE answered something nobody knows (5xx, 911, dnserr, a
+  timeout, a redirect, an HTML page): retry after 1 min, 2, 4, ... at most 1 h.
+- HE answered `abuse`: it has blocked this client; wait 1 h, then 2, 4, ... at most 24 h.
+  Sending during a block only prolongs it.
+- Any request that reached HE, or may have: the next one waits at least MIN_UPDATE_INTERVAL,
+  whoever sends it, so a flapping WAN link costs one update per interval (the address current
+  when the wait ends is the one sent) and two callers at once cost one request.
 Every wait is jittered so that many installations that failed together do not retry together.
+
+What HE holds is *confirmed* only by HE's word: an answer to an update (good, nochg, or a
+refusal that says it changed nothing) or its tunnel information. An update whose answer was
+lost leaves it unconfirmed: the router's address then never counts as unchanged until HE's
+answer or its tunnel information settles it.
 """
 
 from __future__ import annotations
@@ -15,8 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 import random
 from typing import Final
+
+from .he_client import UpdateStatus
+from .wan_address import wan_address_problem
 
 RETRY_INITIAL: Final = timedelta(minutes=1)
 RETRY_MAX: Final = timedelta(hours=1)
@@ -49,13 +64,13 @@ def abuse_delay(blocks: int, rand: Callable[[], float] = random.random) -> timed
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
+class Backoff:
     """No automatic update before `until`; why, and how many times in a row it happened."""
 
     until: datetime
-    failures: int = 0  # retryable failures in a row
+    failures: int = 0  # failures in a row (outage, unknown answer)
     abuse_blocks: int = 0  # abuse replies in a row
-    abuse: bool = False  # this wait is HE's block (not a retry after an outage)
+    abuse: bool = False  # this wait is HE's block (not a retry after a failure)
 
     def abuse_block_until(self, now: datetime) -> datetime | None:
         """Return when HE's abuse block is expected to end, while it still runs."""
@@ -63,8 +78,8 @@ class Hold:
 
     def after_failure(
         self, now: datetime, rand: Callable[[], float] = random.random
-    ) -> Hold:
-        """Return the hold after one more retryable failure."""
+    ) -> Backoff:
+        """Return the backoff after one more failure."""
         failures = self.failures + 1
         return replace(
             self,
@@ -75,8 +90,8 @@ class Hold:
 
     def after_abuse(
         self, now: datetime, rand: Callable[[], float] = random.random
-    ) -> Hold:
-        """Return the hold after one more abuse reply."""
+    ) -> Backoff:
+        """Return the backoff after one more abuse reply."""
         blocks = self.abuse_blocks + 1
         return replace(
             self, until=now + abuse_delay(blocks, rand), abuse_blocks=blocks, abuse=True
@@ -84,7 +99,7 @@ class Hold:
 
 
 # The state before any failure: nothing to wait for.
-NO_HOLD: Final = Hold(until=datetime.min.replace(tzinfo=UTC))
+NO_BACKOFF: Final = Backoff(until=datetime.min.replace(tzinfo=UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,4 +107,178 @@ class Refusal:
     """HE refused an address for a reason only the user can fix: it is not sent again."""
 
     ip: str
-    status: str  # HE's answer (he_client.UpdateStatus value)
+    status: UpdateStatus
+
+    @property
+    def needs_user(self) -> bool:
+        """Return whether it is about the tunnel itself (credentials, tunnel id), not the address."""
+        return self.status in (UpdateStatus.BADAUTH, UpdateStatus.NOHOST)
+
+
+class Caller(StrEnum):
+    """Who asks for an update."""
+
+    AUTOMATIC = "automatic"  # a router read, the end of a wait, a start or reload
+    BUTTON = "button"  # Update endpoint: sends even when HE holds the address
+    ACTION = "action"  # tunnelbroker.update_endpoint (`force`: even held, even blocked)
+    FLOW = "flow"  # setup, reauth, reconfigure: checks new credentials with HE
+
+
+class Act(StrEnum):
+    """What to do now."""
+
+    SEND = "send"
+    ASK_HE = "ask_he"  # read HE's tunnel information first, then decide again
+    WAIT = "wait"  # nothing before `until`
+    NOTHING = "nothing"
+
+
+class Why(StrEnum):
+    """The reason of a decision."""
+
+    DUE = "due"
+    ROUTER_UNKNOWN = "router_unknown"
+    NO_USABLE_ADDRESS = "no_usable_address"
+    NEEDS_USER = (
+        "needs_user"  # badauth or nohost: nothing works until the tunnel is fixed
+    )
+    REFUSED_BEFORE = "refused_before"  # HE refused this address (badip, ICMP)
+    IN_SYNC = "in_sync"
+    BLOCKED = "blocked"  # HE's abuse block runs
+    RETRYING = "retrying"  # after a failure
+    AUTOMATIC_OFF = "automatic_off"
+    RATE_LIMITED = (
+        "rate_limited"  # the last request is less than the minimum interval ago
+    )
+    UNCONFIRMED = "unconfirmed"  # an answer was lost: HE's word is needed first
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do, why, and until when (WAIT)."""
+
+    act: Act
+    why: Why
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything a decision depends on, as of one moment."""
+
+    address: (
+        str | None
+    )  # what would be sent (the router's, or the action's); None: unknown
+    endpoint: str | None  # what HE holds as far as we know
+    confirmed: bool  # HE's last word on `endpoint` stands (no answer lost since)
+    sent_at: datetime | None  # the last request that reached HE, or may have
+    backoff: Backoff | None
+    refusal: Refusal | None
+    automatic: bool = True
+    can_ask_he: bool = (
+        False  # HE's tunnel information can settle an unconfirmed endpoint
+    )
+    min_interval: timedelta = MIN_UPDATE_INTERVAL
+
+    @property
+    def in_sync(self) -> bool:
+        """Return whether HE is known to hold the address."""
+        return (
+            self.confirmed
+            and self.address is not None
+            and self.endpoint == self.address
+        )
+
+    @property
+    def rate_limited_until(self) -> datetime | None:
+        """Return when the minimum interval since the last request ends."""
+        return None if self.sent_at is None else self.sent_at + self.min_interval
+
+
+def _nothing(why: Why) -> Decision:
+    return Decision(Act.NOTHING, why)
+
+
+def decide(
+    facts: Facts, caller: Caller, now: datetime, *, force: bool = False
+) -> Decision:
+    """Return what `caller` may do now.
+
+    The order is the order of what matters: an address that cannot work, a tunnel HE refuses,
+    an address HE holds, HE's block, a running backoff (automatic only: a user may retry a
+    failure), automatic updates off, the minimum interval (`force` included), an unconfirmed
+    endpoint that HE can settle (automatic only), then send.
+
+    A flow is a person checking credentials they just typed: it waits for HE's block only
+    (each submit is one deliberate request, and a typo must not cost minutes), but what it
+    sends starts the minimum interval for every other caller.
+    """
+    address = facts.address
+    if address is None:
+        return _nothing(Why.ROUTER_UNKNOWN)
+    if wan_address_problem(address) is not None:
+        return _nothing(Why.NO_USABLE_ADDRESS)
+    refusal = facts.refusal
+    if refusal is not None and caller is not Caller.FLOW:
+        # The flow brings new credentials; a user press may follow a fix at HE (a recreated
+        # tunnel, an opened firewall), but never with credentials HE refused.
+        if refusal.status is UpdateStatus.BADAUTH or (
+            refusal.needs_user and caller is Caller.AUTOMATIC
+        ):
+            return _nothing(Why.NEEDS_USER)
+        if caller is Caller.AUTOMATIC and refusal.ip == address:
+            return _nothing(Why.REFUSED_BEFORE)
+    if facts.in_sync and (
+        caller is Caller.AUTOMATIC or (caller is Caller.ACTION and not force)
+    ):
+        return _nothing(Why.IN_SYNC)
+    backoff = facts.backoff
+    if backoff is not None and now < backoff.until:
+        if backoff.abuse and not (caller is Caller.ACTION and force):
+            return Decision(Act.WAIT, Why.BLOCKED, backoff.until)
+        if caller is Caller.AUTOMATIC:
+            retry = max(backoff.until, facts.rate_limited_until or backoff.until)
+            return Decision(Act.WAIT, Why.RETRYING, retry)
+    if caller is Caller.AUTOMATIC and not facts.automatic:
+        return _nothing(Why.AUTOMATIC_OFF)
+    until = facts.rate_limited_until
+    if caller is not Caller.FLOW and until is not None and now < until:
+        return Decision(Act.WAIT, Why.RATE_LIMITED, until)
+    if caller is Caller.AUTOMATIC and not facts.confirmed and facts.can_ask_he:
+        return Decision(Act.ASK_HE, Why.UNCONFIRMED)
+    return Decision(Act.SEND, Why.DUE)
+
+
+class EndpointStatus(StrEnum):
+    """Where a tunnel's endpoint at HE stands, and what it waits for (an enum sensor's states)."""
+
+    IN_SYNC = "in_sync"  # HE confirmed it holds the router's address
+    UPDATING = "updating"  # the router's address is being sent (or HE asked first)
+    RATE_LIMITED = (
+        "rate_limited"  # waiting for the minimum interval since the last update
+    )
+    RETRYING = "retrying"  # HE failed or answered oddly: waiting before the next try
+    BLOCKED = "blocked"  # HE answered abuse: waiting for the block to end
+    REFUSED = "refused"  # HE refused the credentials, the tunnel id or this address
+    NO_PUBLIC_ADDRESS = "no_public_address"  # behind another NAT, or no address
+    AUTOMATIC_OFF = "automatic_off"  # the address changed; automatic update is off
+
+
+_STATUS_OF: Final[dict[Why, EndpointStatus | None]] = {
+    Why.DUE: EndpointStatus.UPDATING,
+    Why.UNCONFIRMED: EndpointStatus.UPDATING,
+    Why.ROUTER_UNKNOWN: None,
+    Why.NO_USABLE_ADDRESS: EndpointStatus.NO_PUBLIC_ADDRESS,
+    Why.NEEDS_USER: EndpointStatus.REFUSED,
+    Why.REFUSED_BEFORE: EndpointStatus.REFUSED,
+    Why.IN_SYNC: EndpointStatus.IN_SYNC,
+    Why.BLOCKED: EndpointStatus.BLOCKED,
+    Why.RETRYING: EndpointStatus.RETRYING,
+    Why.AUTOMATIC_OFF: EndpointStatus.AUTOMATIC_OFF,
+    Why.RATE_LIMITED: EndpointStatus.RATE_LIMITED,
+}
+
+
+def endpoint_status(decision: Decision) -> EndpointStatus | None:
+    """Return the Status the automatic caller's decision shows (None: router unknown)."""
+    return _STATUS_OF[decision.why]
