@@ -3,7 +3,8 @@
 `GET /nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update key),
 answered with HE's plain-text replies (see ../shared/reference/tunnelbroker-api.md): good, nochg,
 badauth, nohost, badip, abuse, the ICMP `-ERROR:` text, 911. A forced reply (any body, any HTTP
-status, or a delay) can be switched on while it runs.
+status, or a delay; with `taken`, after HE took the update, as a lost reply) can be switched on
+while it runs.
 
 `GET /tunnelInfo.php[?tid=<tunnel id>]` with the same basic auth answers HE's XML description of
 the account's tunnels; `clientv4` is the endpoint the last update set. An `InfoFault` makes it
@@ -141,6 +142,9 @@ class ForcedReply:
     body: str = ""
     status: int = 200
     delay: float = 0.0
+    # HE takes the update first (a reply lost on its way back: HE holds the address, the
+    # client hears only this).
+    taken: bool = False
 
 
 @dataclass
@@ -187,6 +191,9 @@ class HeState:
     info_slow_seconds: float = 3.0
     info_error_status: int = 500
     info_requests: list[InfoRequest] = field(default_factory=list)
+    # While set, updates that arrive wait here before HE handles them (a request in flight).
+    gate: asyncio.Event | None = None
+    arrived: int = 0  # updates that reached the server, handled or not yet
 
 
 class HeSimulator(LoopbackServer):
@@ -242,10 +249,20 @@ class HeSimulator(LoopbackServer):
         raise KeyError(tunnel_id)
 
     def force_reply(
-        self, body: str = "", status: int = 200, delay: float = 0.0
+        self,
+        body: str = "",
+        status: int = 200,
+        delay: float = 0.0,
+        *,
+        taken: bool = False,
     ) -> None:
-        """Answer every request with this reply until clear_forced_reply()."""
-        self.state.forced = ForcedReply(body=body, status=status, delay=delay)
+        """Answer every request with this reply until clear_forced_reply().
+
+        `taken`: HE handles the update as usual first, and only the reply is this one.
+        """
+        self.state.forced = ForcedReply(
+            body=body, status=status, delay=delay, taken=taken
+        )
 
     def clear_forced_reply(self) -> None:
         """Answer as HE again."""
@@ -265,12 +282,35 @@ class HeSimulator(LoopbackServer):
         """Return every tunnelInfo.php request received, oldest first."""
         return self.state.info_requests
 
+    def hold_updates(self) -> None:
+        """Keep every update that arrives in flight until release_updates()."""
+        self.state.gate = asyncio.Event()
+
+    def release_updates(self) -> None:
+        """Let the updates held in flight (and later ones) be handled."""
+        if self.state.gate is not None:
+            self.state.gate.set()
+            self.state.gate = None
+
+    async def wait_arrived(self, count: int) -> None:
+        """Return once `count` updates in all have reached the server (bounded wait)."""
+        for _ in range(100_000):
+            if self.state.arrived >= count:
+                return
+            await asyncio.sleep(0)
+        raise TimeoutError(f"{self.state.arrived} of {count} updates arrived")
+
     async def _handle_update(self, request: web.Request) -> web.Response:
+        self.state.arrived += 1
+        if (gate := self.state.gate) is not None:
+            await gate.wait()
         username, password = _basic_auth(request.headers.get("Authorization", ""))
         tunnel_id = request.query.get("hostname")
         myip = request.query.get("myip")
         forced = self.state.forced
         if forced is not None:
+            if forced.taken:
+                self._reply(username, password, tunnel_id, myip, request)
             if forced.delay:
                 await asyncio.sleep(forced.delay)
             body, status, authorized = forced.body, forced.status, False

@@ -217,8 +217,10 @@ class EndpointStore:
         await self._async_change(tunnel_id, backoff=backoff)
 
     async def async_settled(self, tunnel_id: str, *, backoff_ended: bool) -> None:
-        """HE holds the router's address again: another address's refusal goes, and the
-        backoff if it ended."""
+        """Drop what no longer stands now that HE holds the router's address again.
+
+        A refusal of another address goes, and the backoff if it ended.
+        """
         memory = self.memory(tunnel_id)
         await self._async_change(
             tunnel_id,

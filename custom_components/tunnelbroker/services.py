@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 import voluptuous as vol
 
 from homeassistant.config_entries import ConfigEntryState
@@ -25,6 +27,7 @@ from .const import (
     SERVICE_UPDATE_ENDPOINT,
 )
 from .devices import async_entry_of_device
+from .protocol.he_client import UpdateAttempt
 from .protocol.update_policy import Caller
 from .protocol.wan_address import WanAddressProblem, wan_address_problem
 from .runtime_data import TunnelbrokerConfigEntry
@@ -118,36 +121,20 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
     entry, tunnels = _target_tunnels(call.hass, call)
     ip = _address_to_send(entry, call.data.get(ATTR_IP))
     force = bool(call.data[ATTR_FORCE])
-    # All of the call, or nothing: every tunnel is checked before anything is sent (and each
-    # is decided again in its own turn, where a send made meanwhile counts).
-    for tunnel in tunnels:
-        tunnel.check_request(Caller.ACTION, ip, force=force)
     results: list[JsonValueType] = []
     failures: list[str] = []
-    for tunnel in tunnels:
-        attempt = await tunnel.async_request(Caller.ACTION, ip, force=force)
-        if attempt is None:
-            results.append(
-                {
-                    "tunnel_id": tunnel.tunnel_id,
-                    "ip": ip,
-                    "result": "unchanged",
-                    "sent": False,
-                }
-            )
-            continue
-        result = attempt.result
-        results.append(
-            {
-                "tunnel_id": tunnel.tunnel_id,
-                "ip": ip,
-                "result": result.status.value,
-                "sent": attempt.sent,
-                "message": result.message,
-            }
-        )
-        if not result.success:
-            failures.append(f"{tunnel.tunnel_id}: {attempt.describe()}")
+    async with AsyncExitStack() as turns:
+        # Every tunnel's turn (in one order: no two calls wait on each other), then all of
+        # the call or nothing: each tunnel is decided before anything is sent.
+        for tunnel in sorted(tunnels, key=lambda tunnel: tunnel.tunnel_id):
+            await turns.enter_async_context(tunnel.sender.lock)
+        for tunnel in tunnels:
+            tunnel.check_request(Caller.ACTION, ip, force=force)
+        for tunnel in tunnels:
+            attempt = await tunnel.async_request_in_turn(Caller.ACTION, ip, force=force)
+            results.append(_result(tunnel, ip, attempt))
+            if attempt is not None and not attempt.result.success:
+                failures.append(f"{tunnel.tunnel_id}: {attempt.describe()}")
     if failures:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -155,3 +142,23 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
             translation_placeholders={"details": "; ".join(failures)},
         )
     return {"tunnels": results}
+
+
+def _result(
+    tunnel: TunnelUpdater, ip: str, attempt: UpdateAttempt | None
+) -> JsonValueType:
+    """Return what the action answers for one tunnel (None: HE held the address already)."""
+    if attempt is None:
+        return {
+            "tunnel_id": tunnel.tunnel_id,
+            "ip": ip,
+            "result": "unchanged",
+            "sent": False,
+        }
+    return {
+        "tunnel_id": tunnel.tunnel_id,
+        "ip": ip,
+        "result": attempt.result.status.value,
+        "sent": attempt.sent,
+        "message": attempt.result.message,
+    }

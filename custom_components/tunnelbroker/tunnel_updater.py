@@ -405,36 +405,37 @@ class TunnelUpdater:
     async def async_request(
         self, caller: Caller, address: str, *, force: bool = False
     ) -> UpdateAttempt | None:
-        """Send `address` as the user asked, inside the tunnel's turn (None: HE holds it).
+        """Send `address` as the user asked, in the tunnel's turn (None: HE holds it)."""
+        async with self.sender.lock:
+            return await self.async_request_in_turn(caller, address, force=force)
 
-        Decided again once the turn is ours: a send just made by someone else counts.
+    async def async_request_in_turn(
+        self, caller: Caller, address: str, *, force: bool = False
+    ) -> UpdateAttempt | None:
+        """Decide and send with the tunnel's turn held: a send just made by another counts.
+
+        The request is the updater's own work: stopping the updater cancels it, and the user
+        is told so in words.
         """
+        assert self.sender.lock.locked()
+        if self.check_request(caller, address, force=force).act is not Act.SEND:
+            return None
         if self._stopped:
             raise self._stopped_error()
         task = self.entry.async_create_task(
             self.hass,
-            self._async_request(caller, address, force),
+            self.sender.async_send(self.credentials, address, caller=caller),
             f"{DOMAIN} tunnel {self.tunnel_id} {caller} update",
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         try:
-            return await task
+            attempt = await task
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if self.stopped and (current is None or not current.cancelling()):
                 raise self._stopped_error() from None
             raise
-
-    async def _async_request(
-        self, caller: Caller, address: str, force: bool
-    ) -> UpdateAttempt | None:
-        async with self.sender.lock:
-            if self.check_request(caller, address, force=force).act is not Act.SEND:
-                return None
-            attempt = await self.sender.async_send(
-                self.credentials, address, caller=caller
-            )
         self._after(attempt)
         self._publish()
         self.async_schedule_automatic_update()
