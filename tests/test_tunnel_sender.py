@@ -8,8 +8,8 @@ request in flight; what the user sees (Status, errors) and every request HE got 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import timedelta
+import itertools
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
