@@ -30,6 +30,7 @@ from custom_components.tunnelbroker.const import (
     SUBENTRY_TUNNEL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_USERNAME, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
@@ -1337,3 +1338,61 @@ async def test_flow_sends_nothing_during_an_abuse_block(
     assert result["errors"] == {"base": "abuse"}
     assert "blocked until" in result["description_placeholders"]["message"]
     assert len(he.requests) == 1
+
+
+async def test_the_setup_flows_update_starts_the_minimum_interval(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A WAN change 30 s after setup waits for the interval: HE just took the flow's update."""
+    flow_id = await _at_tunnel_step(hass, igd)
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [r.reply for r in he.requests] == [f"good {WAN_IP}"]
+    freezer.tick(timedelta(seconds=30))
+    await wan_change(hass, igd, freezer, "84.17.3.5")
+    assert len(he.requests) == 1
+    assert hass.states.get("sensor.tunnel_123456_status").state == "rate_limited"
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert [r.reply for r in he.requests][-1] == "good 84.17.3.5"
+
+
+async def test_a_reconfigures_update_starts_the_minimum_interval(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.tunnel(TUNNEL_ID).endpoint = "198.51.100.9"  # moved by hand on HE's tunnel page
+    result = await loaded.start_subentry_reconfigure_flow(
+        hass, tunnel_subentry_id(loaded)
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_USERNAME: USERNAME,
+            CONF_UPDATE_KEY: "new-key",
+            CONF_TUNNEL_ID: TUNNEL_ID,
+        },
+    )
+    he.tunnel(TUNNEL_ID).update_key = "new-key"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_USERNAME: USERNAME,
+            CONF_UPDATE_KEY: "new-key",
+            CONF_TUNNEL_ID: TUNNEL_ID,
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [r.reply for r in he.requests] == ["badauth", f"good {WAN_IP}"]
+    freezer.tick(timedelta(seconds=30))
+    await wan_change(hass, igd, freezer, "84.17.3.6")
+    assert len(he.requests) == 2
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert [r.reply for r in he.requests][-1] == "good 84.17.3.6"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import DOMAIN
 from custom_components.tunnelbroker.endpoint_store import (
@@ -14,9 +15,14 @@ from custom_components.tunnelbroker.endpoint_store import (
 )
 from custom_components.tunnelbroker.protocol.he_client import UpdateStatus
 from custom_components.tunnelbroker.protocol.update_policy import Backoff, Refusal
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
+from simulators.he import HeSimulator
+from simulators.igd import IgdSimulator
+
+from .conftest import WAN_IP, setup_entry
 
 
 async def test_round_trip_and_forget(
@@ -206,3 +212,28 @@ async def test_a_damaged_store_starts_clean_and_says_so(
     # What comes next is saved as usual.
     await store.async_confirmed("1", "84.17.0.1", dt_util.utcnow())
     assert hass_storage[STORAGE_KEY]["data"]["1"]["endpoint"] == "84.17.0.1"
+
+
+@pytest.mark.parametrize("version", [2, 1])
+async def test_setup_goes_on_with_a_store_it_cannot_read_whole(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    version: int,
+) -> None:
+    """A HACS downgrade, or a damaged file: the entry loads, and Repairs says what happened."""
+    hass_storage[STORAGE_KEY] = {
+        "version": version,
+        "key": STORAGE_KEY,
+        "data": [] if version == 1 else {"x": {"format": "of the future"}},
+    }
+    await setup_entry(hass, config_entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert config_entry.state is ConfigEntryState.LOADED
+    issue = "store_damaged" if version == 1 else "store_from_newer_version"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue) is not None
+    # HE's tunnel information settles what was forgotten; the router's address goes out once.
+    assert [r.myip for r in he.requests] == [WAN_IP]
+    assert hass.states.get("sensor.tunnel_123456_status").state == "in_sync"

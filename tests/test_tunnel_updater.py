@@ -687,3 +687,64 @@ async def test_after_an_outage_he_is_asked_before_the_retry(
     await wan_change(hass, igd, freezer, "84.17.9.3")
     assert [r.reply for r in he.requests][-1] == "good 84.17.9.3"
     assert len(he.info_requests) == reads + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "http_status"),
+    [
+        ("", 302),  # a redirect (to a login page)
+        ("Not Found", 404),
+        ("<html><body>Scheduled maintenance</body></html>", 200),
+        ("-ERROR: Internal error, please retry", 200),
+    ],
+)
+async def test_an_answer_nobody_knows_is_retried_and_told(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    body: str,
+    http_status: int,
+) -> None:
+    """Not a refusal for ever: it is retried (after a restart too), and Repairs says what came."""
+    he.force_reply(body, http_status)
+    await wan_change(hass, igd, freezer, NEW_IP)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"unexpected_answer_{TUNNEL_ID}")
+    assert issue is not None
+    assert issue.translation_placeholders["message"] == (body or f"HTTP {http_status}")
+    assert shown(hass, STATUS) == "retrying"
+    await restart(hass, loaded)
+    he.clear_forced_reply()
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert [r.myip for r in he.requests] == [NEW_IP, NEW_IP]
+    assert he.tunnel(TUNNEL_ID).endpoint == NEW_IP
+    assert shown(hass, STATUS) == "in_sync"
+    assert (
+        ir.async_get(hass).async_get_issue(DOMAIN, f"unexpected_answer_{TUNNEL_ID}")
+        is None
+    )
+
+
+async def test_the_first_change_after_a_start_or_a_reload_costs_one_request(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """HE's information is read at start, off the path of the first change."""
+    assert len(he.info_requests) == 1  # the start's read
+    await poll(hass, freezer, timedelta(minutes=5))  # the change comes later
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert [r.myip for r in he.requests] == [NEW_IP]
+    assert len(he.info_requests) == 1
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert await hass.config_entries.async_reload(loaded.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(he.info_requests) == 2  # the reload's read
+    await poll(hass, freezer, timedelta(minutes=5))
+    await wan_change(hass, igd, freezer, "84.17.9.4")
+    assert [r.myip for r in he.requests] == [NEW_IP, "84.17.9.4"]
+    assert len(he.info_requests) == 2
