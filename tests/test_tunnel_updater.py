@@ -7,6 +7,8 @@ reauth flows, stored state) is asserted, and so is every request HE got.
 from __future__ import annotations
 
 from datetime import timedelta
+import json
+from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -16,6 +18,7 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
 )
 
+from custom_components import tunnelbroker
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
     DOMAIN,
@@ -29,7 +32,9 @@ from custom_components.tunnelbroker.protocol.update_policy import (
     JITTER,
     MIN_UPDATE_INTERVAL,
     RETRY_INITIAL,
+    USER_REFUSALS,
 )
+from custom_components.tunnelbroker.tunnel_updater import REFUSED_REQUEST
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -748,3 +753,12 @@ async def test_the_first_change_after_a_start_or_a_reload_costs_one_request(
     await wan_change(hass, igd, freezer, "84.17.9.4")
     assert [r.myip for r in he.requests] == [NEW_IP, "84.17.9.4"]
     assert len(he.info_requests) == 2
+
+
+def test_every_refusal_of_a_persons_request_has_its_words() -> None:
+    translations = json.loads(
+        (Path(tunnelbroker.__file__).parent / "translations" / "en.json").read_text()
+    )
+    assert set(REFUSED_REQUEST) == USER_REFUSALS
+    for key in REFUSED_REQUEST.values():
+        assert translations["exceptions"][key]["message"]

@@ -1,19 +1,33 @@
-"""The waits between automatic updates: doubling, capped, jittered in the safe direction."""
+"""The one decision: the waits (doubling, capped, jittered in the safe direction) and who may send when."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import random
+from typing import Any
 
 import pytest
 
+from custom_components.tunnelbroker.protocol.he_client import REFUSALS, UpdateStatus
 from custom_components.tunnelbroker.protocol.update_policy import (
     ABUSE_INITIAL,
     ABUSE_MAX,
     JITTER,
+    MIN_UPDATE_INTERVAL,
     NO_BACKOFF,
     RETRY_INITIAL,
     RETRY_MAX,
+    USER_REFUSALS,
+    Act,
+    Caller,
+    Decision,
+    EndpointStatus,
+    Facts,
+    Refusal,
+    Why,
     abuse_delay,
+    decide,
+    endpoint_status,
     retry_delay,
 )
 
@@ -74,3 +88,148 @@ def test_backoff_counts_failures_and_blocks_separately() -> None:
     assert backoff.abuse
     backoff = backoff.after_failure(NOW, rand=lambda: 0.0)
     assert (backoff.until, backoff.failures) == (NOW + RETRY_INITIAL * 2, 2)
+
+
+# -- the one decision ------------------------------------------------------------------------
+A, B = "84.17.0.1", "84.17.0.2"
+
+
+def facts(**changes: Any) -> Facts:
+    """Return HE holding A (confirmed), the router at A, nothing running, then `changes`."""
+    base: dict[str, Any] = {
+        "address": A,
+        "endpoint": A,
+        "confirmed": True,
+        "sent_at": None,
+        "backoff": None,
+        "refusal": None,
+        "can_ask_he": True,
+    }
+    return Facts(**(base | changes))
+
+
+def test_an_unconfirmed_endpoint_is_never_unchanged() -> None:
+    """A lost reply, then the router back at the old address: HE's word is asked first."""
+    lost = facts(confirmed=False)
+    assert decide(lost, Caller.AUTOMATIC, NOW) == Decision(Act.ASK_HE, Why.UNCONFIRMED)
+    assert decide(lost, Caller.ACTION, NOW).act is Act.SEND
+    # Without HE's information to ask, the update itself settles it.
+    no_info = facts(confirmed=False, can_ask_he=False)
+    assert decide(no_info, Caller.AUTOMATIC, NOW) == Decision(Act.SEND, Why.DUE)
+    assert decide(facts(), Caller.AUTOMATIC, NOW) == Decision(Act.NOTHING, Why.IN_SYNC)
+
+
+@pytest.mark.parametrize("caller", list(Caller))
+def test_no_caller_sends_within_the_minimum_interval_but_a_flow(caller: Caller) -> None:
+    recent = facts(address=B, sent_at=NOW - MIN_UPDATE_INTERVAL / 2)
+    decision = decide(recent, caller, NOW, force=True)
+    if caller is Caller.FLOW:
+        assert decision.act is Act.SEND
+    else:
+        assert decision == Decision(
+            Act.WAIT, Why.RATE_LIMITED, NOW + MIN_UPDATE_INTERVAL / 2
+        )
+    assert decide(
+        facts(address=B, sent_at=NOW - MIN_UPDATE_INTERVAL), caller, NOW
+    ).act is (Act.SEND)
+
+
+def test_a_retry_waits_for_the_later_of_backoff_and_interval() -> None:
+    backoff = NO_BACKOFF.after_failure(NOW, rand=lambda: 1.0)  # 48 s
+    decision = decide(
+        facts(address=B, backoff=backoff, sent_at=NOW), Caller.AUTOMATIC, NOW
+    )
+    assert decision == Decision(Act.WAIT, Why.RETRYING, NOW + MIN_UPDATE_INTERVAL)
+    assert endpoint_status(decision) is EndpointStatus.RETRYING
+    # A person may retry a failure at once (past the interval), not an abuse block.
+    later = NOW + MIN_UPDATE_INTERVAL
+    assert decide(
+        facts(address=B, backoff=backoff, sent_at=NOW), Caller.BUTTON, later
+    ).act is (Act.SEND)
+
+
+def test_an_abuse_block_holds_everyone_but_a_forced_action() -> None:
+    block = NO_BACKOFF.after_abuse(NOW, rand=lambda: 0.0)
+    blocked = facts(address=B, backoff=block)
+    for caller in Caller:
+        decision = decide(blocked, caller, NOW)
+        assert decision == Decision(Act.WAIT, Why.BLOCKED, NOW + ABUSE_INITIAL)
+    assert decide(blocked, Caller.ACTION, NOW, force=True).act is Act.SEND
+    # Status shows the block even with automatic updates off.
+    off = decide(
+        facts(address=B, backoff=block, automatic=False), Caller.AUTOMATIC, NOW
+    )
+    assert endpoint_status(off) is EndpointStatus.BLOCKED
+
+
+def test_refusals() -> None:
+    badauth = facts(address=B, refusal=Refusal(A, UpdateStatus.BADAUTH))
+    for caller in (Caller.AUTOMATIC, Caller.BUTTON, Caller.ACTION):
+        assert decide(badauth, caller, NOW).why is Why.NEEDS_USER
+    assert decide(badauth, Caller.FLOW, NOW).act is Act.SEND  # new credentials
+    nohost = facts(address=B, refusal=Refusal(A, UpdateStatus.NOHOST))
+    assert decide(nohost, Caller.AUTOMATIC, NOW).why is Why.NEEDS_USER
+    assert decide(nohost, Caller.BUTTON, NOW).act is Act.SEND  # recreated at HE
+    icmp = facts(address=B, refusal=Refusal(B, UpdateStatus.ICMP_BLOCKED))
+    assert decide(icmp, Caller.AUTOMATIC, NOW).why is Why.REFUSED_BEFORE
+    assert decide(icmp, Caller.BUTTON, NOW).act is Act.SEND  # firewall opened
+    other = facts(address=B, refusal=Refusal(A, UpdateStatus.BADIP))
+    assert decide(other, Caller.AUTOMATIC, NOW).act is Act.SEND
+    assert (
+        endpoint_status(decide(icmp, Caller.AUTOMATIC, NOW)) is EndpointStatus.REFUSED
+    )
+
+
+def test_unusable_and_unknown_addresses_send_nothing() -> None:
+    assert decide(facts(address=None), Caller.AUTOMATIC, NOW).why is Why.ROUTER_UNKNOWN
+    assert endpoint_status(decide(facts(address=None), Caller.AUTOMATIC, NOW)) is None
+    for address in ("", "10.0.0.1", "100.64.1.1", "garbage"):
+        decision = decide(facts(address=address), Caller.BUTTON, NOW, force=True)
+        assert decision.why is Why.NO_USABLE_ADDRESS
+
+
+def test_held_addresses_go_out_only_when_a_person_insists() -> None:
+    assert decide(facts(), Caller.ACTION, NOW).why is Why.IN_SYNC
+    assert decide(facts(), Caller.ACTION, NOW, force=True).act is Act.SEND
+    assert decide(facts(), Caller.BUTTON, NOW).act is Act.SEND
+    off = facts(address=B, automatic=False)
+    assert decide(off, Caller.AUTOMATIC, NOW).why is Why.AUTOMATIC_OFF
+    assert decide(off, Caller.ACTION, NOW).act is Act.SEND
+
+
+def test_every_reason_a_person_can_meet_has_its_words() -> None:
+    """Over many random facts, a user's request is sent, unchanged, or refused in words."""
+    rand = random.Random(20261203)  # noqa: S311 (a seeded, repeatable sample)
+    addresses = [None, "", A, B, "10.0.0.1"]
+    seen: set[Why] = set()
+    for _ in range(5000):
+        backoff = rand.choice(
+            [
+                None,
+                NO_BACKOFF.after_failure(NOW - timedelta(minutes=rand.randint(0, 90))),
+                NO_BACKOFF.after_abuse(NOW - timedelta(hours=rand.randint(0, 3))),
+            ]
+        )
+        refusal = rand.choice(
+            [None, *(Refusal(rand.choice([A, B]), s) for s in REFUSALS)]
+        )
+        sample = Facts(
+            address=rand.choice(addresses),
+            endpoint=rand.choice([None, A, B]),
+            confirmed=rand.random() < 0.7,
+            sent_at=rand.choice([None, NOW - timedelta(seconds=rand.randint(0, 300))]),
+            backoff=backoff,
+            refusal=refusal,
+            automatic=rand.random() < 0.8,
+            can_ask_he=rand.random() < 0.5,
+        )
+        for caller in (Caller.BUTTON, Caller.ACTION, Caller.FLOW):
+            decision = decide(sample, caller, NOW, force=rand.random() < 0.5)
+            assert decision.act is not Act.ASK_HE
+            if decision.act is not Act.SEND and decision.why is not Why.IN_SYNC:
+                seen.add(decision.why)
+        automatic = decide(sample, Caller.AUTOMATIC, NOW)
+        # Status says In sync only when HE's last word confirms the router's address.
+        if endpoint_status(automatic) is EndpointStatus.IN_SYNC:
+            assert sample.confirmed and sample.endpoint == sample.address
+    assert seen == USER_REFUSALS

@@ -153,6 +153,18 @@ class Why(StrEnum):
     UNCONFIRMED = "unconfirmed"  # an answer was lost: HE's word is needed first
 
 
+# Why a person's request (button, action, flow) can be refused: each has its words.
+USER_REFUSALS: Final = frozenset(
+    {
+        Why.ROUTER_UNKNOWN,
+        Why.NO_USABLE_ADDRESS,
+        Why.NEEDS_USER,
+        Why.BLOCKED,
+        Why.RATE_LIMITED,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What to do, why, and until when (WAIT)."""
