@@ -32,13 +32,17 @@ from custom_components.tunnelbroker.const import (
     ROUTER_POLL_INTERVAL,
     SUBENTRY_TUNNEL,
 )
-from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
+from custom_components.tunnelbroker.endpoint_store import (
+    DATA_ENDPOINT_STORE,
+    STORAGE_KEY,
+)
+from custom_components.tunnelbroker.tunnel_sender import DATA_SENDERS
 from homeassistant.components.ssdp import DOMAIN as SSDP_DOMAIN
 from homeassistant.components.ssdp.const import SSDP_SCANNER
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
@@ -309,4 +313,21 @@ async def router_announces(
         SsdpSource.ADVERTISEMENT_ALIVE if alive else SsdpSource.ADVERTISEMENT_BYEBYE
     )
     scanner._ssdp_listener_process_callback(device, "upnp:rootdevice", source, {})
+    await hass.async_block_till_done()
+
+
+async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Stop the entry and start it as a new Home Assistant would: from .storage only.
+
+    What lived in memory is gone: the loaded store, the tunnels' senders, and the repair
+    issues (they are not kept).
+    """
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    issues = ir.async_get(hass)
+    for domain, issue_id in list(issues.issues):
+        if domain == DOMAIN:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+    hass.data.pop(DATA_ENDPOINT_STORE)
+    hass.data.pop(DATA_SENDERS, None)
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

@@ -42,7 +42,15 @@ from homeassistant.util import dt as dt_util
 from simulators.he import AbuseRule, HeSimulator, InfoFault
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import TUNNEL_ID, WAN_IP, poll, seed_endpoint, setup_entry, wan_change
+from .conftest import (
+    TUNNEL_ID,
+    WAN_IP,
+    poll,
+    restart,
+    seed_endpoint,
+    setup_entry,
+    wan_change,
+)
 
 NEW_IP = "84.17.1.20"
 
@@ -58,21 +66,6 @@ def shown(hass: HomeAssistant, entity_id: str) -> str:
     state = hass.states.get(entity_id)
     assert state is not None, entity_id
     return state.state
-
-
-async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Stop the entry and start it as a new Home Assistant would: from .storage only.
-
-    What lived in memory is gone: the loaded store, and the repair issues (they are not kept).
-    """
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    issues = ir.async_get(hass)
-    for domain, issue_id in list(issues.issues):
-        if domain == DOMAIN:
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
-    hass.data.pop("tunnelbroker_endpoint_store")
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 async def test_setup_sends_the_router_address_once(
