@@ -2,6 +2,8 @@
 
 Prints one line per finding, the last lines machine-readable:
   reaction mode=events changes=20 median_ms=.. p95_ms=.. he_requests_per_change=1.00
+  first_change after=restart rounds=3 median_ms=.. max_ms=.. he_requests_per_change=..
+  first_change after=reload rounds=3 median_ms=.. max_ms=.. he_requests_per_change=..
   reaction mode=poll changes=20 median_ms=.. p95_ms=.. he_requests_per_change=1.00
   router_requests_per_hour_subscribed=.. time_wait_after_burst=..
 """
@@ -70,6 +72,57 @@ def _measure(
     return delays, per_change
 
 
+# A first change comes minutes after a start, past every cache window (tunnel_info.FRESH_FOR).
+SETTLED = 62.0
+
+
+def _first_changes(
+    hass: HassProcess,
+    router: IgdRouter,
+    he: HeInNamespace,
+    after: str,
+    rounds: int,
+    first: int,
+) -> str:
+    """Restart Home Assistant (or reload the entry), wait, change once; `rounds` times.
+
+    Returns the figures line: change -> HE, and HE requests of any kind the change cost (the
+    start's own read of HE's tunnel information comes before the change and is not counted).
+    """
+    delays: list[float] = []
+    costs: list[int] = []
+    for i in range(rounds):
+        if after == "restart":
+            hass.stop()
+            hass.start()
+            hass.wait_running()
+        else:
+            (entry,) = hass.config_entries("tunnelbroker")
+            hass.api(
+                "POST", f"/api/config/config_entries/entry/{entry['entry_id']}/reload"
+            )
+        time.sleep(SETTLED)
+        before = he.all_requests()
+        ip = f"84.17.{first}.{20 + i}"
+        changed_wall = router.set_wan(ip)
+        changed = time.monotonic() - (time.time() - changed_wall)
+        he.wait_for(ip, 120.0)
+        arrived = next(r["at"] for r in he.requests() if r["myip"] == ip)
+        delays.append((arrived - changed) * 1000)
+        time.sleep(2)  # anything the change still causes
+        costs.append(he.all_requests() - before)
+        print(
+            f"first change after {after} {i + 1}/{rounds} to {ip}: "
+            f"{delays[-1]:.0f} ms, {costs[-1]} HE request(s)",
+            flush=True,
+        )
+    return (
+        f"first_change after={after} he_rtt_ms={he.rtt_ms:.0f} rounds={rounds} "
+        f"median_ms={statistics.median(delays):.0f} max_ms={max(delays):.0f} "
+        f"he_requests_per_change={statistics.mean(costs):.2f}"
+    )
+
+
 def _time_wait(router: IgdRouter) -> int:
     """TIME_WAIT sockets of hass in the client namespace (the bench's own curls to HE excluded)."""
     result = router.run_in_client(["ss", "-Htan", "state", "time-wait"])
@@ -102,6 +155,12 @@ def main() -> None:
     parser.add_argument(
         "--events-only", action="store_true", help="no soak, no polling mode"
     )
+    parser.add_argument(
+        "--first-changes",
+        type=int,
+        default=3,
+        help="rounds of restart-then-change and of reload-then-change (0: none)",
+    )
     args = parser.parse_args()
     results: list[str] = []
     with (
@@ -132,6 +191,13 @@ def main() -> None:
                 )
                 time.sleep(2)
                 time_wait = _time_wait(router)
+                if args.first_changes:
+                    for n, after in enumerate(("reload", "restart")):
+                        results.append(
+                            _first_changes(
+                                hass, router, he, after, args.first_changes, 5 + n
+                            )
+                        )
                 if args.events_only:
                     results.append(f"time_wait_after_burst={time_wait}")
                     _print(results)

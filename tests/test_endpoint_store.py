@@ -191,6 +191,7 @@ async def test_a_store_from_a_newer_version_keeps_what_it_can_read_and_says_so(
         {"version": 1, "key": STORAGE_KEY, "data": ["not", "a", "mapping"]},
         {"version": 1, "key": STORAGE_KEY, "data": "garbage"},
         {"version": 2, "key": STORAGE_KEY, "data": 7},
+        {"version": 1, "key": STORAGE_KEY},  # no data at all
     ],
 )
 async def test_a_damaged_store_starts_clean_and_says_so(

@@ -40,6 +40,7 @@ class HeInNamespace:
 
         Return once it serves.
         """
+        self.rtt_ms = rtt_ms
         self._router = router
         self._process = router.exec_in_client(
             [
