@@ -80,6 +80,7 @@ def _first_changes(
     hass: HassProcess,
     router: IgdRouter,
     he: HeInNamespace,
+    *,
     after: str,
     rounds: int,
     first: int,
@@ -195,7 +196,12 @@ def main() -> None:
                     for n, after in enumerate(("reload", "restart")):
                         results.append(
                             _first_changes(
-                                hass, router, he, after, args.first_changes, 5 + n
+                                hass,
+                                router,
+                                he,
+                                after=after,
+                                rounds=args.first_changes,
+                                first=5 + n,
                             )
                         )
                 if args.events_only:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 import gc
 import logging
@@ -11,7 +12,10 @@ from typing import Any
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.tunnelbroker.const import (
     CONF_CALLBACK_URL,
@@ -465,3 +469,80 @@ async def test_no_subscribe_attempts_while_the_router_is_gone(
     await until_trusted(hass, igd, freezer)
     assert router.subscribed
     assert he.requests == []
+
+
+async def test_two_routers_set_up_at_once_share_one_server_that_outlives_either(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Set up concurrently: one server, counted twice; unloading one keeps the other's events."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    other = IgdSimulator(udn="uuid:second-router", friendly_name="Second router")
+    await other.start()
+    try:
+        second = MockConfigEntry(
+            domain=DOMAIN,
+            unique_id="uuid:second-router",
+            data={"location": other.location, "udn": "uuid:second-router"},
+        )
+        config_entry.add_to_hass(hass)
+        second.add_to_hass(hass)
+        assert all(
+            await asyncio.gather(
+                hass.config_entries.async_setup(config_entry.entry_id),
+                hass.config_entries.async_setup(second.entry_id),
+            )
+        )
+        await hass.async_block_till_done()
+        servers = hass.data[DATA_NOTIFY_SERVERS]
+        (shared,) = servers.values()
+        assert shared.users == 2
+        assert await hass.config_entries.async_unload(config_entry.entry_id)
+        # The second router's events still arrive (its listener was not stopped).
+        other.set_external_ip("84.17.6.6")
+        await other.gena.drain()
+        # Past the refresh debouncer's cooldown, well before the next poll (10 minutes).
+        freezer.tick(timedelta(seconds=11))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert hass.states.get("sensor.second_router_external_ip_address").state == (
+            "84.17.6.6"
+        )
+        assert hass.states.get("sensor.second_router_router_events").state == (
+            "subscribed"
+        )
+    finally:
+        await other.stop()
+
+
+async def test_a_notify_from_another_host_does_not_hide_a_firewall(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The router's NOTIFYs are dropped; a LAN host that sniffed the SID sends its own."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    igd.gena.drop_notifies = True
+    await setup_entry(hass, config_entry)
+    (sub,) = igd.gena.subscriptions.values()
+    body = (
+        '<e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0"><e:property>'
+        "<ExternalIPAddress>84.17.66.66</ExternalIPAddress></e:property></e:propertyset>"
+    )
+    headers = {"NT": "upnp:event", "NTS": "upnp:propchange", "SID": sub.sid}
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))  # not the router
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.request("NOTIFY", sub.callback, data=body, headers=headers) as reply,
+    ):
+        assert reply.status == 403
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    assert hass.states.get(EVENTS).state == "not_arriving"
+    assert config_entry.runtime_data.router.update_interval == ROUTER_POLL_INTERVAL

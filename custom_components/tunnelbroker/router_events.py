@@ -10,13 +10,15 @@ byebye/alive) too.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
-from async_upnp_client.aiohttp import AiohttpNotifyServer
 from async_upnp_client.exceptions import UpnpError
 from async_upnp_client.utils import async_get_local_ip
 
@@ -41,7 +43,7 @@ from .const import (
 )
 from .coordinator import RouterCoordinator
 from .protocol.igd_client import RouterError
-from .protocol.igd_events import IgdEventSubscription
+from .protocol.igd_events import GuardedNotifyServer, IgdEventSubscription
 from .repair_issues import (
     EventsIssue,
     async_clear_events_issues,
@@ -68,32 +70,65 @@ class EventsState(StrEnum):
 
 @dataclass
 class _SharedServer:
-    server: AiohttpNotifyServer
+    server: GuardedNotifyServer
+    started: asyncio.Future[None]
     users: int = 0
 
 
+async def _async_router_hosts(location: str) -> frozenset[str]:
+    """Return the addresses of the description URL's host (a name is resolved once)."""
+    host = urlsplit(location).hostname or ""
+    try:
+        return frozenset({str(ip_address(host))})
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        return frozenset(str(info[4][0]) for info in infos)
+
+
 async def _async_acquire_server(
-    hass: HomeAssistant, key: _ServerKey
-) -> AiohttpNotifyServer:
-    """Return the notify server for this source address, starting it for its first user."""
+    hass: HomeAssistant, key: _ServerKey, router_hosts: frozenset[str]
+) -> GuardedNotifyServer:
+    """Return the notify server for this source address, started once for its first user.
+
+    Two routers set up at the same time share the one start (the second waits for it), so
+    exactly one server is registered and counted.
+    """
     servers = hass.data.setdefault(DATA_NOTIFY_SERVERS, {})
     if (shared := servers.get(key)) is None:
         source_ip, port, callback_url = key
-        server = AiohttpNotifyServer(
+        server = GuardedNotifyServer(
             create_router_requester(hass),
             source=(source_ip, port),
             callback_url=callback_url,
         )
-        await server.async_start_server()
-        shared = servers[key] = _SharedServer(server)
+        shared = servers[key] = _SharedServer(server, hass.loop.create_future())
+        try:
+            await server.async_start_server()
+        except BaseException as err:
+            del servers[key]
+            shared.started.set_exception(err)
+            shared.started.exception()  # retrieved: the waiters get it too
+            raise
+        shared.started.set_result(None)
     shared.users += 1
+    try:
+        await asyncio.shield(shared.started)
+    except BaseException:
+        shared.users -= 1
+        raise
+    for host in router_hosts:
+        shared.server.allow(host)
     return shared.server
 
 
-async def _async_release_server(hass: HomeAssistant, key: _ServerKey) -> None:
+async def _async_release_server(
+    hass: HomeAssistant, key: _ServerKey, router_hosts: frozenset[str]
+) -> None:
     servers = hass.data.get(DATA_NOTIFY_SERVERS, {})
     if (shared := servers.get(key)) is None:
         return
+    for host in router_hosts:
+        shared.server.disallow(host)
     shared.users -= 1
     if shared.users <= 0:
         del servers[key]
@@ -120,6 +155,8 @@ class RouterEvents:
         self._failing_since: datetime | None = None
         self._listeners: list[CALLBACK_TYPE] = []
         self.callback_url: str | None = None  # where the router is asked to send events
+        # NOTIFYs are taken only from the router (its description's host, resolved).
+        self._router_hosts: frozenset[str] = frozenset()
 
     @callback
     def async_add_listener(self, update_callback: CALLBACK_TYPE) -> Callable[[], None]:
@@ -151,7 +188,10 @@ class RouterEvents:
                 int(entry.options.get(CONF_LISTEN_PORT) or 0),
                 entry.options.get(CONF_CALLBACK_URL) or None,
             )
-            server = await _async_acquire_server(self.hass, self._server_key)
+            self._router_hosts = await _async_router_hosts(location)
+            server = await _async_acquire_server(
+                self.hass, self._server_key, self._router_hosts
+            )
         except (OSError, UpnpError) as err:
             self._server_key = None
             self.last_error = f"cannot listen for events on {source_ip}: {err}"
@@ -174,9 +214,7 @@ class RouterEvents:
             return
         self.callback_url = server.callback_url
         self._subscription = IgdEventSubscription(
-            self.coordinator.client,
-            server.event_handler,
-            on_wan_event=self._on_wan_event,
+            self.coordinator.client, server, on_wan_event=self._on_wan_event
         )
         await self._async_subscribe()
         self._cancel_ssdp = await ssdp.async_register_callback(
@@ -218,7 +256,7 @@ class RouterEvents:
             await self._subscription.async_unsubscribe()
             self._subscription = None
         if self._server_key is not None:
-            await _async_release_server(self.hass, self._server_key)
+            await _async_release_server(self.hass, self._server_key, self._router_hosts)
             self._server_key = None
 
     async def _async_subscribe(self, *, renew: bool = False) -> None:

@@ -7,12 +7,16 @@ by anyone else (or a transient 0.0.0.0 some routers send mid-change) cannot set 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 import contextlib
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Any, Final
 
+from aiohttp import web
+from async_upnp_client.aiohttp import AiohttpNotifyServer
 from async_upnp_client.client import UpnpService, UpnpStateVariable
+from async_upnp_client.const import HttpRequest
 from async_upnp_client.event_handler import UpnpEventHandler
 from async_upnp_client.exceptions import (
     UpnpConnectionError,
@@ -28,6 +32,77 @@ MIN_RENEWAL: Final = timedelta(seconds=30)
 SUBSCRIPTION_TIMEOUT: Final = timedelta(minutes=9)
 # Renew this long before the router's timeout runs out (async-upnp-client's profiles do too).
 RENEWAL_MARGIN: Final = timedelta(minutes=1)
+
+
+# A router's NOTIFY carries a few state variables: well under 1 KiB (miniupnpd, FRITZ!OS).
+MAX_NOTIFY_BYTES: Final = 8 * 1024
+
+
+class GuardedNotifyServer(AiohttpNotifyServer):
+    """The callback server, taking NOTIFYs only from the routers it serves.
+
+    async-upnp-client's server takes a NOTIFY from any host, of any size, and keeps one with
+    an unknown SID whole in its event handler for ever (in case it raced the SUBSCRIBE
+    answer). Here a NOTIFY must come from a router host this server serves, be at most
+    MAX_NOTIFY_BYTES, and name a known SID, except while a SUBSCRIBE is under way (the
+    router's first NOTIFY may arrive before its answer): anything else is refused unread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Initialize as AiohttpNotifyServer; no router host is allowed yet."""
+        super().__init__(*args, **kwargs)
+        self.allowed_hosts: dict[str, int] = {}  # router host -> routers using it
+        self._subscribing = 0
+        self.refused = 0  # NOTIFYs refused, for diagnostics and tests
+
+    def allow(self, host: str) -> None:
+        """Take NOTIFYs from `host` (one more router there)."""
+        self.allowed_hosts[host] = self.allowed_hosts.get(host, 0) + 1
+
+    def disallow(self, host: str) -> None:
+        """One router at `host` fewer."""
+        if (count := self.allowed_hosts.get(host, 0) - 1) > 0:
+            self.allowed_hosts[host] = count
+        else:
+            self.allowed_hosts.pop(host, None)
+
+    @contextlib.contextmanager
+    def subscribing(self) -> Iterator[None]:
+        """Let a NOTIFY with a SID not known yet through while a SUBSCRIBE is under way."""
+        self._subscribing += 1
+        try:
+            yield
+        finally:
+            self._subscribing -= 1
+
+    async def _handle_request(self, request: web.BaseRequest) -> web.Response:
+        if request.method != "NOTIFY":
+            return self._refuse(HTTPStatus.METHOD_NOT_ALLOWED)
+        if request.remote not in self.allowed_hosts:
+            return self._refuse(HTTPStatus.FORBIDDEN)
+        sid = request.headers.get("SID")
+        if sid is None or (
+            self.event_handler.service_for_sid(sid) is None and not self._subscribing
+        ):
+            return self._refuse(HTTPStatus.PRECONDITION_FAILED)
+        if (request.content_length or 0) > MAX_NOTIFY_BYTES:
+            return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        body = await request.content.read(MAX_NOTIFY_BYTES + 1)
+        if len(body) > MAX_NOTIFY_BYTES:
+            return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        status = await self.event_handler.handle_notify(
+            HttpRequest(
+                request.method,
+                self.callback_url,
+                request.headers,
+                body.decode("utf-8", errors="replace"),
+            )
+        )
+        return web.Response(status=status)
+
+    def _refuse(self, status: HTTPStatus) -> web.Response:
+        self.refused += 1
+        return web.Response(status=status)
 
 
 class SubscriptionRefusedError(RouterError):
@@ -48,12 +123,13 @@ class IgdEventSubscription:
     def __init__(
         self,
         client: IgdClient,
-        event_handler: UpnpEventHandler,
+        server: GuardedNotifyServer,
         on_wan_event: Callable[[], None],
     ) -> None:
         """Call `on_wan_event` whenever the router says its WAN state changed."""
         self._client = client
-        self._handler = event_handler
+        self._server = server
+        self._handler: UpnpEventHandler = server.event_handler
         self._on_wan_event = on_wan_event
         self._service: UpnpService | None = None
         self._sid: str | None = None
@@ -79,9 +155,10 @@ class IgdEventSubscription:
         service = self._client.event_service
         service.on_event = self._on_event
         try:
-            sid, timeout = await self._handler.async_subscribe(
-                service, timeout=SUBSCRIPTION_TIMEOUT
-            )
+            with self._server.subscribing():
+                sid, timeout = await self._handler.async_subscribe(
+                    service, timeout=SUBSCRIPTION_TIMEOUT
+                )
         except UpnpConnectionError as err:
             raise RouterConnectionError(f"SUBSCRIBE failed: {err!r}") from err
         except UpnpResponseError as err:
