@@ -101,12 +101,8 @@ async def test_backoffs_and_refusals_round_trip_and_damaged_ones_are_skipped(
     backoff = Backoff(until=until, failures=2, abuse_blocks=1, abuse=True)
     refusal = Refusal(ip="84.17.0.1", status=UpdateStatus.ICMP_BLOCKED)
     await store.async_sending("1", "84.17.0.1", until)
-    await store.async_refused(
-        "1", unsettled=None, refusal=refusal, backoff=backoff, sent_at=until
-    )
-    await store.async_refused(
-        "1", unsettled=None, refusal=refusal, backoff=backoff, sent_at=until
-    )
+    await store.async_refused("1", unsettled=None, refusal=refusal, backoff=backoff)
+    await store.async_refused("1", unsettled=None, refusal=refusal, backoff=backoff)
     assert hass_storage[STORAGE_KEY]["data"]["1"] == {
         "backoff": {
             "until": until.isoformat(),

@@ -21,6 +21,8 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
+    CONF_TUNNEL_ID,
+    CONF_UPDATE_KEY,
     DOMAIN,
     ROUTER_POLL_INTERVAL,
     SERVICE_UPDATE_ENDPOINT,
@@ -31,14 +33,14 @@ from custom_components.tunnelbroker.protocol.update_policy import (
 )
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.const import ATTR_ENTITY_ID, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from simulators.he import HeSimulator, InfoFault
 from simulators.igd import IgdSimulator
 
-from .conftest import TUNNEL_ID, WAN_IP, poll, wan_change
+from .conftest import TUNNEL_ID, USERNAME, WAN_IP, poll, wan_change
 
 # A regression here tends to hang (a reload waiting on a request in flight): fail instead.
 pytestmark = pytest.mark.timeout(60)
@@ -268,3 +270,55 @@ async def test_an_automatic_update_in_flight_at_unload_has_no_effect(
     assert (
         ir.async_get(hass).async_get_issue(DOMAIN, f"abuse_blocked_{TUNNEL_ID}") is None
     )
+
+
+async def test_a_forced_send_failing_during_a_block_keeps_the_block(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    he.force_reply("abuse")
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert status(hass) == "blocked"
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    he.force_reply("", 503)
+    with pytest.raises(HomeAssistantError):
+        await action(hass, config_entry_id=loaded.entry_id, force=True)
+    he.clear_forced_reply()
+    # Nothing goes out automatically before HE's block (an hour at least) is over.
+    await poll(hass, freezer, timedelta(minutes=50))
+    assert len(he.requests) == 2
+    assert status(hass) == "blocked"
+    await poll(hass, freezer, timedelta(hours=2))
+    assert he.requests[-1].reply == f"good {NEW_IP}"
+
+
+async def test_a_reconfigure_that_meets_an_outage_shows_on_the_loaded_tunnel(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The flow's request was lost: the tunnel is not In sync any more, and is retried."""
+    he.tunnel(TUNNEL_ID).endpoint = "198.51.100.9"  # HE's tunnel page moved it
+    he.force_reply("", 503, taken=True)
+    subentry_id = next(iter(loaded.subentries))
+    result = await loaded.start_subentry_reconfigure_flow(hass, subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_USERNAME: USERNAME,
+            CONF_UPDATE_KEY: "typed-again",
+            CONF_TUNNEL_ID: TUNNEL_ID,
+        },
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert status(hass) == "retrying"
+    he.clear_forced_reply()
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert status(hass) == "in_sync"
+    assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP

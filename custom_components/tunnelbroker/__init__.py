@@ -24,7 +24,6 @@ from .const import (
 from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import api_url, min_update_interval
 from .devices import async_register_devices
-from .endpoint_store import async_get_endpoint_store
 from .protocol.igd_client import NotAnIgdError, RouterError
 from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
 from .router_events import RouterEvents
@@ -174,6 +173,6 @@ async def async_remove_entry(
     tunnel_ids = {
         subentry.data[CONF_TUNNEL_ID] for subentry in tunnel_subentries(entry).values()
     }
-    store = await async_get_endpoint_store(hass)
-    await store.async_forget(tunnel_ids)
+    for tunnel_id in tunnel_ids:
+        await (await async_tunnel_sender(hass, tunnel_id)).async_forget()
     async_clear_entry_issues(hass, entry.entry_id, tunnel_ids)

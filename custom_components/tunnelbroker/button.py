@@ -51,8 +51,7 @@ class UpdateEndpointButton(TunnelEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Send the router's address; raise a translated error if HE did not take it."""
-        ip = self.tunnel.router.usable_external_ip()
-        attempt = await self.tunnel.async_request(Caller.BUTTON, ip)
+        attempt = await self.tunnel.async_request(Caller.BUTTON)
         if attempt is not None and not attempt.result.success:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,

@@ -92,7 +92,7 @@ from .protocol.update_policy import Caller, Decision, Why
 from .protocol.wan_address import wan_address_problem
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_sender import Situation, async_tunnel_sender
+from .tunnel_sender import Situation, TunnelSender, async_tunnel_sender
 from .tunnel_subentries import (
     configured_tunnel_ids,
     tunnel_credentials,
@@ -209,6 +209,22 @@ async def async_validate_tunnel(
     if wan_ip is None or wan_address_problem(wan_ip) is not None:
         return "wan_not_public", placeholders
     sender = await async_tunnel_sender(hass, credentials.tunnel_id)
+    try:
+        return await _async_check_with_he(
+            hass, sender, credentials, wan_ip, placeholders
+        )
+    finally:
+        # A loaded updater of this tunnel shows what the flow's request changed.
+        sender.async_changed_by_flow()
+
+
+async def _async_check_with_he(
+    hass: HomeAssistant,
+    sender: TunnelSender,
+    credentials: TunnelCredentials,
+    wan_ip: str,
+    placeholders: dict[str, str],
+) -> tuple[str | None, dict[str, str]]:
     situation = Situation(address=wan_ip, min_interval=min_update_interval(hass))
     async with sender.lock:
         decision = sender.decide(situation, Caller.FLOW)
@@ -698,7 +714,7 @@ async def _async_update_tunnel(
     """
     old_id = str(subentry.data[CONF_TUNNEL_ID])
     if old_id != credentials.tunnel_id:
-        await (await async_get_endpoint_store(hass)).async_forget({old_id})
+        await (await async_tunnel_sender(hass, old_id)).async_forget()
         async_remove_tunnel_device(hass, entry, old_id)
     new = _tunnel_subentry(credentials)
     default_title = subentry.title == _default_tunnel_title(old_id)

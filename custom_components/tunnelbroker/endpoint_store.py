@@ -201,15 +201,10 @@ class EndpointStore:
         unsettled: str | None,
         refusal: Refusal | None,
         backoff: Backoff | None,
-        sent_at: datetime | None,
     ) -> None:
         """HE answered and changed nothing: what was open before the request stays open."""
         await self._async_change(
-            tunnel_id,
-            unsettled=unsettled,
-            refusal=refusal,
-            backoff=backoff,
-            sent_at=sent_at,
+            tunnel_id, unsettled=unsettled, refusal=refusal, backoff=backoff
         )
 
     async def async_failed(self, tunnel_id: str, backoff: Backoff) -> None:

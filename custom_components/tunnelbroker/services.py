@@ -110,6 +110,11 @@ def _target_tunnels(
 
 
 def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> str:
+    """Return the address asked for (checked), or the router's as of now.
+
+    The router's is read again in each tunnel's turn: a call that waited sends the address
+    of then.
+    """
     if requested is not None:
         if (problem := wan_address_problem(requested)) is not None:
             raise _validation_error(INVALID_IP_KEYS[problem], ip=requested)
@@ -119,7 +124,8 @@ def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> s
 
 async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
     entry, tunnels = _target_tunnels(call.hass, call)
-    ip = _address_to_send(entry, call.data.get(ATTR_IP))
+    requested: str | None = call.data.get(ATTR_IP)
+    ip = _address_to_send(entry, requested)
     force = bool(call.data[ATTR_FORCE])
     results: list[JsonValueType] = []
     failures: list[str] = []
@@ -128,6 +134,7 @@ async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
         # the call or nothing: each tunnel is decided before anything is sent.
         for tunnel in sorted(tunnels, key=lambda tunnel: tunnel.tunnel_id):
             await turns.enter_async_context(tunnel.sender.lock)
+        ip = _address_to_send(entry, requested)  # the router's of now, in the turns
         for tunnel in tunnels:
             tunnel.check_request(Caller.ACTION, ip, force=force)
         for tunnel in tunnels:

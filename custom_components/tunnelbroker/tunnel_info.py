@@ -64,14 +64,23 @@ class TunnelInfoCoordinator(DataUpdateCoordinator[TunnelInfo | None]):
         """Return HE's tunnel id."""
         return self._credentials.tunnel_id
 
-    async def async_fresh_data(self) -> TunnelInfo | None:
+    async def async_fresh_data(
+        self, *, newer_than: datetime | None = None
+    ) -> TunnelInfo | None:
         """Return HE's information as of now (None if HE does not give it).
 
-        Read unless a read finished within FRESH_FOR; a read under way is waited for, not
-        doubled.
+        Read unless a read finished within FRESH_FOR and began after `newer_than` (an update
+        sent then: HE's information from before it may be older than HE's answer); a read
+        under way is waited for, not doubled.
         """
         async with self._read_lock:
-            if self._read_at is None or dt_util.utcnow() - self._read_at > FRESH_FOR:
+            started = self.read_started_at
+            if (
+                self._read_at is None
+                or dt_util.utcnow() - self._read_at > FRESH_FOR
+                or started is None
+                or (newer_than is not None and started <= newer_than)
+            ):
                 await self.async_refresh()
         return self.data if self.last_update_success else None
 

@@ -14,11 +14,12 @@ never taken for held.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 import logging
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -42,7 +43,6 @@ from .protocol.update_policy import (
     decide,
 )
 
-_NOT_TAKEN_IN = frozenset({UpdateStatus.BADAUTH, UpdateStatus.NOHOST})
 DATA_SENDERS: HassKey[dict[str, TunnelSender]] = HassKey(f"{DOMAIN}_senders")
 
 
@@ -70,6 +70,7 @@ class TunnelSender:
         self.lock = asyncio.Lock()
         # A flow's attempt, until the tunnel's next updater (after the reload) shows it.
         self._unshown: UpdateAttempt | None = None
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def memory(self) -> TunnelMemory:
@@ -148,10 +149,6 @@ class TunnelSender:
                 unsettled=before.unsettled,
                 refusal=refusal,
                 backoff=None if backoff is NO_BACKOFF else backoff,
-                # Refused credentials or tunnel id: HE did not take the request in.
-                sent_at=before.sent_at
-                if result.status in _NOT_TAKEN_IN
-                else self.memory.sent_at,
             )
         LOGGER.log(
             logging.INFO if result.success else logging.WARNING,
@@ -167,6 +164,23 @@ class TunnelSender:
         if not self.store.holds(self.tunnel_id, ip):
             LOGGER.info("Tunnel %s: HE holds %s as its endpoint", self.tunnel_id, ip)
             await self.store.async_adopt(self.tunnel_id, ip, dt_util.utcnow())
+
+    @callback
+    def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` when someone else (a flow) changed what is remembered."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def async_changed_by_flow(self) -> None:
+        """Tell the tunnel's loaded updater that a flow sent or read (its Status may change)."""
+        for listener in list(self._listeners):
+            listener()
+
+    async def async_forget(self) -> None:
+        """Forget the tunnel (removed, or its id changed), in its turn."""
+        async with self.lock:
+            await self.store.async_forget({self.tunnel_id})
 
     def note_unshown(self, attempt: UpdateAttempt) -> None:
         """Keep a flow's attempt for the tunnel's next updater to show."""

@@ -226,7 +226,16 @@ class TunnelUpdater:
             self._report_refusal(refusal.status)
         # The 6-hourly read of HE's information keeps our record honest.
         self.entry.async_on_unload(self.info.async_add_listener(self._async_on_info))
+        # A reconfigure or reauth flow of this tunnel sends through the same sender.
+        self.entry.async_on_unload(
+            self.sender.async_add_listener(self._async_on_flow_change)
+        )
         self._spawn(self._async_start(), "start")
+
+    @callback
+    def _async_on_flow_change(self) -> None:
+        self._publish()
+        self.async_schedule_automatic_update()
 
     async def _async_start(self) -> None:
         # Off the path of any change: HE's word on what it holds, read once at start. Our
@@ -245,7 +254,8 @@ class TunnelUpdater:
         """
         if self.info.refused is not None:
             return
-        data = await self.info.async_fresh_data()
+        # Not a read from before our last request: HE's answer to it may be newer.
+        data = await self.info.async_fresh_data(newer_than=self.sender.memory.sent_at)
         if data is None or data.client_v4 is None or self.holds(data.client_v4):
             return
         await self.sender.async_adopt(data.client_v4)
@@ -403,21 +413,27 @@ class TunnelUpdater:
         )
 
     async def async_request(
-        self, caller: Caller, address: str, *, force: bool = False
+        self, caller: Caller, address: str | None = None, *, force: bool = False
     ) -> UpdateAttempt | None:
-        """Send `address` as the user asked, in the tunnel's turn (None: HE holds it)."""
+        """Send `address` (None: the router's) as the user asked, in the tunnel's turn.
+
+        Returns None when HE holds it already.
+        """
         async with self.sender.lock:
             return await self.async_request_in_turn(caller, address, force=force)
 
     async def async_request_in_turn(
-        self, caller: Caller, address: str, *, force: bool = False
+        self, caller: Caller, address: str | None = None, *, force: bool = False
     ) -> UpdateAttempt | None:
         """Decide and send with the tunnel's turn held: a send just made by another counts.
 
-        The request is the updater's own work: stopping the updater cancels it, and the user
-        is told so in words.
+        The router's address is read in the turn, so a request that waited sends the
+        address of now. The request is the updater's own work: stopping the updater cancels
+        it, and the user is told so in words.
         """
         assert self.sender.lock.locked()
+        if address is None:
+            address = self.router.usable_external_ip()
         if self.check_request(caller, address, force=force).act is not Act.SEND:
             return None
         if self._stopped:
@@ -436,6 +452,8 @@ class TunnelUpdater:
             if self.stopped and (current is None or not current.cancelling()):
                 raise self._stopped_error() from None
             raise
+        if self.stopped:  # stopped while the answer was on its way to us
+            raise self._stopped_error()
         self._after(attempt)
         self._publish()
         self.async_schedule_automatic_update()
@@ -450,6 +468,8 @@ class TunnelUpdater:
 
     # -- what an answer leads to -------------------------------------------------------------
     def _show(self, attempt: UpdateAttempt) -> None:
+        if self._stopped:
+            return
         self.last_attempt = attempt
         if attempt.result.success:
             async_clear_tunnel_issues(self.hass, self.tunnel_id)
@@ -468,6 +488,8 @@ class TunnelUpdater:
 
     def _after(self, attempt: UpdateAttempt) -> None:
         """Tell the user what HE's answer means (the sender has remembered it)."""
+        if self._stopped:
+            return
         self._show(attempt)
         result = attempt.result
         if result.success:

@@ -86,8 +86,18 @@ def test_backoff_counts_failures_and_blocks_separately() -> None:
         1,
     )
     assert backoff.abuse
-    backoff = backoff.after_failure(NOW, rand=lambda: 0.0)
-    assert (backoff.until, backoff.failures) == (NOW + RETRY_INITIAL * 2, 2)
+    # A (forced) send that fails during HE's block leaves the block as it is.
+    during = backoff.after_failure(NOW + timedelta(minutes=5), rand=lambda: 0.0)
+    assert (during.until, during.abuse, during.failures) == (
+        NOW + ABUSE_INITIAL,
+        True,
+        2,
+    )
+    # After the block, a failure is a retry again.
+    after = NOW + ABUSE_INITIAL
+    backoff = backoff.after_failure(after, rand=lambda: 0.0)
+    assert (backoff.until, backoff.failures) == (after + RETRY_INITIAL * 2, 2)
+    assert not backoff.abuse
 
 
 # -- the one decision ------------------------------------------------------------------------

@@ -79,8 +79,11 @@ class Backoff:
     def after_failure(
         self, now: datetime, rand: Callable[[], float] = random.random
     ) -> Backoff:
-        """Return the backoff after one more failure."""
+        """Return the backoff after one more failure (a block that still runs stays)."""
         failures = self.failures + 1
+        if self.abuse_block_until(now) is not None:
+            # A forced send during HE's block failed: the block is HE's, it still runs.
+            return replace(self, failures=failures)
         return replace(
             self,
             until=now + retry_delay(failures, rand),
