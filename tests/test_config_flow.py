@@ -1396,3 +1396,52 @@ async def test_a_reconfigures_update_starts_the_minimum_interval(
     assert len(he.requests) == 2
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     assert [r.reply for r in he.requests][-1] == "good 84.17.3.6"
+
+
+async def test_a_spoofed_announcement_does_not_move_the_router(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Another host announces the router's UDN with its own IGD: nothing of it is used."""
+    await setup_entry(hass, config_entry)
+    requests = len(he.requests)
+    rogue = IgdSimulator(udn=ROUTER_UDN, external_ip="84.17.66.66")
+    await rogue.start(host="127.0.0.2")
+    try:
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(rogue.location)
+        )
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "already_configured"
+        assert config_entry.data[CONF_LOCATION] == igd.location
+        assert config_entry.state is ConfigEntryState.LOADED
+        assert rogue.gena.subscriptions == {}  # not even read
+        assert len(he.requests) == requests
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"router_moved_{config_entry.entry_id}"
+        )
+        assert issue is not None
+        assert issue.translation_placeholders["announced"] == rogue.location
+    finally:
+        await rogue.stop()
+
+
+async def test_setup_refuses_another_device_at_the_routers_location(
+    hass: HomeAssistant, he: HeSimulator, igd: IgdSimulator
+) -> None:
+    """The stored URL now answers with another UPnP identity: nothing is read or sent."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Simulated router",
+        unique_id="uuid:the-router-that-was-set-up",
+        data={CONF_LOCATION: igd.location, "udn": "uuid:the-router-that-was-set-up"},
+        subentries_data=[tunnel_subentry()],
+    )
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None
+    assert "is not the router Simulated router was set up with" in entry.reason
+    assert he.requests == []

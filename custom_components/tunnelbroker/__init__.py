@@ -25,7 +25,11 @@ from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import api_url, min_update_interval
 from .devices import async_register_devices
 from .protocol.igd_client import NotAnIgdError, RouterError
-from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
+from .repair_issues import (
+    async_clear_entry_issues,
+    async_clear_router_moved_issue,
+    async_clear_stale_tunnel_issues,
+)
 from .router_events import RouterEvents
 from .runtime_data import TunnelbrokerConfigEntry, TunnelbrokerRuntimeData
 from .services import async_setup_services
@@ -71,6 +75,15 @@ async def async_setup_entry(
         ) from err
     except RouterError as err:
         raise ConfigEntryNotReady(**router_error_translation(err)) from err
+    if entry.unique_id is not None and client.info.udn != entry.unique_id:
+        # Another device answers at this URL (a spoofed announcement, a reused address):
+        # nothing of it is read or sent to HE.
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="wrong_router",
+            translation_placeholders={"location": location, "name": entry.title},
+        )
+    async_clear_router_moved_issue(hass, entry.entry_id)
 
     connection = entry.options.get(CONF_WAN_CONNECTION, AUTOMATIC_CONNECTION)
     if connection != AUTOMATIC_CONNECTION and not client.pin_connection(connection):

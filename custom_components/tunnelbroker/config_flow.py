@@ -88,9 +88,10 @@ from .protocol.igd_client import (
     RouterError,
     WanStatus,
 )
+from .protocol.local_network import default_gateway, followed_location
 from .protocol.update_policy import Caller, Decision, Why
 from .protocol.wan_address import wan_address_problem
-from .repair_issues import async_clear_tunnel_issues
+from .repair_issues import async_clear_tunnel_issues, async_raise_router_moved_issue
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_sender import Situation, TunnelSender, async_tunnel_sender
 from .tunnel_subentries import (
@@ -312,13 +313,44 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         if discovery_info.upnp.get(ATTR_UPNP_DEVICE_TYPE) not in IGD_DEVICE_TYPES:
             return self.async_abort(reason="not_igd")
         await self.async_set_unique_id(udn)
-        # A known router at a new address (reboot, new DHCP lease): follow it.
-        self._abort_if_unique_id_configured(
-            updates={CONF_LOCATION: discovery_info.ssdp_location}
-        )
+        if (
+            entry := self.hass.config_entries.async_entry_for_domain_unique_id(
+                DOMAIN, udn
+            )
+        ) is not None:
+            await self._async_follow_known_router(entry, discovery_info)
+        self._abort_if_unique_id_configured()
         self._location = discovery_info.ssdp_location
         self.context["title_placeholders"] = {"name": _discovery_name(discovery_info)}
         return await self.async_step_confirm()
+
+    async def _async_follow_known_router(
+        self, entry: ConfigEntry, discovery_info: SsdpServiceInfo
+    ) -> None:
+        """Follow a known router's announcement to a new description URL, if it is the router.
+
+        Followed on the router's own host (a reboot moved the port) or on this host's default
+        gateway (a new lease); another host that names the router's UDN is not followed: the
+        user is asked (repair issue) instead. Aborts the flow either way.
+        """
+        announced = discovery_info.ssdp_all_locations or {
+            discovery_info.ssdp_location or ""
+        }
+        current = str(entry.data[CONF_LOCATION])
+        if current in announced:
+            self._abort_if_unique_id_configured()
+        gateway = await self.hass.async_add_executor_job(default_gateway)
+        location = followed_location(current, announced, gateway)
+        if location is None:
+            async_raise_router_moved_issue(
+                self.hass,
+                entry.entry_id,
+                name=entry.title,
+                current=current,
+                announced=discovery_info.ssdp_location or "-",
+            )
+            self._abort_if_unique_id_configured()
+        self._abort_if_unique_id_configured(updates={CONF_LOCATION: location})
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None

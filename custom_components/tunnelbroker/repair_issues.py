@@ -99,6 +99,36 @@ def async_clear_tunnel_issues(
         ir.async_delete_issue(hass, DOMAIN, _tunnel_issue_id(issue, tunnel_id))
 
 
+ROUTER_MOVED_ISSUE = "router_moved"
+
+
+@callback
+def async_raise_router_moved_issue(
+    hass: HomeAssistant, entry_id: str, *, name: str, current: str, announced: str
+) -> None:
+    """Say that another host announced the router: not followed without the user."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{ROUTER_MOVED_ISSUE}_{entry_id}",
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ROUTER_MOVED_ISSUE,
+        translation_placeholders={
+            "name": name,
+            "current": current,
+            "announced": announced,
+        },
+    )
+
+
+@callback
+def async_clear_router_moved_issue(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete it: the entry was set up at a location the user chose."""
+    ir.async_delete_issue(hass, DOMAIN, f"{ROUTER_MOVED_ISSUE}_{entry_id}")
+
+
 @callback
 def async_raise_store_issue(hass: HomeAssistant, issue: StoreIssue) -> None:
     """Say that what was remembered about the tunnels could not be read whole."""
@@ -223,6 +253,7 @@ def async_clear_entry_issues(
 ) -> None:
     """Delete the issues of a removed router entry and of its tunnels."""
     ir.async_delete_issue(hass, DOMAIN, _behind_nat_issue_id(entry_id))
+    async_clear_router_moved_issue(hass, entry_id)
     async_clear_events_issues(hass, entry_id)
     for tunnel_id in tunnel_ids:
         async_clear_tunnel_issues(hass, tunnel_id)
