@@ -48,6 +48,9 @@ class GenaPublisher:
         self.drop_notifies = False  # send no NOTIFY at all (a firewall in between)
         self.omit_sid = False  # answer SUBSCRIBE 200 without a SID (a broken device)
         self.notifies_sent = 0
+        # While set, SUBSCRIBEs (new and renewals) wait here: a subscription under way.
+        self.gate: asyncio.Event | None = None
+        self.subscribes_arrived = 0
         self.requests: Counter[str] = (
             Counter()
         )  # SUBSCRIBE, RENEW, UNSUBSCRIBE received
@@ -60,6 +63,24 @@ class GenaPublisher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def hold_subscribes(self) -> None:
+        """Keep every SUBSCRIBE (and renewal) that arrives waiting until release_subscribes()."""
+        self.gate = asyncio.Event()
+
+    def release_subscribes(self) -> None:
+        """Answer the SUBSCRIBEs held (and later ones) again."""
+        if self.gate is not None:
+            self.gate.set()
+            self.gate = None
+
+    async def wait_subscribes(self, count: int) -> None:
+        """Return once `count` SUBSCRIBEs in all have arrived (bounded wait)."""
+        for _ in range(100_000):
+            if self.subscribes_arrived >= count:
+                return
+            await asyncio.sleep(0)
+        raise TimeoutError(f"{self.subscribes_arrived} of {count} SUBSCRIBEs arrived")
 
     async def drain(self) -> None:
         """Wait until every NOTIFY sent so far was answered (or failed)."""
@@ -75,6 +96,10 @@ class GenaPublisher:
         """Answer SUBSCRIBE (new or renewal) and UNSUBSCRIBE on an event URL."""
         renewal = request.method == "SUBSCRIBE" and "SID" in request.headers
         self.requests["RENEW" if renewal else request.method] += 1
+        if request.method == "SUBSCRIBE":
+            self.subscribes_arrived += 1
+            if (gate := self.gate) is not None:
+                await gate.wait()
         if request.method == "UNSUBSCRIBE":
             sub = self.subscriptions.pop(request.headers.get("SID", ""), None)
             return web.Response(status=200 if sub else 412)

@@ -546,3 +546,35 @@ async def test_a_notify_from_another_host_does_not_hide_a_firewall(
     await poll(hass, freezer, AFTER_INITIAL_EVENT)
     assert hass.states.get(EVENTS).state == "not_arriving"
     assert config_entry.runtime_data.router.update_interval == ROUTER_POLL_INTERVAL
+
+
+@pytest.mark.timeout(60)
+async def test_unload_during_a_renewal_leaves_nothing_running(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    igd: IgdSimulator,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The renewal is on its way when the entry unloads: no timer, no new subscription."""
+    await until_trusted(hass, igd, freezer)
+    arrived = igd.gena.subscribes_arrived
+    igd.gena.hold_subscribes()
+    freezer.tick(timedelta(minutes=9))  # past the renewal time
+    async_fire_time_changed(hass)
+    await igd.gena.wait_subscribes(arrived + 1)  # the renewal waits on the router
+    caplog.clear()
+    assert await hass.config_entries.async_unload(loaded.entry_id)
+    igd.gena.release_subscribes()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    after_unload = dict(igd.gena.requests)
+    await poll(hass, freezer, timedelta(hours=2))  # past any renewal and retry
+    gc.collect()  # a failed task's exception is logged when the task is collected
+    assert dict(igd.gena.requests) == after_unload
+    assert igd.gena.subscriptions == {}
+    problems = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name != "asyncio"
+    ]
+    assert not problems

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -154,6 +155,11 @@ class RouterEvents:
         self.state = EventsState.SUBSCRIBING
         self._failing_since: datetime | None = None
         self._listeners: list[CALLBACK_TYPE] = []
+        # Once stopped, nothing of these events schedules or subscribes again.
+        self._stopped = False
+        self._in_flight: asyncio.Task[None] | None = (
+            None  # a renewal or retry under way
+        )
         self.callback_url: str | None = None  # where the router is asked to send events
         # NOTIFYs are taken only from the router (its description's host, resolved).
         self._router_hosts: frozenset[str] = frozenset()
@@ -170,6 +176,11 @@ class RouterEvents:
         self.state = state
         for update_callback in list(self._listeners):
             update_callback()
+
+    @property
+    def stopped(self) -> bool:
+        """Return whether these events were stopped for good (entry unload)."""
+        return self._stopped
 
     @property
     def subscribed(self) -> bool:
@@ -242,10 +253,15 @@ class RouterEvents:
             )
 
     async def async_stop(self) -> None:
-        """Unsubscribe and release the notify server."""
+        """Stop for good: no timer, no renewal under way; unsubscribe, release the server."""
+        self._stopped = True
         async_clear_events_issues(self.hass, self.coordinator.config_entry.entry_id)
         self._cancel_timer()
         self._cancel_initial_check()
+        if (task := self._in_flight) is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._cancel_follow is not None:
             self._cancel_follow()
             self._cancel_follow = None
@@ -271,8 +287,12 @@ class RouterEvents:
             else:
                 renew_in = await self._subscription.async_subscribe()
         except RouterError as err:
+            if self.stopped:
+                return
             self._events_fail(f"no events ({err})", EventsState.REFUSED)
             self._schedule(RESUBSCRIBE_RETRY, renew=False)
+            return
+        if self.stopped:
             return
         self._schedule(renew_in, renew=True)
         if self._subscription.fresh_subscriptions == fresh_before:
@@ -290,7 +310,8 @@ class RouterEvents:
     @callback
     def _initial_event_check(self, events_before: int, _now: datetime) -> None:
         self._cancel_initial = None
-        assert self._subscription is not None
+        if self._stopped or self._subscription is None:
+            return
         if self._subscription.events_received > events_before:
             self._events_work()
             return
@@ -348,9 +369,11 @@ class RouterEvents:
 
     async def async_resubscribe(self) -> None:
         """Subscribe anew, then read what may have been missed meanwhile."""
-        if self._subscription is None:
+        if self._subscription is None or self._stopped:
             return
         await self._async_subscribe()
+        if self.stopped:
+            return
         await self.coordinator.async_request_refresh()
 
     @callback
@@ -369,16 +392,23 @@ class RouterEvents:
 
         async def _async_due(_now: datetime) -> None:
             self._cancel_retry = None
-            if renew:
-                await self._async_subscribe(renew=True)
-            elif not self.coordinator.last_update_success:
-                # The router does not answer its polls either: a SUBSCRIBE would fail too,
-                # and async-upnp-client logs every failed one as a warning. Try later.
-                self._schedule(RESUBSCRIBE_RETRY, renew=False)
-            else:
-                await self.async_resubscribe()
+            if self._stopped:
+                return
+            self._in_flight = asyncio.current_task()
+            try:
+                if renew:
+                    await self._async_subscribe(renew=True)
+                elif not self.coordinator.last_update_success:
+                    # The router does not answer its polls either: a SUBSCRIBE would fail
+                    # too, and async-upnp-client logs every failed one as a warning.
+                    self._schedule(RESUBSCRIBE_RETRY, renew=False)
+                else:
+                    await self.async_resubscribe()
+            finally:
+                self._in_flight = None
 
-        self._cancel_retry = async_call_later(self.hass, delay, _async_due)
+        if not self._stopped:
+            self._cancel_retry = async_call_later(self.hass, delay, _async_due)
 
     def _cancel_timer(self) -> None:
         if self._cancel_retry is not None:
