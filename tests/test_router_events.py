@@ -578,3 +578,28 @@ async def test_unload_during_a_renewal_leaves_nothing_running(
         if r.levelno >= logging.WARNING and r.name != "asyncio"
     ]
     assert not problems
+
+
+async def test_spoofed_reboot_hints_cause_bounded_work(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    igd: IgdSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """30 announcements with new BOOTIDs: once checked with the router, not 29 SUBSCRIBEs."""
+    await until_trusted(hass, igd, freezer)
+    await router_announces(hass, igd.location, boot_id="1")
+    (sid,) = igd.gena.subscriptions
+    before = dict(igd.gena.requests)
+    rogue = igd.location.replace("127.0.0.1", "127.0.0.2")
+    for boot in range(2, 32):  # from another host: not the router
+        await router_announces(hass, rogue, boot_id=str(boot))
+    assert dict(igd.gena.requests) == before
+    for boot in range(32, 62):  # the router's own host, spoofed or not
+        await router_announces(hass, igd.location, boot_id=str(boot))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    asked = igd.gena.requests["RENEW"] - before.get("RENEW", 0)
+    assert asked == 1  # checked once with the router, which still knows us
+    assert igd.gena.requests["SUBSCRIBE"] == before["SUBSCRIBE"]
+    assert set(igd.gena.subscriptions) == {sid}
+    assert hass.states.get(EVENTS).state == "subscribed"

@@ -45,6 +45,7 @@ from .const import (
 from .coordinator import RouterCoordinator
 from .protocol.igd_client import RouterError
 from .protocol.igd_events import GuardedNotifyServer, IgdEventSubscription
+from .protocol.local_network import location_host
 from .repair_issues import (
     EventsIssue,
     async_clear_events_issues,
@@ -52,6 +53,8 @@ from .repair_issues import (
 )
 
 type _ServerKey = tuple[str, int, str | None]
+# A reboot hint (an SSDP announcement) causes work at most this often.
+REBOOT_HINT_INTERVAL = timedelta(minutes=1)
 DATA_NOTIFY_SERVERS: HassKey[dict[_ServerKey, _SharedServer]] = HassKey(
     f"{DOMAIN}_notify_servers"
 )
@@ -157,9 +160,9 @@ class RouterEvents:
         self._listeners: list[CALLBACK_TYPE] = []
         # Once stopped, nothing of these events schedules or subscribes again.
         self._stopped = False
-        self._in_flight: asyncio.Task[None] | None = (
-            None  # a renewal or retry under way
-        )
+        # A renewal or retry under way; the last reboot hint acted upon.
+        self._in_flight: asyncio.Task[None] | None = None
+        self._last_hint: datetime | None = None
         self.callback_url: str | None = None  # where the router is asked to send events
         # NOTIFYs are taken only from the router (its description's host, resolved).
         self._router_hosts: frozenset[str] = frozenset()
@@ -416,7 +419,17 @@ class RouterEvents:
             self._cancel_retry = None
 
     async def _async_on_ssdp(self, info: SsdpServiceInfo, change: SsdpChange) -> None:
-        """Resubscribe when the router comes back from a reboot."""
+        """Check the subscription with the router when it may have rebooted.
+
+        An announcement is only a hint, and anyone on the LAN can send one with the router's
+        UDN: one from another host is ignored, and a hint leads at most once a minute to
+        asking the router, by renewing the subscription (a router that forgot it, having
+        rebooted, refuses the renewal, and a new subscription follows).
+        """
+        if self._stopped or location_host(info.ssdp_location or "") not in (
+            self._router_hosts
+        ):
+            return
         boot_id = info.ssdp_headers.get("BOOTID.UPNP.ORG")
         if change is SsdpChange.BYEBYE:
             # The router is going away (a reboot): events are back once it is.
@@ -425,8 +438,19 @@ class RouterEvents:
             return
         rebooted = boot_id is not None and self._boot_id not in (None, boot_id)
         self._boot_id = boot_id or self._boot_id
-        if rebooted or not self.subscribed:
-            LOGGER.debug(
-                "%s announced itself again: resubscribing", self.coordinator.name
-            )
+        if not (rebooted or not self.subscribed):
+            return
+        now = dt_util.utcnow()
+        if self._last_hint is not None and now - self._last_hint < REBOOT_HINT_INTERVAL:
+            return
+        self._last_hint = now
+        LOGGER.debug(
+            "%s announced itself again: checking events", self.coordinator.name
+        )
+        if self.subscribed:
+            await self._async_subscribe(renew=True)
+            if self.stopped:
+                return
+            await self.coordinator.async_request_refresh()
+        else:
             await self.async_resubscribe()
