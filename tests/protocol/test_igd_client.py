@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 import tracemalloc
 
 import aiohttp
+import aiohttp.web
 import pytest
 
+from custom_components.tunnelbroker.protocol import igd_client
 from custom_components.tunnelbroker.protocol.igd_client import (
     DESCRIPTION_LIMIT,
+    MAX_SERVICES,
     REPLY_LIMIT,
     BoundedRequester,
     IgdClient,
@@ -564,3 +568,109 @@ def test_admin_url_only_on_the_router(
         presentation_url=presentation_url,
     )
     assert info.admin_url == admin_url
+
+
+def _hostile_description(services: list[str]) -> str:
+    """An IGD whose WAN device lists these SCPD URLs, each for a WANIPConnection service."""
+    listed = "".join(
+        f"<service><serviceType>{WAN_SERVICE}</serviceType>"
+        f"<serviceId>urn:upnp-org:serviceId:WANIPConn{n}</serviceId>"
+        f"<SCPDURL>{url}</SCPDURL><controlURL>/ctl/{n}</controlURL>"
+        f"<eventSubURL>/evt/{n}</eventSubURL></service>"
+        for n, url in enumerate(services)
+    )
+    return (
+        '<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0">'
+        "<specVersion><major>1</major><minor>0</minor></specVersion><device>"
+        "<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:2</deviceType>"
+        f"<friendlyName>Hostile</friendlyName><UDN>{ROUTER_UDN}</UDN><deviceList><device>"
+        "<deviceType>urn:schemas-upnp-org:device:WANDevice:2</deviceType>"
+        "<UDN>uuid:wan</UDN><deviceList><device>"
+        "<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:2</deviceType>"
+        f"<UDN>uuid:wanconn</UDN><serviceList>{listed}</serviceList>"
+        "</device></deviceList></device></deviceList></device></root>"
+    )
+
+
+async def _serve(app: aiohttp.web.Application, host: str) -> aiohttp.web.AppRunner:
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, host, 0).start()
+    return runner
+
+
+def _port(runner: aiohttp.web.AppRunner) -> int:
+    (site,) = runner.sites
+    return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+
+async def test_a_hostile_description_reads_bounded_and_on_the_routers_host_only(
+    requester: BoundedRequester,
+) -> None:
+    """100 services, some SCPDs on another host, one redirecting there: none of that is fetched."""
+    elsewhere_hits: list[str] = []
+    router_hits: list[str] = []
+
+    async def elsewhere(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        elsewhere_hits.append(request.path)
+        return aiohttp.web.Response(status=404)
+
+    other = aiohttp.web.Application()
+    other.router.add_get("/{name}", elsewhere)
+    other_runner = await _serve(other, "127.0.0.2")
+    other_url = f"http://127.0.0.2:{_port(other_runner)}"
+    scpds = [f"{other_url}/off-host-{n}.xml" for n in range(5)]
+    scpds += ["/redirect.xml"] + [f"/scpd/{n}.xml" for n in range(100)]
+
+    async def description(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(text=_hostile_description(scpds))
+
+    async def redirect(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        router_hits.append(request.path)
+        raise aiohttp.web.HTTPFound(f"{other_url}/redirected.xml")
+
+    async def scpd(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        router_hits.append(request.path)
+        return aiohttp.web.Response(status=404)
+
+    router = aiohttp.web.Application()
+    router.router.add_get("/desc.xml", description)
+    router.router.add_get("/redirect.xml", redirect)
+    router.router.add_get("/scpd/{name}", scpd)
+    router_runner = await _serve(router, "127.0.0.1")
+    try:
+        location = f"http://127.0.0.1:{_port(router_runner)}/desc.xml"
+        client = await IgdClient.async_create(requester, location)
+        assert client.info.udn == ROUTER_UDN
+        assert elsewhere_hits == []  # nothing off the router's host, redirects included
+        assert len(router_hits) <= MAX_SERVICES
+    finally:
+        await router_runner.cleanup()
+        await other_runner.cleanup()
+
+
+async def test_reading_a_router_has_one_deadline(
+    requester: BoundedRequester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each SCPD answers just inside its own timeout: the whole read still ends in time."""
+    monkeypatch.setattr(igd_client, "READ_DEADLINE", 1.0)
+
+    async def description(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(
+            text=_hostile_description([f"/scpd/{n}.xml" for n in range(20)])
+        )
+
+    async def slow_scpd(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        await asyncio.sleep(0.3)  # the router being slow (its own timeout is 2 s)
+        return aiohttp.web.Response(status=404)
+
+    router = aiohttp.web.Application()
+    router.router.add_get("/desc.xml", description)
+    router.router.add_get("/scpd/{name}", slow_scpd)
+    runner = await _serve(router, "127.0.0.1")
+    try:
+        location = f"http://127.0.0.1:{_port(runner)}/desc.xml"
+        with pytest.raises(RouterConnectionError):
+            await IgdClient.async_create(requester, location)
+    finally:
+        await runner.cleanup()

@@ -62,6 +62,10 @@ CONNECTION_STATUSES: Final = frozenset(
     }
 )
 # Real descriptions and SCPDs are a few KiB, SOAP replies well under one.
+# Reading a router (its description and every SCPD) has one deadline in all, reads at most
+# this many services (real IGDs have 3-12), and fetches nothing off the description's host.
+READ_DEADLINE: Final = 30.0
+MAX_SERVICES: Final = 32
 DESCRIPTION_LIMIT: Final = 256 * 1024  # any GET: device description, SCPD
 REPLY_LIMIT: Final = 64 * 1024  # anything else: SOAP replies, (UN)SUBSCRIBE
 # Longest piece of a router's reply quoted in an error message.
@@ -151,6 +155,8 @@ class BoundedRequester(UpnpRequester):
                 headers=http_request.headers,
                 data=http_request.body,
                 timeout=self._timeout,
+                # A redirect could lead anywhere: a router answers where it is asked.
+                allow_redirects=False,
             ) as response:
                 length = response.content_length
                 if length is not None and length > limit:
@@ -283,6 +289,15 @@ class _RouterFactory(UpnpFactory):
         )
         self.services: list[UpnpService] = []
         self._service_type = ""
+        self._host = ""
+        self._specs_read = 0
+
+    async def async_create_device(self, description_url: str) -> UpnpDevice:
+        """Read the router at `description_url` within READ_DEADLINE (raise TimeoutError)."""
+        self._host = (urlsplit(description_url).hostname or "").lower()
+        async with asyncio.timeout(READ_DEADLINE):
+            device: UpnpDevice = await super().async_create_device(description_url)
+        return device
 
     async def _async_create_service(  # type: ignore[override]
         self, service_description_el: ET.Element, base_url: str
@@ -298,6 +313,13 @@ class _RouterFactory(UpnpFactory):
         return service
 
     async def _async_get_service_spec(self, url: str) -> ET.Element:
+        off_host = (urlsplit(url).hostname or "").lower() != self._host
+        self._specs_read += 1
+        if off_host or self._specs_read > MAX_SERVICES:
+            # A description must not make Home Assistant fetch another host's URLs, nor
+            # hundreds of them: such a service is read as if its SCPD did not load.
+            _LOGGER.debug("%s (%s): SCPD not fetched", url, self._service_type)
+            return self._scpd_without_fetching()
         try:
             element: ET.Element = await super()._async_get_service_spec(url)
         except (UpnpConnectionError, RouterReplyTooLargeError):
@@ -306,6 +328,10 @@ class _RouterFactory(UpnpFactory):
             _LOGGER.debug("%s (%s): SCPD not usable: %s", url, self._service_type, err)
         else:
             return element
+        return self._scpd_without_fetching()
+
+    def _scpd_without_fetching(self) -> ET.Element:
+        """Return a WAN service's standard actions, or none for any other service."""
         if self._service_type.startswith(_WAN_SERVICE_PREFIXES):
             standard: ET.Element = DET.fromstring(_STANDARD_WAN_SCPD)
             return standard
