@@ -31,7 +31,11 @@ def demo_tunnel_ids(count: int) -> list[str]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    router = IgdSimulator(RouterShape(args.shape), external_ip=args.wan_ip)
+    router = IgdSimulator(
+        RouterShape(args.shape),
+        external_ip=args.wan_ip,
+        **({"udn": args.udn} if args.udn else {}),
+    )
     he = HeSimulator()
     he.state.rtt_seconds = args.he_rtt_ms / 1000
     for tunnel_id in demo_tunnel_ids(args.tunnels):
@@ -74,6 +78,9 @@ def main() -> None:
         help="model a network round trip to HE (half before handling, half before answering)",
     )
     parser.add_argument("--wan-ip", default="84.17.0.10")
+    parser.add_argument(
+        "--udn", default="", help="the router's UDN (a test's rogue host copies one)"
+    )
     parser.add_argument(
         "--tunnels",
         type=int,
