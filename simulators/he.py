@@ -1,7 +1,7 @@
 """A simulated Hurricane Electric Tunnelbroker server, answering as HE does, on loopback.
 
 `GET /nic/update?hostname=<tunnel id>&myip=<IPv4>` with HTTP basic auth (username, update key),
-answered with HE's plain-text replies (see ../shared/reference/tunnelbroker-api.md): good, nochg,
+answered with HE's plain-text replies (README, "What each answer from HE leads to"): good, nochg,
 badauth, nohost, badip, abuse, the ICMP `-ERROR:` text, 911. A forced reply (any body, any HTTP
 status, or a delay; with `taken`, after HE took the update, as a lost reply) can be switched on
 while it runs.

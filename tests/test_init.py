@@ -17,6 +17,7 @@ from custom_components.tunnelbroker.const import (
     ENV_API_URL,
     SAFETY_POLL_INTERVAL,
 )
+from custom_components.tunnelbroker.developer_settings import api_url, info_api_url
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
@@ -130,13 +131,13 @@ async def test_insecure_api_url_override_is_ignored(
     No entry is set up: it would read the tunnel's information from HE itself at once.
     """
     monkeypatch.setenv(ENV_API_URL, "http://tunnelbroker.example")
-    client = create_he_client(hass)
+    create_he_client(hass)
     assert (
         "Ignoring TUNNELBROKER_API_URL (plain http is allowed only towards loopback)"
         in caplog.text
     )
-    assert client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
-    assert client.info_url == "https://tunnelbroker.net/tunnelInfo.php"
+    assert api_url(hass) == "https://ipv4.tunnelbroker.net"
+    assert info_api_url(hass) == "https://tunnelbroker.net"
 
 
 async def test_removing_the_router_forgets_its_endpoints(

@@ -1,6 +1,6 @@
 """A real UPnP IGD router (Debian's miniupnpd 2.3.1, nftables flavour) in network namespaces.
 
-Python port of shared/reference/igd-router.sh. Two namespaces per router:
+Two namespaces per router (set up with iproute2, as a shell script would):
 
 - ``<name>-r`` (router): ``wan0`` (a dummy device; ifb where the kernel lacks CONFIG_DUMMY -- both
   drop all they are sent) holding the WAN address, ``lan0`` (10.231.2.1/24), miniupnpd, and its

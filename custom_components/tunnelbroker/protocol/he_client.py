@@ -320,16 +320,6 @@ class TunnelbrokerClient:
         self._info_url = validate_api_url(info_api_url) + INFO_PATH
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    @property
-    def update_url(self) -> str:
-        """Return the URL updates go to (it holds no secret)."""
-        return self._update_url
-
-    @property
-    def info_url(self) -> str:
-        """Return the URL tunnel information is read from (it holds no secret)."""
-        return self._info_url
-
     async def async_update_endpoint(
         self, credentials: TunnelCredentials, ip: str
     ) -> UpdateResult:
