@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import timedelta
+import json
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -14,6 +16,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.tunnelbroker import tunnel_flow
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
     CONF_CALLBACK_URL,
@@ -30,6 +33,7 @@ from custom_components.tunnelbroker.const import (
     SUBENTRY_TUNNEL,
 )
 from custom_components.tunnelbroker.endpoint_store import STORAGE_KEY
+from custom_components.tunnelbroker.protocol.he_client import UpdateResult, UpdateStatus
 from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_USERNAME, STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -1445,3 +1449,15 @@ async def test_setup_refuses_another_device_at_the_routers_location(
     assert entry.reason is not None
     assert "is not the router Simulated router was set up with" in entry.reason
     assert he.requests == []
+
+
+def test_every_answer_he_can_give_a_flow_has_a_field_error() -> None:
+    """No KeyError for an answer the map forgot: each failure has words in both forms."""
+    translations = json.loads(
+        (Path(tunnel_flow.__file__).parent / "translations" / "en.json").read_text()
+    )
+    failures = {s for s in UpdateStatus if not UpdateResult(s).success}
+    assert set(tunnel_flow.UPDATE_ERRORS) == failures
+    for error in tunnel_flow.UPDATE_ERRORS.values():
+        assert translations["config"]["error"][error]
+        assert translations["config_subentries"]["tunnel"]["error"][error]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pkgutil
 import re
 import shutil
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -501,11 +502,25 @@ class _FlowSource:
                 self.errors |= self._returned_keys(node.value)
 
 
+def _flow_sources() -> tuple[ast.Module, Any]:
+    """The flow modules as one: their top-level code, and their names."""
+    from custom_components.tunnelbroker import config_flow, options_flow, tunnel_flow
+
+    modules = (options_flow, tunnel_flow, config_flow)
+    bodies = [
+        ast.parse(Path(module.__file__).read_text(encoding="utf-8")).body
+        for module in modules
+    ]
+    names: dict[str, Any] = {}
+    for module in modules:
+        names |= vars(module)
+    tree = ast.Module(body=[node for body in bodies for node in body], type_ignores=[])
+    return tree, SimpleNamespace(**names)
+
+
 def _flows() -> dict[str, _FlowSource]:
     """The config, subentry and options flows by their translation section."""
-    from custom_components.tunnelbroker import config_flow
-
-    tree = ast.parse(Path(config_flow.__file__).read_text(encoding="utf-8"))
+    tree, config_flow = _flow_sources()
     subentry_types = {
         flow.__name__: subentry_type
         for subentry_type, flow in TunnelbrokerConfigFlow.async_get_supported_subentry_types(
@@ -554,9 +569,7 @@ def test_flow_translations(translations: dict[str, Any]) -> None:
 
 def test_selector_translations(translations: dict[str, Any]) -> None:
     """A selector's translation_key (config flow select options) has a selector section."""
-    from custom_components.tunnelbroker import config_flow
-
-    tree = ast.parse(Path(config_flow.__file__).read_text(encoding="utf-8"))
+    tree, config_flow = _flow_sources()
     used = {
         key
         for node in ast.walk(tree)
