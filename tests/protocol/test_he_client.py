@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from custom_components.tunnelbroker.protocol.he_client import (
+    DEFAULT_API_URL,
     DEFAULT_INFO_API_URL,
     MAX_INFO_REPLY_BYTES,
     TunnelbrokerClient,
@@ -407,10 +408,7 @@ def test_parse_tunnel_info_refusals(body: bytes, message: str) -> None:
     assert result.message == message
 
 
-async def test_default_info_url_is_he_main_host() -> None:
+def test_default_info_url_is_he_main_host() -> None:
     """tunnelInfo.php is on tunnelbroker.net, not on the ipv4. update host."""
-    async with aiohttp.ClientSession() as session:
-        client = TunnelbrokerClient(session)
-    assert client.info_url == f"{DEFAULT_INFO_API_URL}/tunnelInfo.php"
-    assert client.info_url == "https://tunnelbroker.net/tunnelInfo.php"
-    assert client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
+    assert DEFAULT_INFO_API_URL == "https://tunnelbroker.net"
+    assert DEFAULT_API_URL == "https://ipv4.tunnelbroker.net"

@@ -23,6 +23,8 @@ from aiohttp import hdrs
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from .bounded_read import read_at_most
+
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_API_URL: Final = "https://ipv4.tunnelbroker.net"
@@ -381,22 +383,11 @@ class TunnelbrokerClient:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                return response.status, await _read_at_most(response, limit)
+                return response.status, await read_at_most(response.content, limit)
         except TimeoutError:
             return "timeout"
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as err:
             return f"connection failed: {type(err).__name__}"
-
-
-async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """Read the body up to `limit` bytes (one read may return only part of it)."""
-    body = bytearray()
-    while len(body) < limit:
-        chunk = await response.content.read(limit - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return bytes(body)
 
 
 class Outcome(StrEnum):

@@ -37,6 +37,7 @@ from async_upnp_client.exceptions import (
 from defusedxml import DefusedXmlException
 import defusedxml.ElementTree as DET
 
+from .bounded_read import read_at_most
 from .wan_address import wan_address_problem
 
 IGD_DEVICE_TYPES: Final = (
@@ -163,7 +164,7 @@ class BoundedRequester(UpnpRequester):
                     raise RouterReplyTooLargeError(
                         f"{url}: reply of {length} bytes, more than the {limit} read"
                     )
-                body = await _async_read_at_most(response.content, limit)
+                body = await read_at_most(response.content, limit + 1)
                 if len(body) > limit:
                     raise RouterReplyTooLargeError(
                         f"{url}: reply longer than the {limit} bytes read"
@@ -193,16 +194,6 @@ def _decode(body: bytes, charset: str | None) -> str:
         return body.decode(charset or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know
         return body.decode("utf-8", errors="replace")
-
-
-async def _async_read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """Return the body, or its first limit + 1 bytes when it is longer than `limit`."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit and (chunk := await stream.read(limit + 1 - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 # Description elements whose values never contain white space: some firmwares pretty-print

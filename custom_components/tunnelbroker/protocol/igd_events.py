@@ -24,6 +24,7 @@ from async_upnp_client.exceptions import (
     UpnpResponseError,
 )
 
+from .bounded_read import read_at_most
 from .igd_client import IgdClient, RouterConnectionError, RouterError
 
 WAN_EVENT_VARIABLES: Final = frozenset({"ExternalIPAddress", "ConnectionStatus"})
@@ -87,7 +88,7 @@ class GuardedNotifyServer(AiohttpNotifyServer):
             return self._refuse(HTTPStatus.PRECONDITION_FAILED)
         if (request.content_length or 0) > MAX_NOTIFY_BYTES:
             return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-        body = await request.content.read(MAX_NOTIFY_BYTES + 1)
+        body = await read_at_most(request.content, MAX_NOTIFY_BYTES + 1)
         if len(body) > MAX_NOTIFY_BYTES:
             return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         status = await self.event_handler.handle_notify(
