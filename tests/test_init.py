@@ -200,9 +200,9 @@ async def test_without_override_requests_go_to_he(
     No entry is set up: it would read the tunnel's information from HE itself at once.
     """
     monkeypatch.delenv(ENV_API_URL)
-    client = create_he_client(hass)
-    assert client.update_url == "https://ipv4.tunnelbroker.net/nic/update"
-    assert client.info_url == "https://tunnelbroker.net/tunnelInfo.php"
+    create_he_client(hass)
+    assert api_url(hass) == "https://ipv4.tunnelbroker.net"
+    assert info_api_url(hass) == "https://tunnelbroker.net"
     assert ENV_API_URL not in caplog.text
 
 
@@ -214,9 +214,8 @@ async def test_override_serves_updates_and_tunnel_information(
 ) -> None:
     """The developer override redirects both HE hosts to the same (simulated) server."""
     await setup_entry(hass, config_entry)
-    client = create_he_client(hass)
-    assert client.update_url == f"{he.url}/nic/update"
-    assert client.info_url == f"{he.url}/tunnelInfo.php"
+    assert api_url(hass) == info_api_url(hass) == he.url
+    # The start's read of the tunnel information reached the simulator.
     assert [r.tunnel_id for r in he.info_requests] == [TUNNEL_ID]
 
 

@@ -31,7 +31,7 @@ from custom_components.tunnelbroker.router_events import DATA_NOTIFY_SERVERS
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from simulators.he import HeSimulator
-from simulators.igd import IgdSimulator
+from simulators.igd import Fault, IgdSimulator
 
 from .conftest import WAN_IP, poll, router_announces, seed_endpoint, setup_entry
 
@@ -602,4 +602,34 @@ async def test_spoofed_reboot_hints_cause_bounded_work(
     assert asked == 1  # checked once with the router, which still knows us
     assert igd.gena.requests["SUBSCRIBE"] == before["SUBSCRIBE"]
     assert set(igd.gena.subscriptions) == {sid}
+    assert hass.states.get(EVENTS).state == "subscribed"
+
+
+async def test_a_notify_counts_only_when_the_router_answers_the_read_back(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A NOTIFY whose read-back fails does not make events look like they arrive."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    igd.gena.drop_notifies = True
+    await setup_entry(hass, config_entry)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    assert hass.states.get(EVENTS).state == "not_arriving"
+    igd.set_fault(Fault.SOAP_FAULT)  # the router's actions fail
+    igd.gena.drop_notifies = False
+    igd.set_external_ip(NEW_IP)
+    await igd.gena.drain()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(EVENTS).state == "not_arriving"
+    assert config_entry.runtime_data.router.update_interval == ROUTER_POLL_INTERVAL
+    # The router answers again: the next NOTIFY counts.
+    igd.set_fault(Fault.NONE)
+    freezer.tick(timedelta(seconds=11))  # past the refresh debouncer's cooldown
+    igd.set_external_ip(WAN_IP)
+    await igd.gena.drain()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(EVENTS).state == "subscribed"

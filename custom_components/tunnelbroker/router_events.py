@@ -315,7 +315,10 @@ class RouterEvents:
         self._cancel_initial = None
         if self._stopped or self._subscription is None:
             return
-        if self._subscription.events_received > events_before:
+        if (
+            self._subscription.events_received > events_before
+            and self.coordinator.last_update_success
+        ):
             self._events_work()
             return
         self._events_fail(
@@ -381,13 +384,17 @@ class RouterEvents:
 
     @callback
     def _on_wan_event(self) -> None:
-        if not self.coordinator.subscribed:
+        self.hass.async_create_task(self._async_on_wan_event(), eager_start=True)
+
+    async def _async_on_wan_event(self) -> None:
+        """Read the router back; its first NOTIFY counts once the read-back answers."""
+        await self.coordinator.async_request_refresh()
+        if self.stopped or self.coordinator.subscribed:
+            return
+        if self.coordinator.last_update_success:
             # The initial NOTIFY (or the first after a silence): events flow (again).
             self._cancel_initial_check()
             self._events_work()
-        self.hass.async_create_task(
-            self.coordinator.async_request_refresh(), eager_start=True
-        )
 
     def _schedule(self, delay: timedelta, *, renew: bool) -> None:
         """Run the renewal (or the retry) after `delay`; only one of them is ever pending."""
