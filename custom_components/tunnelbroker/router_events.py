@@ -53,7 +53,9 @@ from .repair_issues import (
 )
 
 type _ServerKey = tuple[str, int, str | None]
-# A reboot hint (an SSDP announcement) causes work at most this often.
+# Reboot hints (SSDP announcements) cause work in a burst of at most this many, then at most
+# one per interval; one beyond that is checked when the interval allows, not dropped.
+REBOOT_HINT_BURST = 3
 REBOOT_HINT_INTERVAL = timedelta(minutes=1)
 DATA_NOTIFY_SERVERS: HassKey[dict[_ServerKey, _SharedServer]] = HassKey(
     f"{DOMAIN}_notify_servers"
@@ -160,9 +162,12 @@ class RouterEvents:
         self._listeners: list[CALLBACK_TYPE] = []
         # Once stopped, nothing of these events schedules or subscribes again.
         self._stopped = False
-        # A renewal or retry under way; the last reboot hint acted upon.
+        # A renewal or retry under way.
         self._in_flight: asyncio.Task[None] | None = None
-        self._last_hint: datetime | None = None
+        # Reboot hints acted upon: a small burst, then one a minute (a token bucket).
+        self._hint_tokens = float(REBOOT_HINT_BURST)
+        self._hint_refilled: datetime | None = None
+        self._cancel_hint: CALLBACK_TYPE | None = None
         self.callback_url: str | None = None  # where the router is asked to send events
         # NOTIFYs are taken only from the router (its description's host, resolved).
         self._router_hosts: frozenset[str] = frozenset()
@@ -260,6 +265,9 @@ class RouterEvents:
         self._stopped = True
         async_clear_events_issues(self.hass, self.coordinator.config_entry.entry_id)
         self._cancel_timer()
+        if self._cancel_hint is not None:
+            self._cancel_hint()
+            self._cancel_hint = None
         self._cancel_initial_check()
         if (task := self._in_flight) is not None and task is not asyncio.current_task():
             task.cancel()
@@ -447,10 +455,35 @@ class RouterEvents:
         self._boot_id = boot_id or self._boot_id
         if not (rebooted or not self.subscribed):
             return
+        if self._take_hint_token():
+            await self._async_check_with_router()
+        elif self._cancel_hint is None:
+            # Not lost, only later: one check once the next token is there.
+            self._cancel_hint = async_call_later(
+                self.hass, REBOOT_HINT_INTERVAL, self._async_deferred_hint
+            )
+
+    def _take_hint_token(self) -> bool:
+        """Return whether a reboot hint may cause work now (a burst, then one a minute)."""
         now = dt_util.utcnow()
-        if self._last_hint is not None and now - self._last_hint < REBOOT_HINT_INTERVAL:
-            return
-        self._last_hint = now
+        if self._hint_refilled is not None:
+            self._hint_tokens = min(
+                REBOOT_HINT_BURST,
+                self._hint_tokens + (now - self._hint_refilled) / REBOOT_HINT_INTERVAL,
+            )
+        self._hint_refilled = now
+        if self._hint_tokens < 1:
+            return False
+        self._hint_tokens -= 1
+        return True
+
+    async def _async_deferred_hint(self, _now: datetime) -> None:
+        self._cancel_hint = None
+        if not self._stopped and self._take_hint_token():
+            await self._async_check_with_router()
+
+    async def _async_check_with_router(self) -> None:
+        """Renew (a router that rebooted refuses it: a new subscription follows), then read."""
         LOGGER.debug(
             "%s announced itself again: checking events", self.coordinator.name
         )
