@@ -85,7 +85,8 @@ def _tunnel_count(hass: HassProcess) -> int:
     return len(subentries)
 
 
-def _rss_mib(hass: HassProcess, settle: float, label: str) -> float:
+def rss_mib(hass: HassProcess, settle: float, label: str) -> float:
+    """Return Home Assistant's VmRSS in MiB after `settle` seconds, printed with `label`."""
     print(f"{label}: settling {settle:.0f} s", flush=True)
     time.sleep(settle)
     rss = hass.resident_memory_kib() / 1024
@@ -120,7 +121,7 @@ def main() -> None:
                 hass.onboard()
                 hass.wait_running()
                 flow = ssdp_flow(hass)
-                rss0 = _rss_mib(hass, args.settle, "router discovered, 0 tunnels")
+                rss0 = rss_mib(hass, args.settle, "router discovered, 0 tunnels")
 
                 # The discovered router, confirmed with the first tunnel.
                 result = hass.flow_configure(flow["flow_id"], {})
@@ -130,7 +131,7 @@ def main() -> None:
                 first = _wait_wan_state_after(hass, 0.0, 30.0)
                 setup_ms = (first - float(entry["created_at"])) * 1000
                 print(f"setup: entry created → WAN sensor state: {setup_ms:.0f} ms")
-                rss1 = _rss_mib(hass, args.settle, "1 tunnel")
+                rss1 = rss_mib(hass, args.settle, "1 tunnel")
 
                 # Add tunnel, as the user does it, for each further tunnel.
                 for tunnel_id in ids[1:]:
@@ -149,7 +150,7 @@ def main() -> None:
                         60.0,
                         f"tunnel {tunnel_id} set up",
                     )
-                rss_n = _rss_mib(hass, args.settle, f"{args.tunnels} tunnels")
+                rss_n = rss_mib(hass, args.settle, f"{args.tunnels} tunnels")
                 health = [_health(hass, tunnel_id) for tunnel_id in ids]
 
                 reloads: list[float] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 import tempfile
 import time
 
+from bench.footprint import rss_mib
 from tests.support.hass_process import HassProcess
 from tests.support.igd_router import IgdRouter
 from tests.support.real_stack import HE_PORT, HeInNamespace, add_integration_from_ssdp
@@ -33,13 +34,6 @@ for n in range(count):
     conn.close()
 print(refused)
 """
-
-
-def _rss_mib(hass: HassProcess, settle: float, label: str) -> float:
-    time.sleep(settle)
-    rss = hass.resident_memory_kib() / 1024
-    print(f"{label}: VmRSS {rss:.1f} MiB", flush=True)
-    return rss
 
 
 def main() -> None:
@@ -66,7 +60,7 @@ def main() -> None:
                     "GET", f"/api/diagnostics/config_entry/{entry['entry_id']}"
                 )
                 url = diagnostics["data"]["events"]["callback_url"]
-                before = _rss_mib(hass, args.settle, "before")
+                before = rss_mib(hass, args.settle, "before")
                 half = args.notifies // 2
                 size = args.body_kib * 1024
                 refused = 0
@@ -79,7 +73,7 @@ def main() -> None:
                         timeout=600,
                     )
                     refused += int(result.stdout.strip())
-                after = _rss_mib(hass, args.settle, "after")
+                after = rss_mib(hass, args.settle, "after")
                 events = hass.state("sensor.demo_router_router_events")
                 print(f"router events afterwards: {events and events['state']}")
         finally:

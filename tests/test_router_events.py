@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 import gc
 import logging
@@ -385,39 +386,49 @@ async def test_renewal_keeps_the_subscription(
     assert hass.states.get(EVENTS).state == "subscribed"
 
 
+@pytest.fixture
+async def other() -> AsyncGenerator[IgdSimulator]:
+    """A second router on the same host (so the same notify server)."""
+    router = IgdSimulator(udn="uuid:second-router", friendly_name="Second router")
+    await router.start()
+    yield router
+    await router.stop()
+
+
+def second_entry(other: IgdSimulator) -> MockConfigEntry:
+    """The second router's entry (no tunnel)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=other.udn,
+        data={"location": other.location, "udn": other.udn},
+    )
+
+
 async def test_routers_share_one_notify_server_until_unloaded(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
     config_entry: MockConfigEntry,
+    other: IgdSimulator,
 ) -> None:
     seed_endpoint(hass_storage, WAN_IP, he=he)
-    other = IgdSimulator(udn="uuid:second-router", friendly_name="Second router")
-    await other.start()
-    try:
-        second = MockConfigEntry(
-            domain=DOMAIN,
-            unique_id="uuid:second-router",
-            data={"location": other.location, "udn": "uuid:second-router"},
-        )
-        await setup_entry(hass, config_entry)
-        await setup_entry(hass, second)
-        servers = hass.data[DATA_NOTIFY_SERVERS]
-        assert len(servers) == 1
-        (shared,) = servers.values()
-        assert shared.users == 2
-        assert {s.callback for s in igd.gena.subscriptions.values()} == {
-            s.callback for s in other.gena.subscriptions.values()
-        }
-        assert await hass.config_entries.async_unload(config_entry.entry_id)
-        assert igd.gena.subscriptions == {}
-        assert shared.users == 1
-        assert await hass.config_entries.async_unload(second.entry_id)
-        assert other.gena.subscriptions == {}
-        assert servers == {}
-    finally:
-        await other.stop()
+    second = second_entry(other)
+    await setup_entry(hass, config_entry)
+    await setup_entry(hass, second)
+    servers = hass.data[DATA_NOTIFY_SERVERS]
+    assert len(servers) == 1
+    (shared,) = servers.values()
+    assert shared.users == 2
+    assert {s.callback for s in igd.gena.subscriptions.values()} == {
+        s.callback for s in other.gena.subscriptions.values()
+    }
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    assert igd.gena.subscriptions == {}
+    assert shared.users == 1
+    assert await hass.config_entries.async_unload(second.entry_id)
+    assert other.gena.subscriptions == {}
+    assert servers == {}
 
 
 async def test_callback_url_and_port_options(
@@ -482,45 +493,35 @@ async def test_two_routers_set_up_at_once_share_one_server_that_outlives_either(
     he: HeSimulator,
     config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
+    other: IgdSimulator,
 ) -> None:
     """Set up concurrently: one server, counted twice; unloading one keeps the other's events."""
     seed_endpoint(hass_storage, WAN_IP, he=he)
-    other = IgdSimulator(udn="uuid:second-router", friendly_name="Second router")
-    await other.start()
-    try:
-        second = MockConfigEntry(
-            domain=DOMAIN,
-            unique_id="uuid:second-router",
-            data={"location": other.location, "udn": "uuid:second-router"},
+    second = second_entry(other)
+    config_entry.add_to_hass(hass)
+    second.add_to_hass(hass)
+    assert all(
+        await asyncio.gather(
+            hass.config_entries.async_setup(config_entry.entry_id),
+            hass.config_entries.async_setup(second.entry_id),
         )
-        config_entry.add_to_hass(hass)
-        second.add_to_hass(hass)
-        assert all(
-            await asyncio.gather(
-                hass.config_entries.async_setup(config_entry.entry_id),
-                hass.config_entries.async_setup(second.entry_id),
-            )
-        )
-        await hass.async_block_till_done()
-        servers = hass.data[DATA_NOTIFY_SERVERS]
-        (shared,) = servers.values()
-        assert shared.users == 2
-        assert await hass.config_entries.async_unload(config_entry.entry_id)
-        # The second router's events still arrive (its listener was not stopped).
-        other.set_external_ip("84.17.6.6")
-        await other.gena.drain()
-        # Past the refresh debouncer's cooldown, well before the next poll (10 minutes).
-        freezer.tick(timedelta(seconds=11))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
-        assert hass.states.get("sensor.second_router_external_ip_address").state == (
-            "84.17.6.6"
-        )
-        assert hass.states.get("sensor.second_router_router_events").state == (
-            "subscribed"
-        )
-    finally:
-        await other.stop()
+    )
+    await hass.async_block_till_done()
+    servers = hass.data[DATA_NOTIFY_SERVERS]
+    (shared,) = servers.values()
+    assert shared.users == 2
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    # The second router's events still arrive (its listener was not stopped).
+    other.set_external_ip("84.17.6.6")
+    await other.gena.drain()
+    # Past the refresh debouncer's cooldown, well before the next poll (10 minutes).
+    freezer.tick(timedelta(seconds=11))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("sensor.second_router_external_ip_address").state == (
+        "84.17.6.6"
+    )
+    assert hass.states.get("sensor.second_router_router_events").state == ("subscribed")
 
 
 async def test_a_notify_from_another_host_does_not_hide_a_firewall(
