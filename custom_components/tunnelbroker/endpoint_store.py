@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
+import inspect
 from typing import Any, TypedDict
 
 from homeassistant.core import HomeAssistant
@@ -36,6 +37,8 @@ from .repair_issues import StoreIssue, async_raise_store_issue
 STORAGE_KEY = f"{DOMAIN}.endpoints"
 STORAGE_VERSION = 1
 DATA_ENDPOINT_STORE: HassKey[EndpointStore] = HassKey(f"{DOMAIN}_endpoint_store")
+# Any version a newer release may have saved is read as far as this one understands it.
+_ANY_VERSION = 2**31
 
 
 class _StoredBackoff(TypedDict):
@@ -96,9 +99,21 @@ _EMPTY = TunnelMemory()
 
 
 class _EndpointsStore(Store[dict[str, Any]]):
-    """HA's Store, reading a newer version's data as far as it goes instead of failing."""
+    """HA's Store, reading a newer version's data as far as it goes instead of failing.
+
+    Home Assistant 2026.2 hands any other version to the migration below; newer releases
+    refuse a newer major version unless the store says how new it may read
+    (`max_readable_version`, given where it exists).
+    """
 
     newer: bool = False
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Create the store of the remembered endpoints."""
+        forward: dict[str, Any] = {}
+        if "max_readable_version" in inspect.signature(Store.__init__).parameters:
+            forward["max_readable_version"] = _ANY_VERSION
+        super().__init__(hass, STORAGE_VERSION, STORAGE_KEY, private=True, **forward)
 
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: Any
@@ -114,7 +129,7 @@ class EndpointStore:
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; async_load() reads it."""
         self._hass = hass
-        self._store = _EndpointsStore(hass, STORAGE_VERSION, STORAGE_KEY, private=True)
+        self._store = _EndpointsStore(hass)
         self._tunnels: dict[str, TunnelMemory] = {}
         self._loaded = False
         self._load_lock = asyncio.Lock()
