@@ -174,6 +174,21 @@ async def test_refused_subscription_polls_fast_and_retries(
     assert not ir.async_get(hass).issues
 
 
+async def set_up_behind_a_firewall(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Set the router up while a firewall drops its NOTIFYs, past the initial-event wait."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    igd.gena.drop_notifies = True
+    await setup_entry(hass, config_entry)
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+
+
 async def test_no_initial_notify_means_polling(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
@@ -183,10 +198,7 @@ async def test_no_initial_notify_means_polling(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A firewall drops the router's NOTIFYs: SUBSCRIBE works, events never come."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    igd.gena.drop_notifies = True
-    await setup_entry(hass, config_entry)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await set_up_behind_a_firewall(hass, hass_storage, igd, he, config_entry, freezer)
     router = config_entry.runtime_data.router
     assert igd.gena.subscriptions  # the router accepted the subscription
     assert not router.subscribed
@@ -624,10 +636,7 @@ async def test_a_notify_counts_only_when_the_router_answers_the_read_back(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A NOTIFY whose read-back fails does not make events look like they arrive."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    igd.gena.drop_notifies = True
-    await setup_entry(hass, config_entry)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    await set_up_behind_a_firewall(hass, hass_storage, igd, he, config_entry, freezer)
     assert hass.states.get(EVENTS).state == "not_arriving"
     igd.set_fault(Fault.SOAP_FAULT)  # the router's actions fail
     igd.gena.drop_notifies = False
