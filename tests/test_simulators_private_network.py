@@ -1,12 +1,14 @@
 """The demo's private network (`python -m simulators.private_network`), as scripts/develop uses it.
 
 The launcher runs the real simulators inside a network namespace of its own, with only
-loopback, and forwards their ports from this machine's loopback. What is checked from outside:
-the control page answers through the forwarded port, its tunnel switch is available there (and
-only there), breaking the tunnel makes the integration's own echo check inside go unanswered
-while this machine's `::1` still answers, and mending it brings the answers back. As root (a
-plain network namespace) and as a user that is not root (a user namespace too). Needs root to
-look inside (nsenter) and to become that user: marked `router`, like the other namespace tests.
+loopback (and the demo's LAN address on it), and forwards their ports from this machine's
+loopback. What is checked from outside: the control page answers through the forwarded port,
+its tunnel switch is available there (and only there), breaking the tunnel makes the
+integration's own echo check inside go unanswered while this machine's `::1` still answers,
+and mending it brings the answers back; inside, an SSDP search finds the router on the demo's
+LAN, as Home Assistant's does. As root (a plain network namespace) and as a user that is not
+root (a user namespace too). Needs root to look inside (nsenter) and to become that user:
+marked `router`, like the other namespace tests.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import urllib.request
 import pytest
 
 from simulators.control_page import TUNNEL_BROKEN, TUNNEL_PASSING, TUNNEL_PATH
+from simulators.private_network import DEMO_LAN_IP
 from simulators.tunnel_switch import ECHO_IGNORE_ALL
 from tests.support.hass_process import REPO
 from tests.support.ipv6_path import echo_check
@@ -35,6 +38,21 @@ pytestmark = pytest.mark.router
 
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 LAUNCHER = [sys.executable, "-m", "simulators.private_network"]
+# An SSDP search for Internet gateways from any address, as Home Assistant's scanner sends one:
+# prints each answer's LOCATION.
+SEARCH = """
+import socket
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(
+    b"M-SEARCH * HTTP/1.1\\r\\nHOST: 239.255.255.250:1900\\r\\nMAN: \\"ssdp:discover\\"\\r\\n"
+    b"MX: 1\\r\\nST: upnp:rootdevice\\r\\n\\r\\n",
+    ("239.255.255.250", 1900),
+)
+reply = sock.recv(4096).decode()
+print([line.split(":", 1)[1].strip() for line in reply.split("\\r\\n")
+       if line.upper().startswith("LOCATION:")][0])
+"""
 
 
 def _free_port() -> int:
@@ -71,7 +89,7 @@ def _children(pid: int) -> list[int]:
 
 @contextmanager
 def _launched(
-    prefix: list[str], ports: list[int], command: list[str]
+    prefix: list[str], ports: list[int | str], command: list[str]
 ) -> Generator[subprocess.Popen[str]]:
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [*prefix, *LAUNCHER, *(f"--forward={port}" for port in ports), "--", *command],
@@ -118,10 +136,13 @@ def test_demo_breaks_its_own_tunnel_only(user: str) -> None:
     assert check.returncode == 0, check.stderr
     host_setting = ECHO_IGNORE_ALL.read_text()
     router_port, he_port = _free_port(), _free_port()
-    simulators = [sys.executable, "-m", "simulators"]
+    # As scripts/develop runs them in there: the router on the demo's LAN, answering SSDP.
+    simulators = [sys.executable, "-m", "simulators", "--host", DEMO_LAN_IP, "--ssdp"]
     ports = ["--router-port", str(router_port), "--he-port", str(he_port)]
     with _launched(
-        _as(user), [router_port, he_port], [*simulators, *ports]
+        _as(user),
+        [f"{DEMO_LAN_IP}:{router_port}", he_port],
+        [*simulators, *ports],
     ) as launcher:
         control = f"http://127.0.0.1:{router_port}"
         page = _wait_for(control + "/")
@@ -132,6 +153,14 @@ def test_demo_breaks_its_own_tunnel_only(user: str) -> None:
         (inside,) = _children(launcher.pid)
         look_inside = ["nsenter", f"--target={inside}", "--net"]
         assert echo_check(look_inside, "::1")["outcome"] == "answered"
+        found = subprocess.run(  # noqa: S603 - our own snippet, inside the namespace
+            [*look_inside, sys.executable, "-c", SEARCH],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        assert found.stdout.strip() == f"http://{DEMO_LAN_IP}:{router_port}/rootDesc.xml"
 
         assert _post(control + TUNNEL_PATH, broken="1") == 200  # after the redirect
 
@@ -190,3 +219,16 @@ def test_a_taken_port_is_said_in_words() -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "something else using that port" in result.stderr
+
+
+def test_the_demo_lan_is_never_set_up_in_this_machines_network() -> None:
+    result = subprocess.run(  # noqa: S603 - our own module
+        [*LAUNCHER, "--lan-up"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "only in a network that holds loopback alone" in result.stderr
