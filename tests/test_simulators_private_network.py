@@ -160,7 +160,9 @@ def test_demo_breaks_its_own_tunnel_only(user: str) -> None:
             check=True,
             timeout=30,
         )
-        assert found.stdout.strip() == f"http://{DEMO_LAN_IP}:{router_port}/rootDesc.xml"
+        assert (
+            found.stdout.strip() == f"http://{DEMO_LAN_IP}:{router_port}/rootDesc.xml"
+        )
 
         assert _post(control + TUNNEL_PATH, broken="1") == 200  # after the redirect
 
