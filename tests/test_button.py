@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import re
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -79,6 +80,7 @@ async def test_press_during_abuse_block_sends_nothing(
     ("address", "fault", "key"),
     [
         ("10.1.2.3", Fault.NONE, "router_address_behind_nat"),
+        ("192.0.0.2", Fault.NONE, "router_address_ds_lite"),
         (WAN_IP, Fault.HTTP_500, "router_unavailable"),
     ],
 )
@@ -116,7 +118,12 @@ async def test_presses_in_a_hurry_send_one_update(
             await press(hass)
         assert err.value.translation_key == "update_too_soon"
         assert "Nothing was sent" in str(err.value)
-        assert "It can be sent again from" in str(err.value)
+        # How long, and when, in words: no raw timestamp.
+        assert "less than 2 minutes ago" in str(err.value)
+        assert re.search(
+            r"sent again at \d{2}:\d{2}:\d{2} \(in \d+ (seconds|minutes?)\)$",
+            str(err.value),
+        ), str(err.value)
     assert len(he.requests) == 1
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     await press(hass)

@@ -6,6 +6,7 @@ from collections.abc import Generator
 from datetime import timedelta
 import json
 from pathlib import Path
+import re
 from typing import Any
 from unittest.mock import patch
 
@@ -264,6 +265,12 @@ async def test_tunnel_step_input_errors_then_success(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {FIELD_OF.get(error, "base"): error}
     assert he.tunnel(TUNNEL_ID).endpoint != WAN_IP
+    # What was typed is offered again; the key only if HE did not refuse it (a typo in the
+    # tunnel ID must not cost the key, a refused key is asked for anew).
+    typed = {**CREDENTIALS, **change}
+    if error == "invalid_auth":
+        del typed[CONF_UPDATE_KEY]
+    assert suggested_values(result) == typed
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP
@@ -322,8 +329,12 @@ async def test_tunnel_step_abuse_holds_the_next_try(
     assert result["errors"] == {"base": "abuse"}
     he.clear_forced_reply()
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
-    assert result["errors"] == {"base": "abuse"}
-    assert result["description_placeholders"]["message"].startswith("blocked until")
+    assert result["errors"] == {"base": "abuse_block_running"}
+    # When, in local time, and how far off: "14:05:40 (in 2 hours)".
+    assert re.fullmatch(
+        r"(\d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2} \d{2}:\d{2}) \(in \d+ (minute|hour)s?\)",
+        result["description_placeholders"]["until"],
+    ), result["description_placeholders"]
     assert len(he.requests) == 1  # nothing sent the second time
 
 
@@ -358,13 +369,8 @@ async def test_tunnel_step_router_behind_nat(
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
     assert result["errors"] == {"base": "wan_not_public"}
     assert he.requests == []
-    # The form keeps what was typed, except the key.
-    suggested = {
-        str(key): key.description["suggested_value"]
-        for key in result["data_schema"].schema
-        if key.description
-    }
-    assert suggested == {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID}
+    # The form keeps what was typed, the key too: the error is not about it.
+    assert suggested_values(result) == CREDENTIALS
     igd.set_external_ip(WAN_IP)
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -496,10 +502,22 @@ async def test_manual_url_errors_then_success(
     assert result["step_id"] == "manual"
     flow_id = result["flow_id"]
 
+    # Not a URL at all: said so on the field, before anything is fetched.
+    for typed in ("my router", "192.168.1.1", "ftp://192.168.1.1/rootDesc.xml"):
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {CONF_LOCATION: typed}
+        )
+        assert result["errors"] == {CONF_LOCATION: "location_not_url"}, typed
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_LOCATION: igd.location.replace("rootDesc", "nothing")}
+    )
+    assert result["errors"] == {CONF_LOCATION: "description_http_error"}
+    assert result["description_placeholders"] == {"status": "404"}
+
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: "http://127.0.0.1:9/rootDesc.xml"}
     )
-    assert result["errors"] == {"base": "cannot_connect_router"}
+    assert result["errors"] == {CONF_LOCATION: "cannot_connect_router"}
 
     description = igd.description()
     igd.serve_raw_description(
@@ -508,7 +526,7 @@ async def test_manual_url_errors_then_success(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: igd.location}
     )
-    assert result["errors"] == {"base": "not_igd"}
+    assert result["errors"] == {CONF_LOCATION: "not_igd"}
 
     igd.serve_raw_description(
         description.replace("WANIPConnection:2", "WANIPv6FirewallControl:1")
@@ -516,13 +534,13 @@ async def test_manual_url_errors_then_success(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: igd.location}
     )
-    assert result["errors"] == {"base": "no_wan_service"}
+    assert result["errors"] == {CONF_LOCATION: "no_wan_service"}
 
     igd.serve_raw_description("<root><unclosed>")
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_LOCATION: igd.location}
     )
-    assert result["errors"] == {"base": "invalid_description"}
+    assert result["errors"] == {CONF_LOCATION: "invalid_description"}
 
     igd.serve_raw_description(None)
     result = await hass.config_entries.flow.async_configure(
@@ -1068,7 +1086,7 @@ async def test_reconfigure_router_to_new_url(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_LOCATION: old_location}
     )
-    assert result["errors"] == {"base": "cannot_connect_router"}
+    assert result["errors"] == {CONF_LOCATION: "cannot_connect_router"}
     assert suggested_values(result) == {CONF_LOCATION: old_location}
 
     result = await hass.config_entries.flow.async_configure(
@@ -1123,9 +1141,26 @@ async def test_reconfigure_router_same_url_retries_setup_now(
         result["flow_id"], {CONF_LOCATION: location}
     )
     await hass.async_block_till_done()
-    assert result["reason"] == "reconfigure_successful"
+    assert result["reason"] == "reconfigure_retried"
     assert config_entry.data[CONF_LOCATION] == location
     assert config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_router_same_url_says_nothing_changed(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, loaded: MockConfigEntry
+) -> None:
+    """The URL in use, the router answering there: nothing changes, nothing reloads."""
+    runtime_before = loaded.runtime_data
+    result = await loaded.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_LOCATION: loaded.data[CONF_LOCATION]}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_unchanged"
+    assert result["description_placeholders"] == {"name": "Simulated router"}
+    assert loaded.runtime_data is runtime_before
+    assert he.requests == []
 
 
 # -- reconfigure a tunnel: credentials or tunnel id (HE's nohost) -----------------------------
@@ -1248,10 +1283,10 @@ async def test_reconfigure_tunnel_errors_then_new_key(
     assert config_entry.state is ConfigEntryState.LOADED
 
 
-async def test_reconfigure_tunnel_unchanged_reloads(
+async def test_reconfigure_tunnel_unchanged_says_so(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator, loaded: MockConfigEntry
 ) -> None:
-    """Nothing changed, HE holds the router's address: nothing is sent, the entry reloads."""
+    """Nothing changed, HE holds the router's address: nothing is sent, nothing reloads."""
     info_before = len(he.info_requests)
     subentry_id = tunnel_subentry_id(loaded)
     runtime_before = loaded.runtime_data
@@ -1263,14 +1298,14 @@ async def test_reconfigure_tunnel_unchanged_reloads(
         {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID, CONF_UPDATE_KEY: ""},
     )
     await hass.async_block_till_done()
-    assert result["reason"] == "reconfigure_successful"
+    assert result["reason"] == "reconfigure_unchanged"
     assert dict(loaded.subentries[subentry_id].data) == CREDENTIALS
-    # In sync, nothing changed: no update; HE is read once, by the reload's start-up.
+    # In sync, nothing changed: HE is neither sent to nor read, and the entry stays.
     assert he.requests == []
-    assert len(he.info_requests) == info_before + 1
+    assert len(he.info_requests) == info_before
     assert loaded.state is ConfigEntryState.LOADED
-    assert loaded.runtime_data is not runtime_before
-    assert await reload_count(hass, igd, notifies_before) == 1
+    assert loaded.runtime_data is runtime_before
+    assert await reload_count(hass, igd, notifies_before) == 0
 
 
 async def test_reconfigure_tunnel_while_router_down(
@@ -1339,8 +1374,8 @@ async def test_flow_sends_nothing_during_an_abuse_block(
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {CONF_USERNAME: USERNAME, CONF_TUNNEL_ID: TUNNEL_ID}
     )
-    assert result["errors"] == {"base": "abuse"}
-    assert "blocked until" in result["description_placeholders"]["message"]
+    assert result["errors"] == {"base": "abuse_block_running"}
+    assert "(in " in result["description_placeholders"]["until"]
     assert len(he.requests) == 1
 
 

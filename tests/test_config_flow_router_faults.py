@@ -68,10 +68,10 @@ BROKEN_DESCRIPTIONS = [
         id="huge-announced",
     ),
     pytest.param(
-        lambda igd: igd.set_fault(Fault.HTTP_404), "invalid_description", id="404"
+        lambda igd: igd.set_fault(Fault.HTTP_404), "description_http_error", id="404"
     ),
     pytest.param(
-        lambda igd: igd.set_fault(Fault.HTTP_500), "invalid_description", id="500"
+        lambda igd: igd.set_fault(Fault.HTTP_500), "description_http_error", id="500"
     ),
     pytest.param(
         lambda igd: _serve_edited(igd, "</root>", ""),
@@ -139,7 +139,11 @@ async def test_manual_url_of_a_broken_router(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "manual"
-    assert result["errors"] == {"base": error}
+    # On the field, in its own words (an HTTP error names its status).
+    assert result["errors"] == {CONF_LOCATION: error}
+    if error == "description_http_error":
+        status = result["description_placeholders"]["status"]
+        assert status == ("404" if igd.state.fault is Fault.HTTP_404 else "500")
     assert igd.state.external_entity_fetches == 0
     assert he.requests == []
 

@@ -35,14 +35,17 @@ import yaml
 import custom_components.tunnelbroker as integration
 from custom_components.tunnelbroker import const, device_trigger
 from custom_components.tunnelbroker.config_flow import TunnelbrokerConfigFlow
+from custom_components.tunnelbroker.protocol.wan_address import WanAddressProblem
 from custom_components.tunnelbroker.repair_issues import (
     BEHIND_NAT_ISSUE,
+    NO_PUBLIC_IPV4_ISSUE,
     ROUTER_MOVED_ISSUE,
     TUNNEL_DOWN_ISSUE,
     EventsIssue,
     StoreIssue,
     TunnelIssue,
 )
+from custom_components.tunnelbroker.wording import address_problem_key
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.components.blueprint import BLUEPRINT_SCHEMA, models
 from homeassistant.config_entries import ConfigFlow, ConfigSubentryFlow, OptionsFlow
@@ -301,6 +304,14 @@ def _resolve(node: ast.expr, module: Any) -> set[str]:
         return _resolve(node.body, module) | _resolve(node.orelse, module)
     if isinstance(node, ast.Name) and isinstance(getattr(module, node.id, None), str):
         return {getattr(module, node.id)}
+    if isinstance(node, ast.Call) and _call_name(node) == "address_problem_key":
+        # One key per address problem, for the router's address or for one typed.
+        router = next(kw.value for kw in node.keywords if kw.arg == "router")
+        assert isinstance(router, ast.Constant)
+        return {
+            address_problem_key(problem, router=bool(router.value))
+            for problem in WanAddressProblem
+        }
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
         # A key looked up in a module-level mapping: any of its values.
         mapping = getattr(module, node.value.id, None)
@@ -382,7 +393,12 @@ def test_issue_translations(translations: dict[str, Any]) -> None:
         {issue.value for issue in TunnelIssue}
         | {issue.value for issue in EventsIssue}
         | {issue.value for issue in StoreIssue}
-        | {BEHIND_NAT_ISSUE, TUNNEL_DOWN_ISSUE, ROUTER_MOVED_ISSUE}
+        | {
+            BEHIND_NAT_ISSUE,
+            NO_PUBLIC_IPV4_ISSUE,
+            TUNNEL_DOWN_ISSUE,
+            ROUTER_MOVED_ISSUE,
+        }
     )
     present = _keys(translations, "issues")
     problems = _report(used - present, present - used, "issues")

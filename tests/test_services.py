@@ -124,11 +124,12 @@ async def test_he_refusal_raises(
 @pytest.mark.parametrize(
     ("data", "key"),
     [
-        ({}, "target_required"),
-        ({"config_entry_id": "x", "device_id": "y"}, "target_required"),
+        ({}, "target_missing"),
+        ({"config_entry_id": "x", "device_id": "y"}, "target_both"),
         ({"config_entry_id": "nope"}, "entry_not_found"),
         ({"device_id": "nope"}, "device_not_found"),
         ({"ip": "192.168.1.1"}, "invalid_ip_behind_nat"),
+        ({"ip": "192.0.0.2"}, "invalid_ip_ds_lite"),
         ({"ip": "not-an-ip"}, "invalid_ip_invalid"),
         ({"ip": "203.0.113.7"}, "invalid_ip_not_public"),
         ({"ip": " "}, "invalid_ip_missing"),

@@ -420,6 +420,22 @@ async def test_behind_nat_repair_names_the_address_and_goes_away(
     assert [r.myip for r in he.requests] == [NEW_IP]
 
 
+async def test_a_ds_lite_line_is_told_it_has_no_public_ipv4(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """DS-Lite (192.0.0.0/29): no NAT to get out from behind; no public IPv4 at all."""
+    await wan_change(hass, igd, freezer, "192.0.0.2")
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"behind_nat_{loaded.entry_id}")
+    assert issue is not None
+    assert issue.translation_key == "no_public_ipv4"
+    assert issue.translation_placeholders["address"] == "192.0.0.2"
+    assert he.requests == []
+
+
 @pytest.mark.parametrize(
     ("connection_status", "raised"), [("Connected", True), ("Disconnected", False)]
 )

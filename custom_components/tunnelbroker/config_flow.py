@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
+from async_upnp_client.exceptions import UpnpResponseError
 import voluptuous as vol
 
 from homeassistant.components import ssdp
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -107,6 +110,8 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         self._location: str | None = None
         self._client: IgdClient | None = None
         self._discoveries: dict[str, SsdpServiceInfo] = {}
+        # What an error in a form names (an HTTP status).
+        self._placeholders: dict[str, str] = {}
         self._reauth_subentry_id = ""
         # Reauth: the refused tunnels checked so far (subentry id -> their new credentials).
         self._reauth_done: dict[str, TunnelCredentials] = {}
@@ -246,8 +251,10 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
                 self._abort_if_unique_id_configured(updates={CONF_LOCATION: location})
                 return await self.async_step_tunnel()
-            errors["base"] = error
-        return _show_location_form(self, "manual", user_input, errors)
+            errors[CONF_LOCATION] = error
+        return _show_location_form(
+            self, "manual", user_input, errors, self._placeholders
+        )
 
     async def _async_new_discoveries(self) -> dict[str, SsdpServiceInfo]:
         configured = self._async_current_ids(include_ignore=True)
@@ -266,7 +273,15 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         return found
 
     async def _async_connect(self, location: str) -> str | None:
-        """Read the router's description; return an error key or None."""
+        """Read the router's description; return an error key or None.
+
+        Each way a description URL can be wrong has its own words: not a URL, nothing
+        answering, an HTTP error (its status in `_placeholders`), not a description, not a
+        gateway, no WAN service.
+        """
+        parts = urlsplit(location)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return "location_not_url"
         try:
             self._client = await async_create_igd_client(self.hass, location)
         except RouterConnectionError:
@@ -275,7 +290,10 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             return "not_igd"
         except NoWanServiceError:
             return "no_wan_service"
-        except RouterError:
+        except RouterError as err:
+            if isinstance(err.__cause__, UpnpResponseError):
+                self._placeholders["status"] = str(err.__cause__.status)
+                return "description_http_error"
             return "invalid_description"
         self._location = location
         return None
@@ -365,6 +383,18 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
                     self._client.info.udn, raise_on_progress=False
                 )
                 self._abort_if_unique_id_mismatch(reason="wrong_router")
+                if location == entry.data[CONF_LOCATION]:
+                    # The same URL: nothing to change; a router that was not loaded is
+                    # set up again now that it answers there.
+                    loaded = entry.state is ConfigEntryState.LOADED
+                    if not loaded:
+                        self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                    return self.async_abort(
+                        reason="reconfigure_unchanged"
+                        if loaded
+                        else "reconfigure_retried",
+                        description_placeholders={"name": entry.title},
+                    )
                 async_update_and_reload(
                     self.hass,
                     entry,
@@ -375,9 +405,9 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
                     ),
                 )
                 return self.async_abort(reason="reconfigure_successful")
-            errors["base"] = error
+            errors[CONF_LOCATION] = error
         return _show_location_form(
-            self, "reconfigure", user_input or entry.data, errors
+            self, "reconfigure", user_input or entry.data, errors, self._placeholders
         )
 
 
@@ -386,12 +416,14 @@ def _show_location_form(
     step_id: str,
     suggested: Mapping[str, Any] | None,
     errors: dict[str, str],
+    placeholders: dict[str, str],
 ) -> ConfigFlowResult:
-    """Ask for the router's description URL."""
+    """Ask for the router's description URL; what is wrong with it is said on the field."""
     return flow.async_show_form(
         step_id=step_id,
         data_schema=flow.add_suggested_values_to_schema(LOCATION_SCHEMA, suggested),
         errors=errors,
+        description_placeholders=placeholders,
     )
 
 

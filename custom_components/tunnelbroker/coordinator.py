@@ -26,16 +26,11 @@ from .protocol.igd_client import (
     RouterError,
     WanStatus,
 )
-from .protocol.wan_address import WanAddressProblem, wan_address_problem
+from .protocol.wan_address import wan_address_problem
 from .repair_issues import async_update_behind_nat_issue, behind_nat
+from .wording import address_problem_key
 
 # Why the router's address cannot be sent, in words (translation keys).
-UNUSABLE_ADDRESS_KEYS: dict[WanAddressProblem, str] = {
-    WanAddressProblem.MISSING: "router_address_missing",
-    WanAddressProblem.INVALID: "router_address_invalid",
-    WanAddressProblem.BEHIND_NAT: "router_address_behind_nat",
-    WanAddressProblem.NOT_PUBLIC: "router_address_not_public",
-}
 
 
 def router_error_translation(err: RouterError) -> dict[str, Any]:
@@ -108,7 +103,7 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         if (problem := wan_address_problem(current)) is not None:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
-                translation_key=UNUSABLE_ADDRESS_KEYS[problem],
+                translation_key=address_problem_key(problem, router=True),
                 translation_placeholders={"ip": current or "-"},
             )
         assert current is not None

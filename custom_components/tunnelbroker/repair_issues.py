@@ -12,12 +12,12 @@ from enum import StrEnum
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, TUNNEL_PAGE_URL
 from .protocol.he_client import ICMP_PROBE_ADDRESS
 from .protocol.update_policy import Backoff
-from .protocol.wan_address import WanAddressProblem
+from .protocol.wan_address import WanAddressProblem, wan_address_problem
+from .wording import moment
 
 
 class TunnelIssue(StrEnum):
@@ -37,6 +37,7 @@ class StoreIssue(StrEnum):
 
 
 BEHIND_NAT_ISSUE = "behind_nat"
+NO_PUBLIC_IPV4_ISSUE = "no_public_ipv4"
 # The endpoint is right, but nothing answers through the tunnel (tunnel_health).
 TUNNEL_DOWN_ISSUE = "tunnel_unreachable"
 
@@ -74,9 +75,7 @@ def async_raise_tunnel_issue(
         "message": message or "-",
     }
     if backoff is not None:
-        placeholders["until"] = dt_util.as_local(backoff.until).strftime(
-            "%Y-%m-%d %H:%M"
-        )
+        placeholders["until"] = moment(backoff.until)
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -152,7 +151,11 @@ def behind_nat(problem: WanAddressProblem | None, connected: bool) -> bool:
     """
     if problem is WanAddressProblem.MISSING:
         return connected
-    return problem in (WanAddressProblem.BEHIND_NAT, WanAddressProblem.NOT_PUBLIC)
+    return problem in (
+        WanAddressProblem.BEHIND_NAT,
+        WanAddressProblem.DS_LITE,
+        WanAddressProblem.NOT_PUBLIC,
+    )
 
 
 @callback
@@ -175,7 +178,12 @@ def async_update_behind_nat_issue(
         issue_id,
         is_fixable=False,
         severity=ir.IssueSeverity.ERROR,
-        translation_key=BEHIND_NAT_ISSUE,
+        # DS-Lite: no NAT to get out from behind; the line has no public IPv4 at all.
+        translation_key=(
+            NO_PUBLIC_IPV4_ISSUE
+            if wan_address_problem(address) is WanAddressProblem.DS_LITE
+            else BEHIND_NAT_ISSUE
+        ),
         translation_placeholders={"name": router_name, "address": address or "none"},
     )
 
@@ -206,7 +214,7 @@ def async_raise_tunnel_down_issue(
             "name": tunnel_name,
             "tunnel_id": tunnel_id,
             "target": target,
-            "since": dt_util.as_local(since).strftime("%Y-%m-%d %H:%M"),
+            "since": moment(since),
         },
         learn_more_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel_id),
     )

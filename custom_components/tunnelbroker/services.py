@@ -29,17 +29,10 @@ from .const import (
 from .devices import async_entry_of_device
 from .protocol.he_client import UpdateAttempt
 from .protocol.update_policy import Caller
-from .protocol.wan_address import WanAddressProblem, wan_address_problem
+from .protocol.wan_address import wan_address_problem
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import TunnelUpdater
-
-# Why an address given to the action cannot be sent, in words (translation keys).
-INVALID_IP_KEYS: dict[WanAddressProblem, str] = {
-    WanAddressProblem.MISSING: "invalid_ip_missing",
-    WanAddressProblem.INVALID: "invalid_ip_invalid",
-    WanAddressProblem.BEHIND_NAT: "invalid_ip_behind_nat",
-    WanAddressProblem.NOT_PUBLIC: "invalid_ip_not_public",
-}
+from .wording import address_problem_key
 
 UPDATE_ENDPOINT_SCHEMA = vol.Schema(
     {
@@ -88,8 +81,10 @@ def _target_tunnels(
     """Return the entry and the tunnels the call is about."""
     entry_id: str | None = call.data.get(ATTR_CONFIG_ENTRY_ID)
     device_id: str | None = call.data.get(ATTR_DEVICE_ID)
-    if (entry_id is None) == (device_id is None):
-        raise _validation_error("target_required")
+    if entry_id is None and device_id is None:
+        raise _validation_error("target_missing")
+    if entry_id is not None and device_id is not None:
+        raise _validation_error("target_both")
     if entry_id is not None:
         entry = _loaded_entry(hass, entry_id)
         tunnels = list(entry.runtime_data.tunnels.values())
@@ -117,7 +112,9 @@ def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> s
     """
     if requested is not None:
         if (problem := wan_address_problem(requested)) is not None:
-            raise _validation_error(INVALID_IP_KEYS[problem], ip=requested)
+            raise _validation_error(
+                address_problem_key(problem, router=False), ip=requested
+            )
         return requested.strip()
     return entry.runtime_data.router.usable_external_ip()
 

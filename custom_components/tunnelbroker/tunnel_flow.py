@@ -41,8 +41,8 @@ from .devices import async_remove_tunnel_device
 from .endpoint_store import async_get_endpoint_store
 from .protocol.he_client import TunnelCredentials, UpdateStatus, held_attempt
 from .protocol.igd_client import IgdClient, RouterConnectionError, RouterError
-from .protocol.update_policy import Caller, Decision, Why
-from .protocol.wan_address import wan_address_problem
+from .protocol.update_policy import Caller, Why
+from .protocol.wan_address import WanAddressProblem, wan_address_problem
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_sender import Situation, TunnelSender, async_tunnel_sender
@@ -51,6 +51,7 @@ from .tunnel_subentries import (
     tunnel_credentials,
     tunnel_subentries,
 )
+from .wording import moment_from_now
 
 # HE's answer -> the error shown in the tunnel form.
 UPDATE_ERRORS: dict[UpdateStatus, str] = {
@@ -151,7 +152,9 @@ async def async_validate_tunnel(
         return "invalid_tunnel_id", placeholders
     if credentials.tunnel_id in configured_tunnel_ids(hass) - {replacing}:
         return "tunnel_already_configured", placeholders
-    if wan_ip is None or wan_address_problem(wan_ip) is not None:
+    if (problem := wan_address_problem(wan_ip)) is WanAddressProblem.DS_LITE:
+        return "wan_ds_lite", placeholders
+    if wan_ip is None or problem is not None:
         return "wan_not_public", placeholders
     sender = await async_tunnel_sender(hass, credentials.tunnel_id)
     try:
@@ -175,8 +178,9 @@ async def _async_check_with_he(
         decision = sender.decide(situation, Caller.FLOW)
         if decision.why is Why.BLOCKED:
             # Sending now would only prolong HE's block.
-            placeholders["message"] = f"blocked until {_until(decision)}"
-            return "abuse", placeholders
+            assert decision.until is not None
+            placeholders["until"] = moment_from_now(decision.until)
+            return "abuse_block_running", placeholders
         info = await sender.client.async_get_tunnel_info(credentials)
         if info.info is not None and info.info.client_v4 == wan_ip:
             attempt = held_attempt(wan_ip, dt_util.utcnow(), automatic=False)
@@ -196,17 +200,15 @@ async def _async_check_with_he(
     return None, placeholders
 
 
-def _until(decision: Decision) -> str:
-    assert decision.until is not None
-    return f"{dt_util.as_local(decision.until):%H:%M:%S}"
-
-
 async def _async_read_wan_ip(client: IgdClient | None) -> str | None:
     """Return the router's WAN address (None: it has none); raise RouterError if it is silent."""
     if client is None:
         raise RouterConnectionError("the router's entry is not loaded")
     return (await client.async_get_wan_status()).external_ip
 
+
+# Errors that say the update key is wrong: the form asks for it anew.
+_KEY_ERRORS = {"invalid_auth", "update_key_required"}
 
 # Errors about one field are shown on it; the others above the form.
 _FIELD_OF_ERROR: dict[str, str] = {
@@ -223,6 +225,7 @@ class _TunnelInput:
     """Outcome of the tunnel form: checked credentials, or what to show again."""
 
     credentials: TunnelCredentials | None = None
+    unchanged: bool = False  # the tunnel's settings as saved, HE holding the address
     errors: dict[str, str] = field(default_factory=dict)
     placeholders: dict[str, str] = field(default_factory=dict)
 
@@ -266,6 +269,7 @@ async def async_tunnel_input(
     credentials = _credentials(merged)
     if reconfiguring and await _async_in_sync(hass, credentials, current, wan_ip):
         step.credentials = credentials  # nothing changed, nothing to tell HE
+        step.unchanged = True
         return step
     error, details = await async_validate_tunnel(
         hass, credentials, wan_ip, replacing=replacing
@@ -327,21 +331,24 @@ def show_tunnel_form[ResultT: FlowResult[Any, Any]](
     current: ConfigSubentry | None = None,
     suggested: Mapping[str, Any] | None = None,
 ) -> ResultT:
-    """Show a tunnel form, filled with what was typed (or is set) except the update key.
+    """Show a tunnel form again, filled with what was typed (or is set).
 
-    `suggested`: values to offer before anything was typed (another tunnel's username).
+    The update key saved for the tunnel is never shown; the one typed stays unless HE refused
+    it (a typo in the tunnel ID must not cost the key). `suggested`: values to offer before
+    anything was typed (another tunnel's username).
     """
     fields = {str(key) for key in schema.schema}
+    typed = dict(user_input or {})
+    if set(step.errors.values()) & _KEY_ERRORS:
+        typed.pop(CONF_UPDATE_KEY, None)
     suggested = {
         **(suggested or {}),
-        **(current.data if current else {}),
-        **(user_input or {}),
+        **_without_key(current.data if current else {}),
+        **typed,
     }
     return flow.async_show_form(
         step_id=step_id,
-        data_schema=flow.add_suggested_values_to_schema(
-            schema, _without_key(suggested or None)
-        ),
+        data_schema=flow.add_suggested_values_to_schema(schema, suggested),
         description_placeholders=step.placeholders,
         # On the field concerned, if the form has it; else above the form.
         errors={
@@ -355,11 +362,9 @@ def show_tunnel_form[ResultT: FlowResult[Any, Any]](
     )
 
 
-def _without_key(user_input: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """Return what to show again in a form after an error: everything but the secret."""
-    if user_input is None:
-        return None
-    return {key: value for key, value in user_input.items() if key != CONF_UPDATE_KEY}
+def _without_key(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a tunnel's data without its secret."""
+    return {key: value for key, value in data.items() if key != CONF_UPDATE_KEY}
 
 
 def router_client(entry: TunnelbrokerConfigEntry) -> IgdClient | None:
@@ -444,21 +449,24 @@ class TunnelSubentryFlow(ConfigSubentryFlow):
                 data=subentry["data"],
                 unique_id=subentry["unique_id"],
             )
-        first = _sibling_tunnel(entry, None)
-        step.placeholders["sibling"] = first.title if first is not None else "-"
+        if (first := _sibling_tunnel(entry, None)) is None:
+            # No other tunnel whose key an empty field could mean: the key is asked for.
+            return show_tunnel_form(self, "tunnel", step, user_input)
+        step.placeholders["sibling"] = first.title
         return show_tunnel_form(
             self,
             "user",
             step,
             user_input,
-            schema=ADD_TUNNEL_SCHEMA if first is not None else TUNNEL_SCHEMA,
-            current=None,
-            suggested=(
-                {CONF_USERNAME: first.data[CONF_USERNAME]}
-                if first is not None
-                else None
-            ),
+            schema=ADD_TUNNEL_SCHEMA,
+            suggested={CONF_USERNAME: first.data[CONF_USERNAME]},
         )
+
+    async def async_step_tunnel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for a tunnel on a router with no tunnel left: the update key is required."""
+        return await self.async_step_user(user_input)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -474,6 +482,8 @@ class TunnelSubentryFlow(ConfigSubentryFlow):
             subentry,
             reconfiguring=True,
         )
+        if step.unchanged:
+            return self.async_abort(reason="reconfigure_unchanged")
         if step.credentials is not None:
             await async_update_tunnel(self.hass, entry, subentry, step.credentials)
             return self.async_abort(reason="reconfigure_successful")

@@ -56,6 +56,7 @@ from .repair_issues import (
 )
 from .tunnel_sender import Situation, TunnelSender
 from .tunnel_subentries import tunnel_credentials
+from .wording import duration, moment_from_now
 
 if TYPE_CHECKING:
     from .coordinator import RouterCoordinator
@@ -70,10 +71,6 @@ REFUSED_REQUEST: dict[Why, str] = {
     Why.BLOCKED: "abuse_block_running",
     Why.RATE_LIMITED: "update_too_soon",
 }
-
-
-def _local_time(when: datetime) -> str:
-    return dt_util.as_local(when).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +405,8 @@ class TunnelUpdater:
                 "tunnel": self.subentry.title,
                 "title": self.entry.title,
                 "ip": address,
-                "until": _local_time(decision.until or dt_util.utcnow()),
+                "until": moment_from_now(decision.until or dt_util.utcnow()),
+                "interval": duration(self._min_interval),
             },
         )
 

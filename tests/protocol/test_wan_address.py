@@ -25,6 +25,10 @@ from custom_components.tunnelbroker.protocol.wan_address import (
         ("100.64.0.1", WanAddressProblem.BEHIND_NAT),
         ("100.127.255.254", WanAddressProblem.BEHIND_NAT),
         ("169.254.3.4", WanAddressProblem.BEHIND_NAT),
+        # DS-Lite's B4 addresses (RFC 6333): no public IPv4 on the line at all.
+        ("192.0.0.2", WanAddressProblem.DS_LITE),
+        ("192.0.0.7", WanAddressProblem.DS_LITE),
+        ("192.0.0.8", WanAddressProblem.NOT_PUBLIC),
         ("127.0.0.1", WanAddressProblem.NOT_PUBLIC),
         ("224.0.0.1", WanAddressProblem.NOT_PUBLIC),
         ("192.0.2.1", WanAddressProblem.NOT_PUBLIC),

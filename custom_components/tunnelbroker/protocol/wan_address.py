@@ -19,12 +19,20 @@ _BEHIND_NAT_NETWORKS = tuple(
 )
 
 
+# DS-Lite (RFC 6333): the router's end of an IPv4-in-IPv6 tunnel to the provider's NAT. Such a
+# line has no public IPv4 address at all.
+_DS_LITE_NETWORK = IPv4Network("192.0.0.0/29")
+
+
 class WanAddressProblem(StrEnum):
     """Why an address cannot be the tunnel's endpoint."""
 
     MISSING = "missing"  # empty, or 0.0.0.0: the router has no WAN address
     INVALID = "invalid"  # not an IPv4 address at all
     BEHIND_NAT = "behind_nat"  # private, CGNAT or link-local: another NAT sits upstream
+    DS_LITE = (
+        "ds_lite"  # the line has no public IPv4 at all (IPv4 over the provider's IPv6)
+    )
     NOT_PUBLIC = "not_public"  # loopback, multicast, reserved, documentation ranges
 
 
@@ -38,6 +46,8 @@ def wan_address_problem(address: str | None) -> WanAddressProblem | None:
         return WanAddressProblem.INVALID
     if not isinstance(parsed, IPv4Address):
         return WanAddressProblem.INVALID
+    if parsed in _DS_LITE_NETWORK:
+        return WanAddressProblem.DS_LITE
     if any(parsed in network for network in _BEHIND_NAT_NETWORKS):
         return WanAddressProblem.BEHIND_NAT
     if not parsed.is_global or parsed.is_multicast:
