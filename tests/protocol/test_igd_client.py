@@ -10,12 +10,8 @@ import aiohttp
 import aiohttp.web
 import pytest
 
-from custom_components.tunnelbroker.protocol import igd_client
+from custom_components.tunnelbroker.protocol import igd_transport
 from custom_components.tunnelbroker.protocol.igd_client import (
-    DESCRIPTION_LIMIT,
-    MAX_SERVICES,
-    REPLY_LIMIT,
-    BoundedRequester,
     IgdClient,
     NotAnIgdError,
     NoWanServiceError,
@@ -23,6 +19,12 @@ from custom_components.tunnelbroker.protocol.igd_client import (
     RouterInfo,
     RouterReplyTooLargeError,
     RouterResponseError,
+)
+from custom_components.tunnelbroker.protocol.igd_transport import (
+    DESCRIPTION_LIMIT,
+    MAX_SERVICES,
+    REPLY_LIMIT,
+    BoundedRequester,
 )
 from simulators.igd import SECOND_WAN_IP, Fault, IgdSimulator, RouterShape
 from tests.support.values import ROUTER_UDN, WAN_IP
@@ -653,7 +655,7 @@ async def test_reading_a_router_has_one_deadline(
     requester: BoundedRequester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each SCPD answers just inside its own timeout: the whole read still ends in time."""
-    monkeypatch.setattr(igd_client, "READ_DEADLINE", 1.0)
+    monkeypatch.setattr(igd_transport, "READ_DEADLINE", 1.0)
 
     async def description(request: aiohttp.web.Request) -> aiohttp.web.Response:
         return aiohttp.web.Response(
