@@ -2,7 +2,7 @@
 
 The echoes are real ICMPv6 to ::1 (the developer setting every test here sets: nothing else is
 ever echoed). No answer, no route and the repair issue need a path that can be cut: they are
-in tests/router/test_tunnel_health_router.py and tests/protocol/test_tunnel_health.py.
+in tests/router/test_tunnel_health_router.py and tests/protocol/test_icmp_echo.py.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import RouterEntity, TunnelHealthEntity, TunnelStatusEntity
+from .protocol.icmp_echo import EchoOutcome
 from .protocol.igd_client import WanStatus
-from .protocol.tunnel_health import EchoOutcome
 from .runtime_data import TunnelbrokerConfigEntry
 
 # Entities only read what the coordinator/updater already hold.

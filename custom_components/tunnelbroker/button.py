@@ -9,7 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .entity import TunnelEntity, TunnelHealthEntity
-from .protocol.tunnel_health import EchoOutcome
+from .protocol.icmp_echo import EchoOutcome
 from .protocol.update_policy import Caller
 from .runtime_data import TunnelbrokerConfigEntry
 

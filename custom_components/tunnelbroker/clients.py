@@ -14,7 +14,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from .const import ROUTER_TIMEOUT
 from .developer_settings import api_url, info_api_url
 from .protocol.he_client import TunnelbrokerClient
-from .protocol.igd_client import BoundedRequester, IgdClient
+from .protocol.igd_client import IgdClient
+from .protocol.igd_transport import BoundedRequester
 
 
 def create_he_client(hass: HomeAssistant) -> TunnelbrokerClient:

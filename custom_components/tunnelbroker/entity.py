@@ -8,7 +8,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import TUNNEL_IDENTIFIER_PREFIX
 from .coordinator import RouterCoordinator
 from .devices import router_device_info, tunnel_device_info
-from .protocol.tunnel_health import EchoOutcome, EchoResult
+from .protocol.icmp_echo import EchoOutcome, EchoResult
 from .tunnel_health import TunnelHealth
 from .tunnel_updater import TunnelCoordinator, TunnelUpdater
 

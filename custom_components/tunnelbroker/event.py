@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import TunnelEntity
-from .protocol.he_client import Outcome, UpdateAttempt
+from .protocol.he_client import UpdateAttempt, UpdateStatus
 from .runtime_data import TunnelbrokerConfigEntry
 
 PARALLEL_UPDATES = 0
+
+
+class Outcome(StrEnum):
+    """What an update attempt came to: the event types (translations/en.json names them)."""
+
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+def outcome_of(attempt: UpdateAttempt) -> Outcome:
+    """Return updated (HE's good), unchanged (nochg, or an address HE held), else failed."""
+    if attempt.result.status is UpdateStatus.GOOD:
+        return Outcome.UPDATED
+    if attempt.result.status is UpdateStatus.NOCHG:
+        return Outcome.UNCHANGED
+    return Outcome.FAILED
+
 
 ENDPOINT_UPDATE = EventEntityDescription(
     key="endpoint_update",
@@ -55,7 +75,7 @@ class EndpointUpdateEvent(TunnelEntity, EventEntity):
             return
         self._last_fired = attempt
         self._trigger_event(
-            attempt.outcome.value,
+            outcome_of(attempt).value,
             {
                 "ip": attempt.ip,
                 "result": attempt.result.status.value,

@@ -33,7 +33,7 @@ from .const import (
 )
 from .developer_settings import health_issue_after, health_target
 from .protocol.he_client import UpdateAttempt
-from .protocol.tunnel_health import (
+from .protocol.icmp_echo import (
     EchoOutcome,
     EchoResult,
     async_echo,

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator
-import tracemalloc
-
-import aiohttp
-import aiohttp.web
 import pytest
 
-from custom_components.tunnelbroker.protocol import igd_client
 from custom_components.tunnelbroker.protocol.igd_client import (
-    DESCRIPTION_LIMIT,
-    MAX_SERVICES,
-    REPLY_LIMIT,
-    BoundedRequester,
     IgdClient,
     NotAnIgdError,
     NoWanServiceError,
@@ -24,16 +13,11 @@ from custom_components.tunnelbroker.protocol.igd_client import (
     RouterReplyTooLargeError,
     RouterResponseError,
 )
+from custom_components.tunnelbroker.protocol.igd_transport import BoundedRequester
 from simulators.igd import SECOND_WAN_IP, Fault, IgdSimulator, RouterShape
 from tests.support.values import ROUTER_UDN, WAN_IP
 
 WAN_SERVICE = "urn:schemas-upnp-org:service:WANIPConnection:2"
-
-
-@pytest.fixture
-async def requester() -> AsyncGenerator[BoundedRequester]:
-    async with aiohttp.ClientSession() as session:
-        yield BoundedRequester(session, timeout=2)
 
 
 @pytest.mark.parametrize(
@@ -76,29 +60,6 @@ async def test_reads_wan_address_of_each_shape(
         assert simulator.soap_requests["GetExternalIPAddress"] == 2
     finally:
         await simulator.stop()
-
-
-async def test_root_without_the_upnp_namespace(
-    requester: BoundedRequester, igd: IgdSimulator
-) -> None:
-    """Some D-Link firmwares: `<root>` with no xmlns at all (async-upnp-client refuses it)."""
-    igd.serve_raw_description(
-        igd.description().replace(' xmlns="urn:schemas-upnp-org:device-1-0"', "")
-    )
-    client = await IgdClient.async_create(requester, igd.location)
-    assert client.info.udn == ROUTER_UDN
-    assert (await client.async_get_wan_status()).external_ip == WAN_IP
-
-
-@pytest.mark.parametrize("broken", [404, 200])
-async def test_an_scpd_that_does_not_load_costs_nothing_needed(
-    requester: BoundedRequester, igd: IgdSimulator, broken: int
-) -> None:
-    """An unused service's SCPD and the WAN service's own: the standard actions still work."""
-    igd.state.broken_scpds = {"/L3F.xml": broken, "/WANIPCn.xml": broken}
-    client = await IgdClient.async_create(requester, igd.location)
-    status = await client.async_get_wan_status()
-    assert (status.external_ip, status.connection_status) == (WAN_IP, "Connected")
 
 
 async def test_bytes_that_are_not_utf8_in_a_reply(
@@ -233,16 +194,6 @@ async def test_router_going_away_mid_run(
         await client.async_get_wan_status()
 
 
-async def test_slow_router_times_out(igd: IgdSimulator) -> None:
-    async with aiohttp.ClientSession() as session:
-        requester = BoundedRequester(session, timeout=1)
-        client = await IgdClient.async_create(requester, igd.location)
-        igd.state.slow_seconds = 5
-        igd.set_fault(Fault.SLOW)
-        with pytest.raises(RouterConnectionError):
-            await client.async_get_wan_status()
-
-
 @pytest.mark.parametrize(
     ("old", "new", "error", "message"),
     [
@@ -365,59 +316,6 @@ async def test_hostile_action_reply(
         await client.async_get_wan_status()
     assert len(str(caught.value)) < 300
     assert igd.state.external_entity_fetches == 0
-
-
-@pytest.mark.parametrize(
-    ("fault", "limit"),
-    [
-        (Fault.HUGE_BODY, DESCRIPTION_LIMIT),
-        (Fault.HUGE_BODY_ANNOUNCED, DESCRIPTION_LIMIT),
-    ],
-)
-async def test_huge_description_is_not_read_into_memory(
-    requester: BoundedRequester, igd: IgdSimulator, fault: Fault, limit: int
-) -> None:
-    """A 50 MB description: the client stops at the bound, memory stays far below 50 MB.
-
-    async-upnp-client's own requester peaks above 100 MB on this reply and reads all of it.
-    """
-    igd.set_fault(fault)
-    tracemalloc.start()
-    try:
-        with pytest.raises(RouterReplyTooLargeError, match=str(limit)):
-            await IgdClient.async_create(requester, igd.location)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 * 1024 * 1024
-    # Backpressure stopped the simulator: what sits in socket buffers was written, no more.
-    assert igd.state.huge_bytes_sent < igd.state.huge_bytes / 2
-
-
-async def test_huge_soap_reply_is_not_read_into_memory(
-    requester: BoundedRequester, igd: IgdSimulator
-) -> None:
-    client = await IgdClient.async_create(requester, igd.location)
-    igd.set_fault(Fault.HUGE_BODY)
-    tracemalloc.start()
-    try:
-        with pytest.raises(RouterReplyTooLargeError, match=str(REPLY_LIMIT)):
-            await client.async_get_wan_status()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 * 1024 * 1024
-    assert igd.state.huge_bytes_sent < igd.state.huge_bytes / 2
-
-
-async def test_reply_just_under_the_bound_is_read(
-    requester: BoundedRequester, igd: IgdSimulator
-) -> None:
-    """The bound refuses only what no router sends: a big but plausible description passes."""
-    padding = " " * (DESCRIPTION_LIMIT - len(igd.description().encode()) - 1)
-    igd.serve_raw_description(igd.description().replace("</root>", f"{padding}</root>"))
-    client = await IgdClient.async_create(requester, igd.location)
-    assert client.info.udn == ROUTER_UDN
 
 
 async def test_description_in_a_wrong_encoding(
@@ -568,109 +466,3 @@ def test_admin_url_only_on_the_router(
         presentation_url=presentation_url,
     )
     assert info.admin_url == admin_url
-
-
-def _hostile_description(services: list[str]) -> str:
-    """An IGD whose WAN device lists these SCPD URLs, each for a WANIPConnection service."""
-    listed = "".join(
-        f"<service><serviceType>{WAN_SERVICE}</serviceType>"
-        f"<serviceId>urn:upnp-org:serviceId:WANIPConn{n}</serviceId>"
-        f"<SCPDURL>{url}</SCPDURL><controlURL>/ctl/{n}</controlURL>"
-        f"<eventSubURL>/evt/{n}</eventSubURL></service>"
-        for n, url in enumerate(services)
-    )
-    return (
-        '<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0">'
-        "<specVersion><major>1</major><minor>0</minor></specVersion><device>"
-        "<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:2</deviceType>"
-        f"<friendlyName>Hostile</friendlyName><UDN>{ROUTER_UDN}</UDN><deviceList><device>"
-        "<deviceType>urn:schemas-upnp-org:device:WANDevice:2</deviceType>"
-        "<UDN>uuid:wan</UDN><deviceList><device>"
-        "<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:2</deviceType>"
-        f"<UDN>uuid:wanconn</UDN><serviceList>{listed}</serviceList>"
-        "</device></deviceList></device></deviceList></device></root>"
-    )
-
-
-async def _serve(app: aiohttp.web.Application, host: str) -> aiohttp.web.AppRunner:
-    runner = aiohttp.web.AppRunner(app)
-    await runner.setup()
-    await aiohttp.web.TCPSite(runner, host, 0).start()
-    return runner
-
-
-def _port(runner: aiohttp.web.AppRunner) -> int:
-    (site,) = runner.sites
-    return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-
-
-async def test_a_hostile_description_reads_bounded_and_on_the_routers_host_only(
-    requester: BoundedRequester,
-) -> None:
-    """100 services, some SCPDs on another host, one redirecting there: none of that is fetched."""
-    elsewhere_hits: list[str] = []
-    router_hits: list[str] = []
-
-    async def elsewhere(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        elsewhere_hits.append(request.path)
-        return aiohttp.web.Response(status=404)
-
-    other = aiohttp.web.Application()
-    other.router.add_get("/{name}", elsewhere)
-    other_runner = await _serve(other, "127.0.0.2")
-    other_url = f"http://127.0.0.2:{_port(other_runner)}"
-    scpds = [f"{other_url}/off-host-{n}.xml" for n in range(5)]
-    scpds += ["/redirect.xml"] + [f"/scpd/{n}.xml" for n in range(100)]
-
-    async def description(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        return aiohttp.web.Response(text=_hostile_description(scpds))
-
-    async def redirect(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        router_hits.append(request.path)
-        raise aiohttp.web.HTTPFound(f"{other_url}/redirected.xml")
-
-    async def scpd(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        router_hits.append(request.path)
-        return aiohttp.web.Response(status=404)
-
-    router = aiohttp.web.Application()
-    router.router.add_get("/desc.xml", description)
-    router.router.add_get("/redirect.xml", redirect)
-    router.router.add_get("/scpd/{name}", scpd)
-    router_runner = await _serve(router, "127.0.0.1")
-    try:
-        location = f"http://127.0.0.1:{_port(router_runner)}/desc.xml"
-        client = await IgdClient.async_create(requester, location)
-        assert client.info.udn == ROUTER_UDN
-        assert elsewhere_hits == []  # nothing off the router's host, redirects included
-        assert len(router_hits) <= MAX_SERVICES
-    finally:
-        await router_runner.cleanup()
-        await other_runner.cleanup()
-
-
-async def test_reading_a_router_has_one_deadline(
-    requester: BoundedRequester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each SCPD answers just inside its own timeout: the whole read still ends in time."""
-    monkeypatch.setattr(igd_client, "READ_DEADLINE", 1.0)
-
-    async def description(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        return aiohttp.web.Response(
-            text=_hostile_description([f"/scpd/{n}.xml" for n in range(20)])
-        )
-
-    async def slow_scpd(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        await asyncio.sleep(0.3)  # the router being slow (its own timeout is 2 s)
-        return aiohttp.web.Response(status=404)
-
-    router = aiohttp.web.Application()
-    router.router.add_get("/desc.xml", description)
-    router.router.add_get("/scpd/{name}", slow_scpd)
-    runner = await _serve(router, "127.0.0.1")
-    try:
-        location = f"http://127.0.0.1:{_port(runner)}/desc.xml"
-        with pytest.raises(RouterConnectionError):
-            await IgdClient.async_create(requester, location)
-    finally:
-        await runner.cleanup()

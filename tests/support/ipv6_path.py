@@ -25,7 +25,7 @@ TABLE = "tbhealth"
 # One check by the integration's own echo code, run by another process: the result as JSON.
 _CHECK = """
 import asyncio, dataclasses, json, sys
-from custom_components.tunnelbroker.protocol.tunnel_health import async_echo, async_icmp_privilege
+from custom_components.tunnelbroker.protocol.icmp_echo import async_echo, async_icmp_privilege
 
 async def main():
     privileged = await async_icmp_privilege()

@@ -390,14 +390,6 @@ class TunnelbrokerClient:
             return f"connection failed: {type(err).__name__}"
 
 
-class Outcome(StrEnum):
-    """What an update attempt came to (the event entity's event types)."""
-
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    FAILED = "failed"
-
-
 @dataclass(frozen=True, slots=True)
 class UpdateAttempt:
     """One update asked for, HE's answer (or why none was sent), and when."""
@@ -411,15 +403,6 @@ class UpdateAttempt:
     def describe(self) -> str:
         """Return HE's answer in a few words, for an error message."""
         return f"{self.result.status.value} {self.result.message}".strip()
-
-    @property
-    def outcome(self) -> Outcome:
-        """Return what the attempt came to."""
-        if self.result.status is UpdateStatus.GOOD:
-            return Outcome.UPDATED
-        if self.result.status is UpdateStatus.NOCHG:
-            return Outcome.UNCHANGED
-        return Outcome.FAILED
 
 
 def held_attempt(ip: str, at: datetime, *, automatic: bool) -> UpdateAttempt:

@@ -6,9 +6,10 @@ The WAN address comes from GetExternalIPAddress of a WANIPConnection (v1 or v2) 
 routers, a WANPPPConnection service: the first one that reports itself connected.
 
 Whatever the router sends is treated as hostile until read: replies are read up to a bound
-(`BoundedRequester`), XML is parsed by async-upnp-client with defusedxml (entity declarations,
-hence entity-expansion bombs and external entities, are refused), and the values read back must
-have the types UPnP gives them. Each failure surfaces as a RouterError subclass.
+(igd_transport), XML is parsed by async-upnp-client with defusedxml (entity declarations,
+hence entity-expansion bombs and external entities, are refused), what firmwares write wrong is
+repaired (router_quirks), and the values read back must have the types UPnP gives them. Each
+failure surfaces as a RouterError subclass.
 """
 
 from __future__ import annotations
@@ -21,32 +22,47 @@ import logging
 import re
 from typing import Final
 from urllib.parse import urljoin, urlsplit
-from xml.etree import ElementTree as ET
 
 import aiohttp
 from async_upnp_client.client import UpnpDevice, UpnpRequester, UpnpService
-from async_upnp_client.client_factory import UpnpFactory
-from async_upnp_client.const import HttpRequest, HttpResponse
 from async_upnp_client.exceptions import (
     UpnpActionError,
     UpnpCommunicationError,
     UpnpConnectionError,
-    UpnpConnectionTimeoutError,
     UpnpError,
 )
 from defusedxml import DefusedXmlException
-import defusedxml.ElementTree as DET
 
-from .bounded_read import read_at_most
+from .igd_transport import (
+    RouterConnectionError,
+    RouterError,
+    RouterReplyTooLargeError,
+    RouterResponseError,
+    failure_text,
+)
+from .router_quirks import WAN_SERVICE_PREFIXES, RouterFactory
 from .wan_address import wan_address_problem
+
+# The transport's errors are the client's too: callers import them from here.
+__all__ = [
+    "CONNECTED",
+    "CONNECTION_STATUSES",
+    "IGD_DEVICE_TYPES",
+    "IgdClient",
+    "NoWanServiceError",
+    "NotAnIgdError",
+    "RouterConnectionError",
+    "RouterError",
+    "RouterInfo",
+    "RouterReplyTooLargeError",
+    "RouterResponseError",
+    "WanConnection",
+    "WanStatus",
+]
 
 IGD_DEVICE_TYPES: Final = (
     "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
     "urn:schemas-upnp-org:device:InternetGatewayDevice:2",
-)
-_WAN_SERVICE_PREFIXES: Final = (
-    "urn:schemas-upnp-org:service:WANIPConnection:",
-    "urn:schemas-upnp-org:service:WANPPPConnection:",
 )
 _LAYER3_FORWARDING: Final = "urn:schemas-upnp-org:service:Layer3Forwarding:"
 CONNECTED: Final = "Connected"
@@ -62,28 +78,9 @@ CONNECTION_STATUSES: Final = frozenset(
         "Disconnected",
     }
 )
-# Real descriptions and SCPDs are a few KiB, SOAP replies well under one.
-# Reading a router (its description and every SCPD) has one deadline in all, reads at most
-# this many services (real IGDs have 3-12), and fetches nothing off the description's host.
-READ_DEADLINE: Final = 30.0
-MAX_SERVICES: Final = 32
-DESCRIPTION_LIMIT: Final = 256 * 1024  # any GET: device description, SCPD
-REPLY_LIMIT: Final = 64 * 1024  # anything else: SOAP replies, (UN)SUBSCRIBE
 # Longest piece of a router's reply quoted in an error message.
 _QUOTE_LIMIT: Final = 120
 _LOGGER = logging.getLogger(__name__)
-
-
-class RouterError(Exception):
-    """The router could not tell us its WAN state."""
-
-
-class RouterConnectionError(RouterError):
-    """The router did not answer (unreachable, refused, timed out)."""
-
-
-class RouterResponseError(RouterError):
-    """The router answered with something we cannot use."""
 
 
 class NotAnIgdError(RouterResponseError):
@@ -92,245 +89,6 @@ class NotAnIgdError(RouterResponseError):
 
 class NoWanServiceError(RouterResponseError):
     """The IGD has no WANIPConnection/WANPPPConnection with GetExternalIPAddress."""
-
-
-class RouterReplyTooLargeError(RouterResponseError, UpnpCommunicationError):
-    """The router's reply is larger than any real one: it is not read past the bound.
-
-    Also an UpnpCommunicationError, so async-upnp-client code paths that expect its own
-    errors (event subscriptions) handle it like any failed request.
-    """
-
-    def __init__(self, message: str) -> None:
-        """Keep `message` as the only argument (async-upnp-client's errors add a second)."""
-        super().__init__(message=message)
-
-
-class BoundedRequester(UpnpRequester):
-    """Sends async-upnp-client's requests on an aiohttp session, reading replies up to a bound.
-
-    async-upnp-client's own requesters read every body whole: a router sending an endless
-    reply would fill memory. This one refuses a Content-Length over the bound before reading
-    anything, and otherwise stops reading one byte past it (RouterReplyTooLargeError).
-    Errors are async-upnp-client's (UpnpConnectionError, UpnpCommunicationError, ...).
-    """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        timeout: float,
-        description_limit: int = DESCRIPTION_LIMIT,
-        reply_limit: int = REPLY_LIMIT,
-    ) -> None:
-        """Use `session`; give each request `timeout` seconds in all."""
-        self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._description_limit = description_limit
-        self._reply_limit = reply_limit
-
-    def limit(self, method: str) -> int:
-        """Return the most bytes read of a reply to a `method` request."""
-        return self._description_limit if method == "GET" else self._reply_limit
-
-    async def async_http_request(self, http_request: HttpRequest) -> HttpResponse:
-        """Send the request, once more if a kept-alive connection was closed under it."""
-        try:
-            return await self._async_request(http_request)
-        except aiohttp.ServerDisconnectedError:
-            pass  # HTTP/1.1 lets a server close an idle connection: retry on a new one
-        try:
-            return await self._async_request(http_request)
-        except aiohttp.ServerDisconnectedError as err:
-            raise UpnpConnectionError(message=_what(err)) from err
-
-    async def _async_request(self, http_request: HttpRequest) -> HttpResponse:
-        # Let other tasks run first, as Home Assistant's own requester does (with_sleep).
-        await asyncio.sleep(0)
-        limit = self.limit(http_request.method)
-        url = http_request.url
-        try:
-            async with self._session.request(
-                http_request.method,
-                url,
-                headers=http_request.headers,
-                data=http_request.body,
-                timeout=self._timeout,
-                # A redirect could lead anywhere: a router answers where it is asked.
-                allow_redirects=False,
-            ) as response:
-                length = response.content_length
-                if length is not None and length > limit:
-                    raise RouterReplyTooLargeError(
-                        f"{url}: reply of {length} bytes, more than the {limit} read"
-                    )
-                body = await read_at_most(response.content, limit + 1)
-                if len(body) > limit:
-                    raise RouterReplyTooLargeError(
-                        f"{url}: reply longer than the {limit} bytes read"
-                    )
-                return HttpResponse(
-                    response.status, response.headers, _decode(body, response.charset)
-                )
-        except UpnpError:
-            raise
-        except TimeoutError as err:
-            raise UpnpConnectionTimeoutError(message="timed out") from err
-        except aiohttp.ServerDisconnectedError:
-            raise
-        except aiohttp.ClientConnectionError as err:
-            raise UpnpConnectionError(message=_what(err)) from err
-        except aiohttp.ClientError as err:
-            raise UpnpCommunicationError(message=_what(err)) from err
-
-
-def _decode(body: bytes, charset: str | None) -> str:
-    """Return the body as text: the charset it names, else UTF-8, never failing.
-
-    Firmwares put Latin-1 bytes in model names and garbage in replies while the WAN is down:
-    a byte that does not decode becomes U+FFFD (an address with one is then no address).
-    """
-    try:
-        return body.decode(charset or "utf-8", errors="replace")
-    except LookupError:  # a charset Python does not know
-        return body.decode("utf-8", errors="replace")
-
-
-# Description elements whose values never contain white space: some firmwares pretty-print
-# line breaks and tabs into them (a service type with a line break cannot go into SOAPAction).
-_NO_SPACE_TAGS: Final = frozenset(
-    {
-        "deviceType",
-        "serviceType",
-        "serviceId",
-        "UDN",
-        "SCPDURL",
-        "controlURL",
-        "eventSubURL",
-        "URLBase",
-        "presentationURL",
-    }
-)
-_DEVICE_NS: Final = "urn:schemas-upnp-org:device-1-0"
-# A WAN connection service whose SCPD does not load still has the standard's actions.
-_STANDARD_WAN_SCPD: Final = """<scpd xmlns="urn:schemas-upnp-org:service-1-0">
-<actionList>
-<action><name>GetStatusInfo</name><argumentList>
-<argument><name>NewConnectionStatus</name><direction>out</direction>
-<relatedStateVariable>ConnectionStatus</relatedStateVariable></argument>
-</argumentList></action>
-<action><name>GetExternalIPAddress</name><argumentList>
-<argument><name>NewExternalIPAddress</name><direction>out</direction>
-<relatedStateVariable>ExternalIPAddress</relatedStateVariable></argument>
-</argumentList></action>
-</actionList>
-<serviceStateTable>
-<stateVariable sendEvents="yes"><name>ConnectionStatus</name><dataType>string</dataType></stateVariable>
-<stateVariable sendEvents="yes"><name>ExternalIPAddress</name><dataType>string</dataType></stateVariable>
-</serviceStateTable>
-</scpd>"""
-
-
-def _normalize_description(response: HttpResponse) -> HttpResponse:
-    """Return the description as the UPnP standard writes it, whatever the firmware sent.
-
-    A `<root>` without the UPnP namespace gets it (async-upnp-client looks elements up by
-    namespace, even when not strict); white space is removed from identifiers and URLs and
-    trimmed from every other value. A body that does not parse is passed on as it came, for
-    async-upnp-client to refuse with its own error.
-    """
-    try:
-        root = DET.fromstring(response.body or "")
-    except (ET.ParseError, DefusedXmlException):
-        return response
-    for element in root.iter():
-        if isinstance(element.tag, str) and not element.tag.startswith("{"):
-            element.tag = f"{{{_DEVICE_NS}}}{element.tag}"
-        if element.text is not None and len(element) == 0:
-            local = element.tag.rpartition("}")[2]
-            element.text = (
-                "".join(element.text.split())
-                if local in _NO_SPACE_TAGS
-                else " ".join(element.text.split())
-            )
-    body = ET.tostring(root, encoding="unicode")
-    return HttpResponse(response.status_code, response.headers, body)
-
-
-class _RouterFactory(UpnpFactory):
-    """async-upnp-client's factory, made to read every connection of real firmwares.
-
-    The one place that works around async-upnp-client's data model (0.46-0.49):
-    - UpnpDevice keeps embedded devices and services in dicts keyed by type, so of a DSL
-      router's WANConnectionDevices (one per PVC/VLAN) or a multi-WAN router's only the last
-      survives. Every device and service built is also kept here, in document order.
-    - One service's SCPD that does not load (404, garbage) aborts the whole device. Here a
-      WAN connection service then gets the standard's actions from its type alone, any other
-      service none; a router that does not answer at all still fails as it should.
-    Upstream, lists instead of the dicts (or `all_services` walking the XML) and a non-strict
-    mode that skips a service whose SCPD fails would make this class unnecessary.
-    """
-
-    def __init__(self, requester: UpnpRequester) -> None:
-        """Build devices with `requester`, reading descriptions as firmwares write them."""
-        super().__init__(
-            requester,
-            non_strict=True,
-            on_post_receive_device_spec=_normalize_description,
-        )
-        self.services: list[UpnpService] = []
-        self._service_type = ""
-        self._host = ""
-        self._specs_read = 0
-
-    async def async_create_device(self, description_url: str) -> UpnpDevice:
-        """Read the router at `description_url` within READ_DEADLINE (raise TimeoutError)."""
-        self._host = (urlsplit(description_url).hostname or "").lower()
-        async with asyncio.timeout(READ_DEADLINE):
-            device: UpnpDevice = await super().async_create_device(description_url)
-        return device
-
-    async def _async_create_service(  # type: ignore[override]
-        self, service_description_el: ET.Element, base_url: str
-    ) -> UpnpService | None:
-        self._service_type = service_description_el.findtext(
-            f"{{{_DEVICE_NS}}}serviceType", ""
-        )
-        service: UpnpService | None = await super()._async_create_service(
-            service_description_el, base_url
-        )
-        if service is not None:
-            self.services.append(service)
-        return service
-
-    async def _async_get_service_spec(self, url: str) -> ET.Element:
-        off_host = (urlsplit(url).hostname or "").lower() != self._host
-        self._specs_read += 1
-        if off_host or self._specs_read > MAX_SERVICES:
-            # A description must not make Home Assistant fetch another host's URLs, nor
-            # hundreds of them: such a service is read as if its SCPD did not load.
-            _LOGGER.debug("%s (%s): SCPD not fetched", url, self._service_type)
-            return self._scpd_without_fetching()
-        try:
-            element: ET.Element = await super()._async_get_service_spec(url)
-        except (UpnpConnectionError, RouterReplyTooLargeError):
-            raise
-        except UpnpError as err:
-            _LOGGER.debug("%s (%s): SCPD not usable: %s", url, self._service_type, err)
-        else:
-            return element
-        return self._scpd_without_fetching()
-
-    def _scpd_without_fetching(self) -> ET.Element:
-        """Return a WAN service's standard actions, or none for any other service."""
-        if self._service_type.startswith(_WAN_SERVICE_PREFIXES):
-            standard: ET.Element = DET.fromstring(_STANDARD_WAN_SCPD)
-            return standard
-        return ET.Element("{urn:schemas-upnp-org:service-1-0}scpd")
-
-
-def _what(err: Exception) -> str:
-    return str(err) or type(err).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,7 +206,7 @@ class IgdClient:
     @classmethod
     async def async_create(cls, requester: UpnpRequester, location: str) -> IgdClient:
         """Fetch and parse the device description at `location`."""
-        factory = _RouterFactory(requester)
+        factory = RouterFactory(requester)
         try:
             device = await factory.async_create_device(location)
         except RouterError:
@@ -614,7 +372,7 @@ def _wan_services(services: list[UpnpService]) -> list[UpnpService]:
     return [
         service
         for service in services
-        if service.service_type.startswith(_WAN_SERVICE_PREFIXES)
+        if service.service_type.startswith(WAN_SERVICE_PREFIXES)
         and service.has_action("GetExternalIPAddress")
     ]
 
@@ -704,7 +462,7 @@ def _describe(err: Exception) -> str:
     """Return a short, readable account of a failure (never a whole reply body)."""
     if isinstance(err, DefusedXmlException):
         return f"refused XML with entity declarations ({type(err).__name__})"
-    return _quote(_what(err), quoted=False)
+    return _quote(failure_text(err), quoted=False)
 
 
 def _quote(text: str, *, quoted: bool = True) -> str:

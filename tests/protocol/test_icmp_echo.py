@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from custom_components.tunnelbroker.protocol.tunnel_health import (
+from custom_components.tunnelbroker.protocol.icmp_echo import (
     EchoOutcome,
     async_echo,
     async_icmp_privilege,
