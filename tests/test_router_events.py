@@ -412,7 +412,7 @@ def second_entry(other: IgdSimulator) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         unique_id=other.udn,
-        data={"location": other.location, "udn": other.udn},
+        data={"location": other.location},
     )
 
 

@@ -13,7 +13,6 @@ LOGGER = logging.getLogger(__package__)
 
 # Config entry (one per router) and its subentries (one per tunnel).
 CONF_LOCATION: Final = "location"
-CONF_UDN: Final = "udn"
 CONF_UPDATE_KEY: Final = "update_key"
 CONF_TUNNEL_ID: Final = "tunnel_id"
 CONF_AUTOMATIC_UPDATE: Final = "automatic_update"
