@@ -69,14 +69,15 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
             ),
         )
         self.client = client
-        self.subscribed = False
+        # The router's events arrive (its first NOTIFY came): polling is a safety net.
+        self.events_trusted = False
         self.device_id: str | None = None  # set once the router's device exists
 
-    def set_subscribed(self, subscribed: bool) -> None:
-        """Poll rarely while the router sends events, often while it does not."""
-        if subscribed == self.subscribed:
+    def set_events_trusted(self, trusted: bool) -> None:
+        """Poll rarely while the router's events arrive, often while they do not."""
+        if trusted == self.events_trusted:
             return
-        self.subscribed = subscribed
+        self.events_trusted = trusted
         self.update_interval = self._poll_interval(read_ok=self.last_update_success)
         if self._listeners:
             self._schedule_refresh()
@@ -87,7 +88,7 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         A router whose reads fail may still accept renewals: its events say nothing about
         when reads work again, so it is polled often until one does.
         """
-        if self.subscribed and read_ok:
+        if self.events_trusted and read_ok:
             return SAFETY_POLL_INTERVAL
         return ROUTER_POLL_INTERVAL
 
