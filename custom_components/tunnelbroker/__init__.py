@@ -126,7 +126,7 @@ async def async_setup_entry(
         subentry_id: TunnelHealth(
             hass,
             entry,
-            tunnel.coordinator,
+            tunnel.state_publisher,
             tunnel_id=tunnel.tunnel_id,
             tunnel_name=tunnel.subentry.title,
             privileged=privileged,

@@ -47,7 +47,7 @@ async def async_get_config_entry_diagnostics(
     router = data.router
     tunnels = []
     for subentry_id, tunnel in data.tunnels.items():
-        state = tunnel.coordinator.data
+        state = tunnel.state_publisher.data
         memory = tunnel.sender.memory
         record = state.record
         last = state.last_attempt

@@ -10,7 +10,7 @@ from .coordinator import RouterCoordinator
 from .devices import router_device_info, tunnel_device_info
 from .protocol.tunnel_health import EchoOutcome, EchoResult
 from .tunnel_health import TunnelHealth
-from .tunnel_updater import TunnelCoordinator, TunnelUpdater
+from .tunnel_updater import TunnelStatePublisher, TunnelUpdater
 
 # The outcomes that tell whether the tunnel carries IPv6.
 VERDICTS = frozenset({EchoOutcome.ANSWERED, EchoOutcome.NO_ANSWER})
@@ -36,14 +36,14 @@ class RouterEntity(CoordinatorEntity[RouterCoordinator]):
         self._attr_device_info = router_device_info(router)
 
 
-class TunnelEntity(CoordinatorEntity[TunnelCoordinator]):
-    """An entity of a tunnel device, fed by the tunnel's coordinator (its one state)."""
+class TunnelEntity(CoordinatorEntity[TunnelStatePublisher]):
+    """An entity of a tunnel device, fed by the tunnel's one published state."""
 
     _attr_has_entity_name = True
 
     def __init__(self, tunnel: TunnelUpdater, description: EntityDescription) -> None:
         """Initialize for one tunnel."""
-        super().__init__(tunnel.coordinator)
+        super().__init__(tunnel.state_publisher)
         self.tunnel = tunnel
         self.entity_description = description
         self._attr_unique_id = tunnel_unique_id(tunnel, description)

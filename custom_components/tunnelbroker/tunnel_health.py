@@ -40,7 +40,7 @@ from .protocol.tunnel_health import (
     async_icmp_privilege,
 )
 from .repair_issues import async_clear_tunnel_down_issue, async_raise_tunnel_down_issue
-from .tunnel_updater import TunnelCoordinator
+from .tunnel_updater import TunnelStatePublisher
 
 DATA_PRIVILEGE: HassKey[bool | None] = HassKey(f"{DOMAIN}_icmp_privilege")
 
@@ -67,7 +67,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         self,
         hass: HomeAssistant,
         entry: ConfigEntry,
-        tunnel: TunnelCoordinator,
+        state_publisher: TunnelStatePublisher,
         *,
         tunnel_id: str,
         tunnel_name: str,
@@ -83,7 +83,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
             update_interval=timedelta(minutes=minutes),
             always_update=True,
         )
-        self.tunnel = tunnel
+        self.state_publisher = state_publisher
         self.tunnel_id = tunnel_id
         self._tunnel_name = tunnel_name
         self._privileged = privileged
@@ -99,7 +99,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
             return override
         if configured := self.config_entry.options.get(CONF_HEALTH_TARGET):
             return str(configured)
-        info = self.tunnel.data.info
+        info = self.state_publisher.data.info
         if info is None or not info.server_v6:
             return None
         return str(ip_interface(info.server_v6).ip)
@@ -108,7 +108,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
     def async_start(self) -> CALLBACK_TYPE:
         """Check again after each update of the endpoint; return the remover."""
         self._last_confirmed = self._confirmed_attempt()
-        remove = self.tunnel.async_add_listener(self._async_on_tunnel_state)
+        remove = self.state_publisher.async_add_listener(self._async_on_tunnel_state)
 
         @callback
         def _stop() -> None:
@@ -118,7 +118,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         return _stop
 
     def _confirmed_attempt(self) -> UpdateAttempt | None:
-        attempt = self.tunnel.data.last_attempt
+        attempt = self.state_publisher.data.last_attempt
         return attempt if attempt is not None and attempt.result.success else None
 
     @callback
@@ -173,7 +173,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         if previous is not EchoOutcome.NO_ANSWER:
             self._fire(TRIGGER_TUNNEL_DOWN, result)
         if (
-            self.tunnel.data.holds_router_address
+            self.state_publisher.data.holds_router_address
             and now - self.down_since >= health_issue_after(self.hass)
         ):
             async_raise_tunnel_down_issue(

@@ -90,8 +90,8 @@ class TunnelState:
     info: TunnelInfo | None
 
 
-class TunnelCoordinator(DataUpdateCoordinator[TunnelState]):
-    """The one owner of a tunnel's state for its entities: fed by the updater, never polls."""
+class TunnelStatePublisher(DataUpdateCoordinator[TunnelState]):
+    """A tunnel's one published state, which its entities read: the updater sets it, no poll."""
 
     def __init__(
         self, hass: HomeAssistant, entry: ConfigEntry, tunnel: TunnelUpdater
@@ -141,7 +141,7 @@ class TunnelUpdater:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
         self.device_id: str | None = None  # set once the tunnel's device exists
-        self.coordinator = TunnelCoordinator(hass, entry, self)
+        self.state_publisher = TunnelStatePublisher(hass, entry, self)
 
     @property
     def tunnel_id(self) -> str:
@@ -207,7 +207,7 @@ class TunnelUpdater:
 
     def _publish(self) -> None:
         if not self._stopped:
-            self.coordinator.async_set_updated_data(self.snapshot())
+            self.state_publisher.async_set_updated_data(self.snapshot())
 
     # -- lifecycle ---------------------------------------------------------------------------
     @callback
