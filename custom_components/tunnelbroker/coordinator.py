@@ -54,9 +54,14 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
     config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: ConfigEntry, client: IgdClient
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        client: IgdClient,
+        *,
+        device_id: str,
     ) -> None:
-        """Initialize for one router."""
+        """Initialize for one router and its device."""
         super().__init__(
             hass,
             LOGGER,
@@ -71,7 +76,7 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         self.client = client
         # The router's events arrive (its first NOTIFY came): polling is a safety net.
         self.events_trusted = False
-        self.device_id: str | None = None  # set once the router's device exists
+        self.device_id = device_id
 
     def set_events_trusted(self, trusted: bool) -> None:
         """Poll rarely while the router's events arrive, often while they do not."""

@@ -33,7 +33,7 @@ class RouterEntity(CoordinatorEntity[RouterCoordinator]):
         super().__init__(router)
         self.entity_description = description
         self._attr_unique_id = f"{router.udn}_{description.key}"
-        self._attr_device_info = router_device_info(router)
+        self._attr_device_info = router_device_info(router.client.info)
 
 
 class TunnelEntity(CoordinatorEntity[TunnelStatePublisher]):
@@ -47,7 +47,7 @@ class TunnelEntity(CoordinatorEntity[TunnelStatePublisher]):
         self.tunnel = tunnel
         self.entity_description = description
         self._attr_unique_id = tunnel_unique_id(tunnel, description)
-        self._attr_device_info = tunnel_device_info(tunnel)
+        self._attr_device_info = tunnel_device_info(tunnel.subentry)
 
 
 class TunnelStatusEntity(TunnelEntity):
@@ -77,7 +77,7 @@ class TunnelHealthEntity(CoordinatorEntity[TunnelHealth]):
         super().__init__(health)
         self.entity_description = description
         self._attr_unique_id = tunnel_unique_id(tunnel, description)
-        self._attr_device_info = tunnel_device_info(tunnel)
+        self._attr_device_info = tunnel_device_info(tunnel.subentry)
 
     @property
     def echo(self) -> EchoResult | None:

@@ -71,6 +71,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         *,
         tunnel_id: str,
         tunnel_name: str,
+        device_id: str,
         privileged: bool | None,
     ) -> None:
         """Initialize for one tunnel, following its state (HE's information, updates)."""
@@ -88,7 +89,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         self._tunnel_name = tunnel_name
         self._privileged = privileged
         self.down_since: datetime | None = None
-        self.device_id: str | None = None  # the tunnel's device, for the events
+        self.device_id = device_id  # the tunnel's device, for the events
         self._last_confirmed: UpdateAttempt | None = None
         self._cancel_recheck: CALLBACK_TYPE | None = None
 

@@ -96,7 +96,7 @@ class TunnelStatePublisher(DataUpdateCoordinator[TunnelState]):
     def __init__(
         self, hass: HomeAssistant, entry: ConfigEntry, tunnel: TunnelUpdater
     ) -> None:
-        """Initialize for one tunnel, with its state as of now."""
+        """Initialize for one tunnel; the first refresh publishes its state."""
         super().__init__(
             hass,
             LOGGER,
@@ -105,7 +105,6 @@ class TunnelStatePublisher(DataUpdateCoordinator[TunnelState]):
             update_interval=None,
         )
         self._tunnel = tunnel
-        self.data = tunnel.snapshot()
 
     async def _async_update_data(self) -> TunnelState:
         """Return the state as of now (homeassistant.update_entity asks for it)."""
@@ -124,9 +123,10 @@ class TunnelUpdater:
         router: RouterCoordinator,
         sender: TunnelSender,
         info: TunnelInfoCoordinator,
+        device_id: str,
         min_interval: timedelta = MIN_UPDATE_INTERVAL,
     ) -> None:
-        """Initialize from the tunnel's subentry and its sender."""
+        """Initialize from the tunnel's subentry, its sender and its device."""
         self.hass = hass
         self.entry = entry
         self.subentry = subentry
@@ -135,18 +135,25 @@ class TunnelUpdater:
         self.sender = sender
         self._min_interval = min_interval
         self.credentials = tunnel_credentials(subentry)
-        # The setup, reauth or reconfigure flow that just checked the tunnel made an attempt.
-        self.last_attempt = sender.take_unshown()
+        self.last_attempt: UpdateAttempt | None = None
         self._cancel_timer: CALLBACK_TYPE | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
-        self.device_id: str | None = None  # set once the tunnel's device exists
+        self.device_id = device_id
         self.state_publisher = TunnelStatePublisher(hass, entry, self)
 
     @property
     def tunnel_id(self) -> str:
         """Return HE's tunnel id."""
         return self.credentials.tunnel_id
+
+    async def async_config_entry_first_refresh(self) -> None:
+        """Publish the state once the router is read, with the attempt of the last flow.
+
+        The setup, reauth or reconfigure flow that just checked the tunnel made an attempt.
+        """
+        self.last_attempt = self.sender.take_unshown()
+        await self.state_publisher.async_config_entry_first_refresh()
 
     @property
     def record(self) -> EndpointRecord | None:
