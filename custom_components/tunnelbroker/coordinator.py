@@ -14,12 +14,12 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from .const import (
     DOMAIN,
     EVENT_REFRESH_COOLDOWN,
-    EVENT_TUNNELBROKER,
     LOGGER,
     ROUTER_POLL_INTERVAL,
     SAFETY_POLL_INTERVAL,
     TRIGGER_WAN_IP_CHANGED,
 )
+from .devices import async_fire_device_event
 from .protocol.igd_client import (
     IgdClient,
     RouterConnectionError,
@@ -145,12 +145,10 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         LOGGER.debug(
             "WAN address of %s changed: %s -> %s", self.name, previous, current
         )
-        self.hass.bus.async_fire(
-            EVENT_TUNNELBROKER,
-            {
-                "device_id": self.device_id,
-                "type": TRIGGER_WAN_IP_CHANGED,
-                "ip": current,
-                "previous_ip": previous,
-            },
+        async_fire_device_event(
+            self.hass,
+            self.device_id,
+            TRIGGER_WAN_IP_CHANGED,
+            ip=current,
+            previous_ip=previous,
         )

@@ -26,7 +26,7 @@ from .const import (
     ROUTER_TRIGGER_TYPES,
     TUNNEL_TRIGGER_TYPES,
 )
-from .devices import is_tunnel_device
+from .devices import device_event_data, is_tunnel_device
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
     {vol.Required(CONF_TYPE): vol.In(ROUTER_TRIGGER_TYPES + TUNNEL_TRIGGER_TYPES)}
@@ -68,10 +68,9 @@ async def async_attach_trigger(
         {
             CONF_PLATFORM: "event",
             event_trigger.CONF_EVENT_TYPE: EVENT_TUNNELBROKER,
-            CONF_EVENT_DATA: {
-                CONF_DEVICE_ID: config[CONF_DEVICE_ID],
-                CONF_TYPE: config[CONF_TYPE],
-            },
+            CONF_EVENT_DATA: device_event_data(
+                config[CONF_DEVICE_ID], config[CONF_TYPE]
+            ),
         }
     )
     return await event_trigger.async_attach_trigger(

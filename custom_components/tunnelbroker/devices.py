@@ -1,23 +1,28 @@
-"""The router's and the tunnels' devices in the device registry.
+"""The router's and the tunnels' devices: in the device registry, and the event of their triggers.
 
 Since Home Assistant 2026.8 a device belongs to one config entry, and identifiers are unique
 only within an entry: devices are created here at setup and then known by their device id, the
 tunnel's link to its router is set by id (`via_device_id`, not the deprecated `via_device`), and
 a device no longer used is removed outright. Every call here exists on the floor (2026.2) and on
 the newest line alike, so no version test is needed.
+
+A device's triggers listen for one bus event, keyed by the device and the trigger type; its data
+is built here, for whoever fires it and for the trigger that matches it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import CONF_DEVICE_ID, CONF_TYPE
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 
-from .const import DOMAIN, TUNNEL_IDENTIFIER_PREFIX, TUNNEL_PAGE_URL
+from .const import DOMAIN, EVENT_TUNNELBROKER, TUNNEL_IDENTIFIER_PREFIX, TUNNEL_PAGE_URL
 from .protocol.igd_client import RouterInfo
 from .tunnel_subentries import tunnel_credentials
 
@@ -93,6 +98,23 @@ def async_register_devices(
             registry.async_update_device(device.id, via_device_id=router_id)
         tunnel_ids[subentry_id] = device.id
     return EntryDevices(router=router_id, tunnels=tunnel_ids)
+
+
+def device_event_data(
+    device_id: str, trigger_type: str, **details: Any
+) -> dict[str, Any]:
+    """Return the data of a device's trigger event: the device, the trigger type, details."""
+    return {CONF_DEVICE_ID: device_id, CONF_TYPE: trigger_type, **details}
+
+
+@callback
+def async_fire_device_event(
+    hass: HomeAssistant, device_id: str, trigger_type: str, **details: Any
+) -> None:
+    """Fire the bus event behind the device's trigger of this type."""
+    hass.bus.async_fire(
+        EVENT_TUNNELBROKER, device_event_data(device_id, trigger_type, **details)
+    )
 
 
 @callback

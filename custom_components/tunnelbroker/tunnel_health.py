@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from ipaddress import ip_interface
-from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -25,13 +24,13 @@ from .const import (
     CONF_HEALTH_TARGET,
     DEFAULT_HEALTH_INTERVAL,
     DOMAIN,
-    EVENT_TUNNELBROKER,
     HEALTH_RECHECK_AFTER,
     LOGGER,
     TRIGGER_TUNNEL_DOWN,
     TRIGGER_TUNNEL_UP,
 )
 from .developer_settings import health_issue_after, health_target
+from .devices import async_fire_device_event
 from .protocol.he_client import UpdateAttempt
 from .protocol.tunnel_health import (
     EchoOutcome,
@@ -186,10 +185,10 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
             )
 
     def _fire(self, trigger_type: str, result: EchoResult) -> None:
-        data: dict[str, Any] = {
-            "device_id": self.device_id,
-            "type": trigger_type,
-            "tunnel_id": self.tunnel_id,
-            "target": result.target,
-        }
-        self.hass.bus.async_fire(EVENT_TUNNELBROKER, data)
+        async_fire_device_event(
+            self.hass,
+            self.device_id,
+            trigger_type,
+            tunnel_id=self.tunnel_id,
+            target=result.target,
+        )

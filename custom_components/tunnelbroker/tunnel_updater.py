@@ -31,12 +31,12 @@ from .const import (
     CONF_AUTOMATIC_UPDATE,
     DEFAULT_AUTOMATIC_UPDATE,
     DOMAIN,
-    EVENT_TUNNELBROKER,
     LOGGER,
     REAUTH_SUBENTRY_ID,
     TRIGGER_ENDPOINT_UPDATE_FAILED,
     TRIGGER_ENDPOINT_UPDATED,
 )
+from .devices import async_fire_device_event
 from .endpoint_store import EndpointRecord
 from .protocol.he_client import TunnelInfo, UpdateAttempt, UpdateStatus, held_attempt
 from .protocol.update_policy import (
@@ -540,12 +540,12 @@ class TunnelUpdater:
         )
 
     def _fire(self, trigger_type: str, attempt: UpdateAttempt) -> None:
-        data: dict[str, Any] = {
-            "device_id": self.device_id,
-            "type": trigger_type,
-            "tunnel_id": self.tunnel_id,
-            "ip": attempt.ip,
-            "result": attempt.result.status.value,
-            "message": attempt.result.message,
-        }
-        self.hass.bus.async_fire(EVENT_TUNNELBROKER, data)
+        async_fire_device_event(
+            self.hass,
+            self.device_id,
+            trigger_type,
+            tunnel_id=self.tunnel_id,
+            ip=attempt.ip,
+            result=attempt.result.status.value,
+            message=attempt.result.message,
+        )
