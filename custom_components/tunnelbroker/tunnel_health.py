@@ -38,7 +38,11 @@ from .protocol.tunnel_health import (
     async_echo,
     async_icmp_privilege,
 )
-from .repair_issues import async_clear_tunnel_down_issue, async_raise_tunnel_down_issue
+from .repair_issues import (
+    TunnelIssue,
+    async_clear_tunnel_issues,
+    async_raise_tunnel_down_issue,
+)
 from .tunnel_updater import TunnelStatePublisher
 
 DATA_PRIVILEGE: HassKey[bool | None] = HassKey(f"{DOMAIN}_icmp_privilege")
@@ -157,7 +161,9 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         now = dt_util.utcnow()
         if result.outcome is EchoOutcome.ANSWERED:
             self.down_since = None
-            async_clear_tunnel_down_issue(self.hass, self.tunnel_id)
+            async_clear_tunnel_issues(
+                self.hass, self.tunnel_id, [TunnelIssue.TUNNEL_DOWN]
+            )
             if previous is EchoOutcome.NO_ANSWER:
                 self._fire(TRIGGER_TUNNEL_UP, result)
             return

@@ -50,6 +50,7 @@ from .protocol.update_policy import (
     endpoint_status,
 )
 from .repair_issues import (
+    HE_ISSUES,
     TunnelIssue,
     async_clear_tunnel_issues,
     async_raise_tunnel_issue,
@@ -336,7 +337,7 @@ class TunnelUpdater:
         async_clear_tunnel_issues(
             self.hass,
             self.tunnel_id,
-            [issue for issue in TunnelIssue if ended or issue is not TunnelIssue.ABUSE],
+            [issue for issue in HE_ISSUES if ended or issue is not TunnelIssue.ABUSE],
         )
         self._publish()
 
