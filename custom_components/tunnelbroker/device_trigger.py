@@ -1,4 +1,8 @@
-"""Device triggers: the router's WAN address changed; a tunnel's endpoint update succeeded/failed."""
+"""Device triggers: a router's WAN address changed; a tunnel was updated, or it went down or up.
+
+A tunnel's update succeeded or failed at HE; it stopped or started answering its echo check.
+Each trigger listens for the bus event its device fires (devices.device_event_data).
+"""
 
 from __future__ import annotations
 

@@ -232,7 +232,7 @@ class TunnelUpdater:
             self._raise_issue(TunnelIssue.ABUSE, backoff)
         if (refusal := memory.refusal) is not None:
             self._report_refusal(refusal.status)
-        # The 6-hourly read of HE's information keeps our record honest.
+        # Each read of HE's information keeps our record honest.
         self.entry.async_on_unload(self.info.async_add_listener(self._async_on_info))
         # A reconfigure or reauth flow of this tunnel sends through the same sender.
         self.entry.async_on_unload(
