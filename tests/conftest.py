@@ -24,7 +24,6 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
     CONF_TUNNEL_ID,
-    CONF_UDN,
     CONF_UPDATE_KEY,
     DOMAIN,
     ENV_API_URL,
@@ -215,7 +214,7 @@ def config_entry(igd: IgdSimulator) -> MockConfigEntry:
         domain=DOMAIN,
         title="Simulated router",
         unique_id=ROUTER_UDN,
-        data={CONF_LOCATION: igd.location, CONF_UDN: ROUTER_UDN},
+        data={CONF_LOCATION: igd.location},
         subentries_data=[tunnel_subentry()],
     )
 

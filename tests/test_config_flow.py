@@ -25,7 +25,6 @@ from custom_components.tunnelbroker.const import (
     CONF_LISTEN_PORT,
     CONF_LOCATION,
     CONF_TUNNEL_ID,
-    CONF_UDN,
     CONF_UPDATE_KEY,
     DEFAULT_HEALTH_INTERVAL,
     DOMAIN,
@@ -141,7 +140,7 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Simulated router"
-    assert result["data"] == {CONF_LOCATION: igd.location, CONF_UDN: ROUTER_UDN}
+    assert result["data"] == {CONF_LOCATION: igd.location}
     entry = result["result"]
     assert entry.unique_id == ROUTER_UDN
     (subentry,) = entry.subentries.values()
@@ -392,10 +391,7 @@ async def test_tunnel_already_configured_elsewhere(
     MockConfigEntry(
         domain=DOMAIN,
         unique_id="uuid:other-router",
-        data={
-            CONF_LOCATION: "http://127.0.0.1:1/rootDesc.xml",
-            CONF_UDN: "uuid:other-router",
-        },
+        data={CONF_LOCATION: "http://127.0.0.1:1/rootDesc.xml"},
         subentries_data=[
             {
                 "data": CREDENTIALS,
@@ -561,7 +557,7 @@ async def test_manual_url_of_configured_router_updates_location(
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=ROUTER_UDN,
-        data={CONF_LOCATION: "http://127.0.0.1:1/old.xml", CONF_UDN: ROUTER_UDN},
+        data={CONF_LOCATION: "http://127.0.0.1:1/old.xml"},
     )
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
@@ -1095,7 +1091,7 @@ async def test_reconfigure_router_to_new_url(
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert dict(loaded.data) == {CONF_LOCATION: new_location, CONF_UDN: ROUTER_UDN}
+    assert dict(loaded.data) == {CONF_LOCATION: new_location}
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1
@@ -1476,7 +1472,7 @@ async def test_setup_refuses_another_device_at_the_routers_location(
         domain=DOMAIN,
         title="Simulated router",
         unique_id="uuid:the-router-that-was-set-up",
-        data={CONF_LOCATION: igd.location, "udn": "uuid:the-router-that-was-set-up"},
+        data={CONF_LOCATION: igd.location},
         subentries_data=[tunnel_subentry()],
     )
     await setup_entry(hass, entry)

@@ -303,7 +303,7 @@ async def running(
 ) -> MockConfigEntry:
     """The loaded entry once the router's events are trusted: polled every 10 minutes."""
     await poll(hass, freezer)
-    assert loaded.runtime_data.router.subscribed
+    assert loaded.runtime_data.router.events_trusted
     return loaded
 
 

@@ -40,7 +40,6 @@ from custom_components.tunnelbroker.repair_issues import (
     BEHIND_NAT_ISSUE,
     NO_PUBLIC_IPV4_ISSUE,
     ROUTER_MOVED_ISSUE,
-    TUNNEL_DOWN_ISSUE,
     EventsIssue,
     StoreIssue,
     TunnelIssue,
@@ -393,12 +392,7 @@ def test_issue_translations(translations: dict[str, Any]) -> None:
         {issue.value for issue in TunnelIssue}
         | {issue.value for issue in EventsIssue}
         | {issue.value for issue in StoreIssue}
-        | {
-            BEHIND_NAT_ISSUE,
-            NO_PUBLIC_IPV4_ISSUE,
-            TUNNEL_DOWN_ISSUE,
-            ROUTER_MOVED_ISSUE,
-        }
+        | {BEHIND_NAT_ISSUE, NO_PUBLIC_IPV4_ISSUE, ROUTER_MOVED_ISSUE}
     )
     present = _keys(translations, "issues")
     problems = _report(used - present, present - used, "issues")

@@ -148,7 +148,7 @@ async def test_refused_subscription_polls_fast_and_retries(
         await setup_entry(hass, config_entry)
         router = config_entry.runtime_data.router
         events = config_entry.runtime_data.events
-        assert not router.subscribed
+        assert not router.events_trusted
         assert router.update_interval == ROUTER_POLL_INTERVAL
         assert events.last_error is not None
         assert "refused" in events.last_error
@@ -166,7 +166,7 @@ async def test_refused_subscription_polls_fast_and_retries(
         await poll(hass, freezer, RESUBSCRIBE_RETRY)
         await settle(hass, igd, freezer)
         await poll(hass, freezer, AFTER_INITIAL_EVENT)
-    assert router.subscribed
+    assert router.events_trusted
     assert router.update_interval == SAFETY_POLL_INTERVAL
     assert "sends events again" in caplog.text
     assert hass.states.get(EVENTS).state == "subscribed"
@@ -201,7 +201,7 @@ async def test_no_initial_notify_means_polling(
     await set_up_behind_a_firewall(hass, hass_storage, igd, he, config_entry, freezer)
     router = config_entry.runtime_data.router
     assert igd.gena.subscriptions  # the router accepted the subscription
-    assert not router.subscribed
+    assert not router.events_trusted
     assert router.update_interval == ROUTER_POLL_INTERVAL
     assert "firewall" in (config_entry.runtime_data.events.last_error or "")
     assert hass.states.get(EVENTS).state == "not_arriving"
@@ -213,7 +213,7 @@ async def test_no_initial_notify_means_polling(
     await settle(hass, igd, freezer)
     igd.set_external_ip(WAN_IP)
     await settle(hass, igd, freezer)
-    assert router.subscribed
+    assert router.events_trusted
     assert router.update_interval == SAFETY_POLL_INTERVAL
 
 
@@ -412,7 +412,7 @@ def second_entry(other: IgdSimulator) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         unique_id=other.udn,
-        data={"location": other.location, "udn": other.udn},
+        data={"location": other.location},
     )
 
 
@@ -474,7 +474,7 @@ async def test_no_subscribe_attempts_while_the_router_is_gone(
 ) -> None:
     await until_trusted(hass, igd, freezer)
     router = loaded.runtime_data.router
-    assert router.subscribed
+    assert router.events_trusted
     port = igd.port
     await igd.stop()
     # An hour without the router: polls fail, the subscription lapses, and SUBSCRIBE is not
@@ -494,7 +494,7 @@ async def test_no_subscribe_attempts_while_the_router_is_gone(
     assert router.last_update_success
     await poll(hass, freezer, RESUBSCRIBE_RETRY)
     await until_trusted(hass, igd, freezer)
-    assert router.subscribed
+    assert router.events_trusted
     assert he.requests == []
 
 

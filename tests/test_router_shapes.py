@@ -312,7 +312,7 @@ async def test_no_events_falls_back_to_polling_and_never_fails_setup(
     await _add_in_the_flow(hass, igd)
     await _past_the_initial_event_wait(hass, freezer)
     (entry,) = hass.config_entries.async_entries(DOMAIN)
-    assert not entry.runtime_data.router.subscribed
+    assert not entry.runtime_data.router.events_trusted
     igd.state.connection_ips.clear()  # one address for every uplink
     igd.set_external_ip(NEW_IP)
     await poll(hass, freezer)  # found by the 30-second poll

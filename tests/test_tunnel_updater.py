@@ -463,7 +463,7 @@ async def test_router_failure_keeps_last_state(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     await poll(hass, freezer, INITIAL_EVENT_TIMEOUT + timedelta(seconds=1))
-    assert loaded.runtime_data.router.subscribed  # the safety poll finds the fault
+    assert loaded.runtime_data.router.events_trusted  # the safety poll finds the fault
     igd.set_fault(Fault.SOAP_FAULT)
     await poll(hass, freezer, SAFETY_POLL_INTERVAL)
     assert not loaded.runtime_data.router.last_update_success

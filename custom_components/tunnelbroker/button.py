@@ -13,7 +13,7 @@ from .protocol.icmp_echo import EchoOutcome
 from .protocol.update_policy import Caller
 from .runtime_data import TunnelbrokerConfigEntry
 
-# One request to HE at a time: pressing many buttons must not burst.
+# One press at a time, whichever button: presses do not burst HE.
 PARALLEL_UPDATES = 1
 
 UPDATE_ENDPOINT = ButtonEntityDescription(
@@ -42,15 +42,14 @@ async def async_setup_entry(
 
 
 class UpdateEndpointButton(TunnelEntity, ButtonEntity):
-    """Sends the router's current address to HE, even if HE holds it already.
+    """Sends the router's address to HE now, even if HE holds it (for after a fix at HE).
 
-    For after a fix (firewall opened for HE's ping, tunnel recreated at HE). Not while HE's abuse
-    block runs: that would prolong it (the `update_endpoint` action with `force` can); not
-    within the minimum interval of the last update HE took in.
+    Refused, with the reason, when the router's address cannot be sent, while HE's abuse block
+    runs, within the minimum interval, or with an update key HE refused.
     """
 
     async def async_press(self) -> None:
-        """Send the router's address; raise a translated error if HE did not take it."""
+        """Send the router's address; raise a translated error if refused or not taken."""
         attempt = await self.tunnel.async_request(Caller.BUTTON)
         if attempt is not None and not attempt.result.success:
             raise HomeAssistantError(
@@ -63,7 +62,7 @@ class UpdateEndpointButton(TunnelEntity, ButtonEntity):
 
 
 class CheckTunnelButton(TunnelHealthEntity, ButtonEntity):
-    """Echoes HE's tunnel server through the tunnel now; the sensors show the answer."""
+    """Runs the tunnel's echo check now; its health entities show the answer."""
 
     @property
     def available(self) -> bool:

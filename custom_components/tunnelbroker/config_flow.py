@@ -46,7 +46,6 @@ from .clients import async_create_igd_client
 from .const import (
     CONF_LOCATION,
     CONF_TUNNEL_ID,
-    CONF_UDN,
     DOMAIN,
     REAUTH_SUBENTRY_ID,
     ST_IGD_V1,
@@ -311,7 +310,7 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         if step.credentials is not None:
             return self.async_create_entry(
                 title=info.friendly_name,
-                data={CONF_LOCATION: self._location, CONF_UDN: info.udn},
+                data={CONF_LOCATION: self._location},
                 subentries=[tunnel_subentry(step.credentials)],
             )
         return show_tunnel_form(self, "tunnel", step, user_input)

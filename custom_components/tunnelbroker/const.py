@@ -13,7 +13,6 @@ LOGGER = logging.getLogger(__package__)
 
 # Config entry (one per router) and its subentries (one per tunnel).
 CONF_LOCATION: Final = "location"
-CONF_UDN: Final = "udn"
 CONF_UPDATE_KEY: Final = "update_key"
 CONF_TUNNEL_ID: Final = "tunnel_id"
 CONF_AUTOMATIC_UPDATE: Final = "automatic_update"
@@ -24,8 +23,8 @@ REAUTH_SUBENTRY_ID: Final = "subentry_id"
 
 ST_IGD_V1, ST_IGD_V2 = IGD_DEVICE_TYPES
 
-# The router answers on the LAN: a local poll is cheap (core `upnp` polls every 30 s too).
-# While the router pushes events, polling is only a safety net: 6 polls an hour.
+# The router answers on the LAN: a local poll is cheap (core `upnp` polls as often).
+# While the router's events are trusted, polling is only a safety net.
 ROUTER_POLL_INTERVAL: Final = timedelta(seconds=30)
 SAFETY_POLL_INTERVAL: Final = timedelta(minutes=10)
 # Events that come in a burst (1-3 NOTIFYs per change) are read back from the router once.
@@ -45,8 +44,8 @@ CONF_WAN_CONNECTION: Final = "wan_connection"
 AUTOMATIC_CONNECTION: Final = "automatic"
 ROUTER_TIMEOUT: Final = 10
 # Tunnel health: ICMPv6 echo through the tunnel to HE's server (or the address in the options),
-# every few minutes, at once after an update and once more a minute later (a router may need
-# that long to bring its 6in4 interface up on the new address).
+# at an interval, at once after an update and once more after HEALTH_RECHECK_AFTER (a router
+# may need that long to bring its 6in4 interface up on the new address).
 CONF_HEALTH_TARGET: Final = "health_target"
 CONF_HEALTH_INTERVAL: Final = "health_interval"  # minutes
 DEFAULT_HEALTH_INTERVAL: Final = 5
@@ -67,7 +66,7 @@ ENV_HEALTH_ISSUE_AFTER: Final = "TUNNELBROKER_HEALTH_ISSUE_AFTER"
 
 # HE's tunnel information changes only when the user edits the tunnel or an update moves its
 # endpoint. HE asks clients not to hammer its servers (it blocks abusive clients), so it is read
-# rarely: at start-up, then four times a day.
+# rarely: at start-up, then at this interval.
 TUNNEL_INFO_INTERVAL: Final = timedelta(hours=6)
 
 # Bus event behind the device triggers.

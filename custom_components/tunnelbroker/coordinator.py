@@ -14,12 +14,12 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from .const import (
     DOMAIN,
     EVENT_REFRESH_COOLDOWN,
-    EVENT_TUNNELBROKER,
     LOGGER,
     ROUTER_POLL_INTERVAL,
     SAFETY_POLL_INTERVAL,
     TRIGGER_WAN_IP_CHANGED,
 )
+from .devices import async_fire_device_event
 from .protocol.igd_client import (
     IgdClient,
     RouterConnectionError,
@@ -49,9 +49,14 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
     config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: ConfigEntry, client: IgdClient
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        client: IgdClient,
+        *,
+        device_id: str,
     ) -> None:
-        """Initialize for one router."""
+        """Initialize for one router and its device."""
         super().__init__(
             hass,
             LOGGER,
@@ -64,14 +69,15 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
             ),
         )
         self.client = client
-        self.subscribed = False
-        self.device_id: str | None = None  # set once the router's device exists
+        # The router's events arrive (its first NOTIFY came): polling is a safety net.
+        self.events_trusted = False
+        self.device_id = device_id
 
-    def set_subscribed(self, subscribed: bool) -> None:
-        """Poll rarely while the router sends events, often while it does not."""
-        if subscribed == self.subscribed:
+    def set_events_trusted(self, trusted: bool) -> None:
+        """Poll rarely while the router's events arrive, often while they do not."""
+        if trusted == self.events_trusted:
             return
-        self.subscribed = subscribed
+        self.events_trusted = trusted
         self.update_interval = self._poll_interval(read_ok=self.last_update_success)
         if self._listeners:
             self._schedule_refresh()
@@ -82,7 +88,7 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         A router whose reads fail may still accept renewals: its events say nothing about
         when reads work again, so it is polled often until one does.
         """
-        if self.subscribed and read_ok:
+        if self.events_trusted and read_ok:
             return SAFETY_POLL_INTERVAL
         return ROUTER_POLL_INTERVAL
 
@@ -134,12 +140,10 @@ class RouterCoordinator(DataUpdateCoordinator[WanStatus]):
         LOGGER.debug(
             "WAN address of %s changed: %s -> %s", self.name, previous, current
         )
-        self.hass.bus.async_fire(
-            EVENT_TUNNELBROKER,
-            {
-                "device_id": self.device_id,
-                "type": TRIGGER_WAN_IP_CHANGED,
-                "ip": current,
-                "previous_ip": previous,
-            },
+        async_fire_device_event(
+            self.hass,
+            self.device_id,
+            TRIGGER_WAN_IP_CHANGED,
+            ip=current,
+            previous_ip=previous,
         )

@@ -14,6 +14,7 @@ Each override is logged as a warning, so a bug report shows it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from ipaddress import IPv6Address
 import os
@@ -41,9 +42,15 @@ DATA_HEALTH_ISSUE_AFTER: HassKey[timedelta] = HassKey(f"{DOMAIN}_health_issue_af
 
 def api_url(hass: HomeAssistant) -> str:
     """Return HE's base URL: HE itself unless a developer overrode it at start-up."""
-    if (url := hass.data.get(DATA_API_URL)) is None:
-        url = hass.data[DATA_API_URL] = _api_url_from_environment()
-    return url
+    return _setting(
+        hass,
+        DATA_API_URL,
+        ENV_API_URL,
+        DEFAULT_API_URL,
+        parse=validate_api_url,
+        effect=lambda url: f"tunnel updates go to {url} instead of Hurricane Electric",
+        log_refused_value=False,  # a refused URL may carry credentials
+    )
 
 
 def info_api_url(hass: HomeAssistant) -> str:
@@ -54,101 +61,95 @@ def info_api_url(hass: HomeAssistant) -> str:
 
 def min_update_interval(hass: HomeAssistant) -> timedelta:
     """Return the minimum interval between two updates of a tunnel."""
-    if (interval := hass.data.get(DATA_MIN_UPDATE_INTERVAL)) is None:
-        interval = hass.data[DATA_MIN_UPDATE_INTERVAL] = _interval_from_environment()
-    return interval
-
-
-def _api_url_from_environment() -> str:
-    override = os.environ.get(ENV_API_URL)
-    if not override:
-        return DEFAULT_API_URL
-    try:
-        url = validate_api_url(override)
-    except ValueError as err:
-        LOGGER.error("Ignoring %s (%s); using %s", ENV_API_URL, err, DEFAULT_API_URL)
-        return DEFAULT_API_URL
-    LOGGER.warning(
-        "%s is set: tunnel updates go to %s instead of Hurricane Electric",
-        ENV_API_URL,
-        url,
-    )
-    return url
-
-
-def _interval_from_environment() -> timedelta:
-    override = os.environ.get(ENV_MIN_UPDATE_INTERVAL)
-    if not override:
-        return MIN_UPDATE_INTERVAL
-    try:
-        seconds = float(override)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= MIN_UPDATE_INTERVAL.total_seconds():
-        LOGGER.error(
-            "Ignoring %s=%r (not a number of seconds from 0 to %s); using %s",
-            ENV_MIN_UPDATE_INTERVAL,
-            override,
-            MIN_UPDATE_INTERVAL.total_seconds(),
-            MIN_UPDATE_INTERVAL,
-        )
-        return MIN_UPDATE_INTERVAL
-    LOGGER.warning(
-        "%s is set: a tunnel may be updated every %s s (Hurricane Electric blocks clients "
-        "that update too often)",
+    return _setting(
+        hass,
+        DATA_MIN_UPDATE_INTERVAL,
         ENV_MIN_UPDATE_INTERVAL,
-        seconds,
+        MIN_UPDATE_INTERVAL,
+        parse=_seconds_up_to(MIN_UPDATE_INTERVAL),
+        effect=lambda interval: (
+            f"a tunnel may be updated every {interval.total_seconds()} s "
+            "(Hurricane Electric blocks clients that update too often)"
+        ),
     )
-    return timedelta(seconds=seconds)
 
 
 def health_target(hass: HomeAssistant) -> str | None:
     """Return the developer's echo target for the tunnel health check, if set."""
-    if DATA_HEALTH_TARGET not in hass.data:
-        hass.data[DATA_HEALTH_TARGET] = _health_target_from_environment()
-    return hass.data[DATA_HEALTH_TARGET]
+    return _setting(
+        hass,
+        DATA_HEALTH_TARGET,
+        ENV_HEALTH_TARGET,
+        None,
+        parse=_ipv6_address,
+        effect=lambda target: (
+            f"the tunnel health check echoes {target} instead of HE's server"
+        ),
+    )
 
 
 def health_issue_after(hass: HomeAssistant) -> timedelta:
     """Return how long the tunnel may not answer before the repair issue."""
-    if (after := hass.data.get(DATA_HEALTH_ISSUE_AFTER)) is None:
-        after = hass.data[DATA_HEALTH_ISSUE_AFTER] = _issue_after_from_environment()
-    return after
-
-
-def _health_target_from_environment() -> str | None:
-    override = os.environ.get(ENV_HEALTH_TARGET)
-    if not override:
-        return None
-    try:
-        target = str(IPv6Address(override.strip()))
-    except ValueError:
-        LOGGER.error(
-            "Ignoring %s=%r (not an IPv6 address)", ENV_HEALTH_TARGET, override
-        )
-        return None
-    LOGGER.warning(
-        "%s is set: the tunnel health check echoes %s instead of HE's server",
-        ENV_HEALTH_TARGET,
-        target,
-    )
-    return target
-
-
-def _issue_after_from_environment() -> timedelta:
-    override = os.environ.get(ENV_HEALTH_ISSUE_AFTER)
-    if not override:
-        return TUNNEL_DOWN_ISSUE_AFTER
-    try:
-        seconds = float(override)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= TUNNEL_DOWN_ISSUE_AFTER.total_seconds():
-        LOGGER.error("Ignoring %s=%r", ENV_HEALTH_ISSUE_AFTER, override)
-        return TUNNEL_DOWN_ISSUE_AFTER
-    LOGGER.warning(
-        "%s is set: a tunnel not answering for %s s is a repair issue",
+    return _setting(
+        hass,
+        DATA_HEALTH_ISSUE_AFTER,
         ENV_HEALTH_ISSUE_AFTER,
-        seconds,
+        TUNNEL_DOWN_ISSUE_AFTER,
+        parse=_seconds_up_to(TUNNEL_DOWN_ISSUE_AFTER),
+        effect=lambda after: (
+            f"a tunnel not answering for {after.total_seconds()} s is a repair issue"
+        ),
     )
-    return timedelta(seconds=seconds)
+
+
+def _setting[T](
+    hass: HomeAssistant,
+    key: HassKey[T],
+    name: str,
+    default: T,
+    *,
+    parse: Callable[[str], T],
+    effect: Callable[[T], str],
+    log_refused_value: bool = True,
+) -> T:
+    """Return the variable `name` parsed, else `default`; read and logged the first time.
+
+    `parse` raises ValueError, with the reason, for a value that is not taken.
+    """
+    if key in hass.data:
+        return hass.data[key]
+    value = default
+    if override := os.environ.get(name):
+        try:
+            value = parse(override)
+        except ValueError as err:
+            shown = f"{name}={override!r}" if log_refused_value else name
+            LOGGER.error("Ignoring %s (%s); using the default", shown, err)
+        else:
+            LOGGER.warning("%s is set: %s", name, effect(value))
+    hass.data[key] = value
+    return value
+
+
+def _seconds_up_to(most: timedelta) -> Callable[[str], timedelta]:
+    """Return a parser of a number of seconds from 0 to `most` (a setting only shortens)."""
+
+    def parse(text: str) -> timedelta:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= most.total_seconds():
+            raise ValueError(
+                f"not a number of seconds from 0 to {most.total_seconds()}"
+            )
+        return timedelta(seconds=seconds)
+
+    return parse
+
+
+def _ipv6_address(text: str) -> str:
+    try:
+        return str(IPv6Address(text.strip()))
+    except ValueError:
+        raise ValueError("not an IPv6 address") from None

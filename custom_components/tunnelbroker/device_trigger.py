@@ -1,4 +1,8 @@
-"""Device triggers: the router's WAN address changed; a tunnel's endpoint update succeeded/failed."""
+"""Device triggers: a router's WAN address changed; a tunnel was updated, or it went down or up.
+
+A tunnel's update succeeded or failed at HE; it stopped or started answering its echo check.
+Each trigger listens for the bus event its device fires (devices.device_event_data).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from .const import (
     ROUTER_TRIGGER_TYPES,
     TUNNEL_TRIGGER_TYPES,
 )
-from .devices import is_tunnel_device
+from .devices import device_event_data, is_tunnel_device
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
     {vol.Required(CONF_TYPE): vol.In(ROUTER_TRIGGER_TYPES + TUNNEL_TRIGGER_TYPES)}
@@ -68,10 +72,9 @@ async def async_attach_trigger(
         {
             CONF_PLATFORM: "event",
             event_trigger.CONF_EVENT_TYPE: EVENT_TUNNELBROKER,
-            CONF_EVENT_DATA: {
-                CONF_DEVICE_ID: config[CONF_DEVICE_ID],
-                CONF_TYPE: config[CONF_TYPE],
-            },
+            CONF_EVENT_DATA: device_event_data(
+                config[CONF_DEVICE_ID], config[CONF_TYPE]
+            ),
         }
     )
     return await event_trigger.async_attach_trigger(

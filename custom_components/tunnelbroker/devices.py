@@ -1,26 +1,30 @@
-"""The router's and the tunnels' devices in the device registry.
+"""The router's and the tunnels' devices: in the device registry, and the event of their triggers.
 
 Since Home Assistant 2026.8 a device belongs to one config entry, and identifiers are unique
 only within an entry: devices are created here at setup and then known by their device id, the
 tunnel's link to its router is set by id (`via_device_id`, not the deprecated `via_device`), and
 a device no longer used is removed outright. Every call here exists on the floor (2026.2) and on
 the newest line alike, so no version test is needed.
+
+A device's triggers listen for one bus event, keyed by the device and the trigger type; its data
+is built here, for whoever fires it and for the trigger that matches it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import CONF_DEVICE_ID, CONF_TYPE
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 
-from .const import DOMAIN, TUNNEL_IDENTIFIER_PREFIX, TUNNEL_PAGE_URL
-
-if TYPE_CHECKING:
-    from .coordinator import RouterCoordinator
-    from .tunnel_updater import TunnelUpdater
+from .const import DOMAIN, EVENT_TUNNELBROKER, TUNNEL_IDENTIFIER_PREFIX, TUNNEL_PAGE_URL
+from .protocol.igd_client import RouterInfo
+from .tunnel_subentries import tunnel_credentials
 
 
 def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
@@ -36,9 +40,8 @@ def is_tunnel_device(device: dr.DeviceEntry) -> bool:
     )
 
 
-def router_device_info(router: RouterCoordinator) -> DeviceInfo:
+def router_device_info(info: RouterInfo) -> DeviceInfo:
     """Return the router's device, as its description names it."""
-    info = router.client.info
     return DeviceInfo(
         identifiers={(DOMAIN, info.udn)},
         name=info.friendly_name,
@@ -51,40 +54,67 @@ def router_device_info(router: RouterCoordinator) -> DeviceInfo:
     )
 
 
-def tunnel_device_info(tunnel: TunnelUpdater) -> DeviceInfo:
+def tunnel_device_info(subentry: ConfigSubentry) -> DeviceInfo:
     """Return a tunnel's device, a service of HE reached through the router."""
+    tunnel_id = tunnel_credentials(subentry).tunnel_id
     return DeviceInfo(
-        identifiers={tunnel_device_identifier(tunnel.tunnel_id)},
-        name=tunnel.subentry.title,
+        identifiers={tunnel_device_identifier(tunnel_id)},
+        name=subentry.title,
         manufacturer="Hurricane Electric",
         model="6in4 tunnel",
         entry_type=DeviceEntryType.SERVICE,
-        configuration_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel.tunnel_id),
+        configuration_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel_id),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDevices:
+    """The device ids of a router entry: the router's, and each tunnel's by subentry id."""
+
+    router: str
+    tunnels: dict[str, str]
 
 
 @callback
 def async_register_devices(
     hass: HomeAssistant,
     entry: ConfigEntry,
-    router: RouterCoordinator,
-    tunnels: list[TunnelUpdater],
-) -> None:
+    router: RouterInfo,
+    tunnels: Mapping[str, ConfigSubentry],
+) -> EntryDevices:
     """Create (or refresh) the router's device and its tunnels', each tunnel linked to it."""
     registry = dr.async_get(hass)
-    router_device = registry.async_get_or_create(
+    router_id = registry.async_get_or_create(
         config_entry_id=entry.entry_id, **router_device_info(router)
-    )
-    router.device_id = router_device.id
-    for tunnel in tunnels:
+    ).id
+    tunnel_ids: dict[str, str] = {}
+    for subentry_id, subentry in tunnels.items():
         device = registry.async_get_or_create(
             config_entry_id=entry.entry_id,
-            config_subentry_id=tunnel.subentry.subentry_id,
-            **tunnel_device_info(tunnel),
+            config_subentry_id=subentry_id,
+            **tunnel_device_info(subentry),
         )
-        if device.via_device_id != router_device.id:
-            registry.async_update_device(device.id, via_device_id=router_device.id)
-        tunnel.device_id = device.id
+        if device.via_device_id != router_id:
+            registry.async_update_device(device.id, via_device_id=router_id)
+        tunnel_ids[subentry_id] = device.id
+    return EntryDevices(router=router_id, tunnels=tunnel_ids)
+
+
+def device_event_data(
+    device_id: str, trigger_type: str, **details: Any
+) -> dict[str, Any]:
+    """Return the data of a device's trigger event: the device, the trigger type, details."""
+    return {CONF_DEVICE_ID: device_id, CONF_TYPE: trigger_type, **details}
+
+
+@callback
+def async_fire_device_event(
+    hass: HomeAssistant, device_id: str, trigger_type: str, **details: Any
+) -> None:
+    """Fire the bus event behind the device's trigger of this type."""
+    hass.bus.async_fire(
+        EVENT_TUNNELBROKER, device_event_data(device_id, trigger_type, **details)
+    )
 
 
 @callback

@@ -47,7 +47,7 @@ async def async_get_config_entry_diagnostics(
     router = data.router
     tunnels = []
     for subentry_id, tunnel in data.tunnels.items():
-        state = tunnel.coordinator.data
+        state = tunnel.state_publisher.data
         memory = tunnel.sender.memory
         record = state.record
         last = state.last_attempt
@@ -109,7 +109,7 @@ async def async_get_config_entry_diagnostics(
                 "state": data.events.state.value,
                 "callback_url": data.events.callback_url,
                 "subscribed": data.events.subscribed,
-                "trusted": router.subscribed,
+                "trusted": router.events_trusted,
                 "poll_interval_s": router.update_interval.total_seconds()
                 if router.update_interval
                 else None,

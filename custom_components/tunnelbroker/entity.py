@@ -10,7 +10,7 @@ from .coordinator import RouterCoordinator
 from .devices import router_device_info, tunnel_device_info
 from .protocol.icmp_echo import EchoOutcome, EchoResult
 from .tunnel_health import TunnelHealth
-from .tunnel_updater import TunnelCoordinator, TunnelUpdater
+from .tunnel_updater import TunnelStatePublisher, TunnelUpdater
 
 # The outcomes that tell whether the tunnel carries IPv6.
 VERDICTS = frozenset({EchoOutcome.ANSWERED, EchoOutcome.NO_ANSWER})
@@ -33,21 +33,21 @@ class RouterEntity(CoordinatorEntity[RouterCoordinator]):
         super().__init__(router)
         self.entity_description = description
         self._attr_unique_id = f"{router.udn}_{description.key}"
-        self._attr_device_info = router_device_info(router)
+        self._attr_device_info = router_device_info(router.client.info)
 
 
-class TunnelEntity(CoordinatorEntity[TunnelCoordinator]):
-    """An entity of a tunnel device, fed by the tunnel's coordinator (its one state)."""
+class TunnelEntity(CoordinatorEntity[TunnelStatePublisher]):
+    """An entity of a tunnel device, fed by the tunnel's one published state."""
 
     _attr_has_entity_name = True
 
     def __init__(self, tunnel: TunnelUpdater, description: EntityDescription) -> None:
         """Initialize for one tunnel."""
-        super().__init__(tunnel.coordinator)
+        super().__init__(tunnel.state_publisher)
         self.tunnel = tunnel
         self.entity_description = description
         self._attr_unique_id = tunnel_unique_id(tunnel, description)
-        self._attr_device_info = tunnel_device_info(tunnel)
+        self._attr_device_info = tunnel_device_info(tunnel.subentry)
 
 
 class TunnelStatusEntity(TunnelEntity):
@@ -77,7 +77,7 @@ class TunnelHealthEntity(CoordinatorEntity[TunnelHealth]):
         super().__init__(health)
         self.entity_description = description
         self._attr_unique_id = tunnel_unique_id(tunnel, description)
-        self._attr_device_info = tunnel_device_info(tunnel)
+        self._attr_device_info = tunnel_device_info(tunnel.subentry)
 
     @property
     def echo(self) -> EchoResult | None:

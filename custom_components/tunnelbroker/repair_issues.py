@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
@@ -21,12 +22,20 @@ from .wording import moment
 
 
 class TunnelIssue(StrEnum):
-    """A problem of one tunnel at HE (translation key of its repair issue)."""
+    """A problem of one tunnel (translation key of its repair issue)."""
 
     ABUSE = "abuse_blocked"
     TUNNEL_NOT_FOUND = "tunnel_not_found"
     ICMP_BLOCKED = "icmp_blocked"
     UNEXPECTED_ANSWER = "unexpected_answer"
+    # HE holds the right endpoint, but nothing answers through the tunnel (tunnel_health).
+    TUNNEL_DOWN = "tunnel_unreachable"
+
+
+# The issues HE's answers raise; an update HE takes clears them.
+HE_ISSUES: Final = tuple(
+    issue for issue in TunnelIssue if issue is not TunnelIssue.TUNNEL_DOWN
+)
 
 
 class StoreIssue(StrEnum):
@@ -38,8 +47,6 @@ class StoreIssue(StrEnum):
 
 BEHIND_NAT_ISSUE = "behind_nat"
 NO_PUBLIC_IPV4_ISSUE = "no_public_ipv4"
-# The endpoint is right, but nothing answers through the tunnel (tunnel_health).
-TUNNEL_DOWN_ISSUE = "tunnel_unreachable"
 
 
 class EventsIssue(StrEnum):
@@ -91,9 +98,9 @@ def async_raise_tunnel_issue(
 
 @callback
 def async_clear_tunnel_issues(
-    hass: HomeAssistant, tunnel_id: str, issues: Iterable[TunnelIssue] = TunnelIssue
+    hass: HomeAssistant, tunnel_id: str, issues: Iterable[TunnelIssue] = HE_ISSUES
 ) -> None:
-    """Delete the tunnel's issues (all by default: it was updated, or removed)."""
+    """Delete the tunnel's issues (by default HE's: HE took an update)."""
     for issue in issues:
         ir.async_delete_issue(hass, DOMAIN, _tunnel_issue_id(issue, tunnel_id))
 
@@ -188,10 +195,6 @@ def async_update_behind_nat_issue(
     )
 
 
-def _tunnel_down_issue_id(tunnel_id: str) -> str:
-    return f"{TUNNEL_DOWN_ISSUE}_{tunnel_id}"
-
-
 @callback
 def async_raise_tunnel_down_issue(
     hass: HomeAssistant,
@@ -205,11 +208,11 @@ def async_raise_tunnel_down_issue(
     ir.async_create_issue(
         hass,
         DOMAIN,
-        _tunnel_down_issue_id(tunnel_id),
+        _tunnel_issue_id(TunnelIssue.TUNNEL_DOWN, tunnel_id),
         is_fixable=False,
         is_persistent=False,
         severity=ir.IssueSeverity.ERROR,
-        translation_key=TUNNEL_DOWN_ISSUE,
+        translation_key=TunnelIssue.TUNNEL_DOWN.value,
         translation_placeholders={
             "name": tunnel_name,
             "tunnel_id": tunnel_id,
@@ -218,12 +221,6 @@ def async_raise_tunnel_down_issue(
         },
         learn_more_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel_id),
     )
-
-
-@callback
-def async_clear_tunnel_down_issue(hass: HomeAssistant, tunnel_id: str) -> None:
-    """Delete it: echoes come back, or the tunnel is gone."""
-    ir.async_delete_issue(hass, DOMAIN, _tunnel_down_issue_id(tunnel_id))
 
 
 def _events_issue_id(issue: EventsIssue, entry_id: str) -> str:
@@ -264,8 +261,7 @@ def async_clear_entry_issues(
     async_clear_router_moved_issue(hass, entry_id)
     async_clear_events_issues(hass, entry_id)
     for tunnel_id in tunnel_ids:
-        async_clear_tunnel_issues(hass, tunnel_id)
-        async_clear_tunnel_down_issue(hass, tunnel_id)
+        async_clear_tunnel_issues(hass, tunnel_id, TunnelIssue)
 
 
 @callback
@@ -275,7 +271,7 @@ def async_clear_stale_tunnel_issues(hass: HomeAssistant, tunnel_ids: set[str]) -
         issue_id
         for (domain, issue_id) in ir.async_get(hass).issues
         if domain == DOMAIN
-        for kind in (*(issue.value for issue in TunnelIssue), TUNNEL_DOWN_ISSUE)
+        for kind in TunnelIssue
         if issue_id.startswith(f"{kind}_")
         and issue_id.removeprefix(f"{kind}_") not in tunnel_ids
     ]

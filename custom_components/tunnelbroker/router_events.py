@@ -1,9 +1,9 @@
 """Router events in Home Assistant: the shared notify servers and each router's subscription.
 
 The router pushes a NOTIFY when its WAN address changes; the coordinator then reads the address
-back at once. A new subscription counts once the router's initial NOTIFY has arrived; while it
-counts, polling is a 10-minute safety net. When the router refuses events, or its NOTIFYs do not
-arrive, polling is fast (30 s) and subscribing is retried every 5 minutes. A renewal the router
+back at once. The events are trusted once the router's initial NOTIFY has arrived; while they
+are, polling is only a safety net. When the router refuses events, or its NOTIFYs do not arrive,
+polling is fast and subscribing is retried. A renewal the router
 rejects (it forgot us) becomes a new subscription; a router reboot seen by SSDP (new BOOTID,
 byebye/alive) too.
 """
@@ -65,13 +65,11 @@ DATA_NOTIFY_SERVERS: HassKey[dict[_ServerKey, _SharedServer]] = HassKey(
 class EventsState(StrEnum):
     """Whether the router's events reach Home Assistant (an enum sensor's states)."""
 
-    SUBSCRIBING = "subscribing"  # subscribed; the router's first NOTIFY is awaited
-    SUBSCRIBED = "subscribed"  # events arrive: polling is a 10-minute safety net
-    REFUSED = "refused"  # the router refused the subscription: polling every 30 s
-    NOT_ARRIVING = (
-        "not_arriving"  # subscribed, but no NOTIFY arrives: polling every 30 s
-    )
-    CANNOT_LISTEN = "cannot_listen"  # no local port for events: polling every 30 s
+    SUBSCRIBING = "subscribing"  # the first NOTIFY is awaited
+    SUBSCRIBED = "subscribed"  # events arrive (trusted)
+    REFUSED = "refused"  # the router refused the subscription
+    NOT_ARRIVING = "not_arriving"  # no NOTIFY arrived
+    CANNOT_LISTEN = "cannot_listen"  # no local port for events
 
 
 @dataclass
@@ -192,7 +190,7 @@ class RouterEvents:
 
     @property
     def subscribed(self) -> bool:
-        """Return whether the router is sending events."""
+        """Return whether the router holds our subscription (its events may not arrive)."""
         return self._subscription is not None and self._subscription.subscribed
 
     async def async_start(self) -> None:
@@ -310,7 +308,7 @@ class RouterEvents:
             return  # renewed: events kept flowing as before
         if self.state is not EventsState.NOT_ARRIVING:
             self._set_state(EventsState.SUBSCRIBING)
-        # A new subscription is trusted once the router's initial NOTIFY has arrived.
+        # The events are trusted once the router's initial NOTIFY has arrived.
         self._cancel_initial_check()
         self._cancel_initial = async_call_later(
             self.hass,
@@ -341,7 +339,7 @@ class RouterEvents:
         self._failing_since = None
         async_clear_events_issues(self.hass, self.coordinator.config_entry.entry_id)
         self._set_state(EventsState.SUBSCRIBED)
-        self.coordinator.set_subscribed(True)
+        self.coordinator.set_events_trusted(True)
         if self._failure_logged:
             LOGGER.info(
                 "%s sends events again", self.coordinator.client.info.friendly_name
@@ -351,7 +349,7 @@ class RouterEvents:
     def _events_fail(self, reason: str, state: EventsState) -> None:
         self.last_error = reason
         self._set_state(state)
-        self.coordinator.set_subscribed(False)
+        self.coordinator.set_events_trusted(False)
         now = dt_util.utcnow()
         self._failing_since = self._failing_since or now
         if (
@@ -397,7 +395,7 @@ class RouterEvents:
     async def _async_on_wan_event(self) -> None:
         """Read the router back; its first NOTIFY counts once the read-back answers."""
         await self.coordinator.async_request_refresh()
-        if self.stopped or self.coordinator.subscribed:
+        if self.stopped or self.coordinator.events_trusted:
             return
         if self.coordinator.last_update_success:
             # The initial NOTIFY (or the first after a silence): events flow (again).
@@ -449,7 +447,7 @@ class RouterEvents:
         if change is SsdpChange.BYEBYE:
             # The router is going away (a reboot): events are back once it is.
             self._set_state(EventsState.SUBSCRIBING)
-            self.coordinator.set_subscribed(False)
+            self.coordinator.set_events_trusted(False)
             return
         rebooted = boot_id is not None and self._boot_id not in (None, boot_id)
         self._boot_id = boot_id or self._boot_id

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from ipaddress import ip_interface
-from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -25,13 +24,13 @@ from .const import (
     CONF_HEALTH_TARGET,
     DEFAULT_HEALTH_INTERVAL,
     DOMAIN,
-    EVENT_TUNNELBROKER,
     HEALTH_RECHECK_AFTER,
     LOGGER,
     TRIGGER_TUNNEL_DOWN,
     TRIGGER_TUNNEL_UP,
 )
 from .developer_settings import health_issue_after, health_target
+from .devices import async_fire_device_event
 from .protocol.he_client import UpdateAttempt
 from .protocol.icmp_echo import (
     EchoOutcome,
@@ -39,8 +38,12 @@ from .protocol.icmp_echo import (
     async_echo,
     async_icmp_privilege,
 )
-from .repair_issues import async_clear_tunnel_down_issue, async_raise_tunnel_down_issue
-from .tunnel_updater import TunnelCoordinator
+from .repair_issues import (
+    TunnelIssue,
+    async_clear_tunnel_issues,
+    async_raise_tunnel_down_issue,
+)
+from .tunnel_updater import TunnelStatePublisher
 
 DATA_PRIVILEGE: HassKey[bool | None] = HassKey(f"{DOMAIN}_icmp_privilege")
 
@@ -67,10 +70,11 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         self,
         hass: HomeAssistant,
         entry: ConfigEntry,
-        tunnel: TunnelCoordinator,
+        state_publisher: TunnelStatePublisher,
         *,
         tunnel_id: str,
         tunnel_name: str,
+        device_id: str,
         privileged: bool | None,
     ) -> None:
         """Initialize for one tunnel, following its state (HE's information, updates)."""
@@ -83,12 +87,12 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
             update_interval=timedelta(minutes=minutes),
             always_update=True,
         )
-        self.tunnel = tunnel
+        self.state_publisher = state_publisher
         self.tunnel_id = tunnel_id
         self._tunnel_name = tunnel_name
         self._privileged = privileged
         self.down_since: datetime | None = None
-        self.device_id: str | None = None  # the tunnel's device, for the events
+        self.device_id = device_id  # the tunnel's device, for the events
         self._last_confirmed: UpdateAttempt | None = None
         self._cancel_recheck: CALLBACK_TYPE | None = None
 
@@ -99,7 +103,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
             return override
         if configured := self.config_entry.options.get(CONF_HEALTH_TARGET):
             return str(configured)
-        info = self.tunnel.data.info
+        info = self.state_publisher.data.info
         if info is None or not info.server_v6:
             return None
         return str(ip_interface(info.server_v6).ip)
@@ -108,7 +112,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
     def async_start(self) -> CALLBACK_TYPE:
         """Check again after each update of the endpoint; return the remover."""
         self._last_confirmed = self._confirmed_attempt()
-        remove = self.tunnel.async_add_listener(self._async_on_tunnel_state)
+        remove = self.state_publisher.async_add_listener(self._async_on_tunnel_state)
 
         @callback
         def _stop() -> None:
@@ -118,7 +122,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         return _stop
 
     def _confirmed_attempt(self) -> UpdateAttempt | None:
-        attempt = self.tunnel.data.last_attempt
+        attempt = self.state_publisher.data.last_attempt
         return attempt if attempt is not None and attempt.result.success else None
 
     @callback
@@ -157,7 +161,9 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         now = dt_util.utcnow()
         if result.outcome is EchoOutcome.ANSWERED:
             self.down_since = None
-            async_clear_tunnel_down_issue(self.hass, self.tunnel_id)
+            async_clear_tunnel_issues(
+                self.hass, self.tunnel_id, [TunnelIssue.TUNNEL_DOWN]
+            )
             if previous is EchoOutcome.NO_ANSWER:
                 self._fire(TRIGGER_TUNNEL_UP, result)
             return
@@ -173,7 +179,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         if previous is not EchoOutcome.NO_ANSWER:
             self._fire(TRIGGER_TUNNEL_DOWN, result)
         if (
-            self.tunnel.data.holds_router_address
+            self.state_publisher.data.holds_router_address
             and now - self.down_since >= health_issue_after(self.hass)
         ):
             async_raise_tunnel_down_issue(
@@ -185,10 +191,10 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
             )
 
     def _fire(self, trigger_type: str, result: EchoResult) -> None:
-        data: dict[str, Any] = {
-            "device_id": self.device_id,
-            "type": trigger_type,
-            "tunnel_id": self.tunnel_id,
-            "target": result.target,
-        }
-        self.hass.bus.async_fire(EVENT_TUNNELBROKER, data)
+        async_fire_device_event(
+            self.hass,
+            self.device_id,
+            trigger_type,
+            tunnel_id=self.tunnel_id,
+            target=result.target,
+        )

@@ -31,12 +31,12 @@ from .const import (
     CONF_AUTOMATIC_UPDATE,
     DEFAULT_AUTOMATIC_UPDATE,
     DOMAIN,
-    EVENT_TUNNELBROKER,
     LOGGER,
     REAUTH_SUBENTRY_ID,
     TRIGGER_ENDPOINT_UPDATE_FAILED,
     TRIGGER_ENDPOINT_UPDATED,
 )
+from .devices import async_fire_device_event
 from .endpoint_store import EndpointRecord
 from .protocol.he_client import TunnelInfo, UpdateAttempt, UpdateStatus, held_attempt
 from .protocol.update_policy import (
@@ -50,6 +50,7 @@ from .protocol.update_policy import (
     endpoint_status,
 )
 from .repair_issues import (
+    HE_ISSUES,
     TunnelIssue,
     async_clear_tunnel_issues,
     async_raise_tunnel_issue,
@@ -87,13 +88,13 @@ class TunnelState:
     info: TunnelInfo | None
 
 
-class TunnelCoordinator(DataUpdateCoordinator[TunnelState]):
-    """The one owner of a tunnel's state for its entities: fed by the updater, never polls."""
+class TunnelStatePublisher(DataUpdateCoordinator[TunnelState]):
+    """A tunnel's one published state, which its entities read: the updater sets it, no poll."""
 
     def __init__(
         self, hass: HomeAssistant, entry: ConfigEntry, tunnel: TunnelUpdater
     ) -> None:
-        """Initialize for one tunnel, with its state as of now."""
+        """Initialize for one tunnel; the first refresh publishes its state."""
         super().__init__(
             hass,
             LOGGER,
@@ -102,7 +103,6 @@ class TunnelCoordinator(DataUpdateCoordinator[TunnelState]):
             update_interval=None,
         )
         self._tunnel = tunnel
-        self.data = tunnel.snapshot()
 
     async def _async_update_data(self) -> TunnelState:
         """Return the state as of now (homeassistant.update_entity asks for it)."""
@@ -121,9 +121,10 @@ class TunnelUpdater:
         router: RouterCoordinator,
         sender: TunnelSender,
         info: TunnelInfoCoordinator,
+        device_id: str,
         min_interval: timedelta = MIN_UPDATE_INTERVAL,
     ) -> None:
-        """Initialize from the tunnel's subentry and its sender."""
+        """Initialize from the tunnel's subentry, its sender and its device."""
         self.hass = hass
         self.entry = entry
         self.subentry = subentry
@@ -132,18 +133,25 @@ class TunnelUpdater:
         self.sender = sender
         self._min_interval = min_interval
         self.credentials = tunnel_credentials(subentry)
-        # The setup, reauth or reconfigure flow that just checked the tunnel made an attempt.
-        self.last_attempt = sender.take_unshown()
+        self.last_attempt: UpdateAttempt | None = None
         self._cancel_timer: CALLBACK_TYPE | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
-        self.device_id: str | None = None  # set once the tunnel's device exists
-        self.coordinator = TunnelCoordinator(hass, entry, self)
+        self.device_id = device_id
+        self.state_publisher = TunnelStatePublisher(hass, entry, self)
 
     @property
     def tunnel_id(self) -> str:
         """Return HE's tunnel id."""
         return self.credentials.tunnel_id
+
+    async def async_config_entry_first_refresh(self) -> None:
+        """Publish the state once the router is read, with the attempt of the last flow.
+
+        The setup, reauth or reconfigure flow that just checked the tunnel made an attempt.
+        """
+        self.last_attempt = self.sender.take_unshown()
+        await self.state_publisher.async_config_entry_first_refresh()
 
     @property
     def record(self) -> EndpointRecord | None:
@@ -204,7 +212,7 @@ class TunnelUpdater:
 
     def _publish(self) -> None:
         if not self._stopped:
-            self.coordinator.async_set_updated_data(self.snapshot())
+            self.state_publisher.async_set_updated_data(self.snapshot())
 
     # -- lifecycle ---------------------------------------------------------------------------
     @callback
@@ -221,7 +229,7 @@ class TunnelUpdater:
             self._raise_issue(TunnelIssue.ABUSE, backoff)
         if (refusal := memory.refusal) is not None:
             self._report_refusal(refusal.status)
-        # The 6-hourly read of HE's information keeps our record honest.
+        # Each read of HE's information keeps our record honest.
         self.entry.async_on_unload(self.info.async_add_listener(self._async_on_info))
         # A reconfigure or reauth flow of this tunnel sends through the same sender.
         self.entry.async_on_unload(
@@ -326,7 +334,7 @@ class TunnelUpdater:
         async_clear_tunnel_issues(
             self.hass,
             self.tunnel_id,
-            [issue for issue in TunnelIssue if ended or issue is not TunnelIssue.ABUSE],
+            [issue for issue in HE_ISSUES if ended or issue is not TunnelIssue.ABUSE],
         )
         self._publish()
 
@@ -531,12 +539,12 @@ class TunnelUpdater:
         )
 
     def _fire(self, trigger_type: str, attempt: UpdateAttempt) -> None:
-        data: dict[str, Any] = {
-            "device_id": self.device_id,
-            "type": trigger_type,
-            "tunnel_id": self.tunnel_id,
-            "ip": attempt.ip,
-            "result": attempt.result.status.value,
-            "message": attempt.result.message,
-        }
-        self.hass.bus.async_fire(EVENT_TUNNELBROKER, data)
+        async_fire_device_event(
+            self.hass,
+            self.device_id,
+            trigger_type,
+            tunnel_id=self.tunnel_id,
+            ip=attempt.ip,
+            result=attempt.result.status.value,
+            message=attempt.result.message,
+        )
