@@ -30,6 +30,7 @@ from custom_components.tunnelbroker.const import (
     ENV_API_URL,
     ENV_HEALTH_TARGET,
     ROUTER_POLL_INTERVAL,
+    ST_IGD_V2,
     SUBENTRY_TUNNEL,
 )
 from custom_components.tunnelbroker.endpoint_store import (
@@ -43,6 +44,12 @@ from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.service_info.ssdp import (
+    ATTR_UPNP_DEVICE_TYPE,
+    ATTR_UPNP_FRIENDLY_NAME,
+    ATTR_UPNP_UDN,
+    SsdpServiceInfo,
+)
 from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
@@ -190,6 +197,23 @@ async def he(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[HeSimulator]:
     # The key travels only in the Authorization header, never in a URL.
     urls = [r.path_qs for r in [*simulator.requests, *simulator.info_requests]]
     assert not [url for url in urls if UPDATE_KEY in url]
+
+
+def ssdp_discovery(
+    location: str, st: str = ST_IGD_V2, udn: str = ROUTER_UDN
+) -> SsdpServiceInfo:
+    """What HA's SSDP scanner hands a flow for an IGD."""
+    return SsdpServiceInfo(
+        ssdp_usn=f"{udn}::{st}",
+        ssdp_st=st,
+        ssdp_location=location,
+        ssdp_udn=udn,
+        upnp={
+            ATTR_UPNP_DEVICE_TYPE: st,
+            ATTR_UPNP_FRIENDLY_NAME: "Simulated router",
+            ATTR_UPNP_UDN: udn,
+        },
+    )
 
 
 def tunnel_subentry(

@@ -46,8 +46,6 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.service_info.ssdp import (
     ATTR_UPNP_DEVICE_TYPE,
-    ATTR_UPNP_FRIENDLY_NAME,
-    ATTR_UPNP_UDN,
     SsdpServiceInfo,
 )
 from homeassistant.helpers.translation import async_get_translations
@@ -64,6 +62,7 @@ from .conftest import (
     poll,
     seed_endpoint,
     setup_entry,
+    ssdp_discovery,
     tunnel_subentry,
     wan_change,
 )
@@ -81,23 +80,6 @@ CREDENTIALS = {
     CONF_UPDATE_KEY: UPDATE_KEY,
     CONF_TUNNEL_ID: TUNNEL_ID,
 }
-
-
-def discovery(
-    location: str, st: str = ST_IGD_V2, udn: str = ROUTER_UDN
-) -> SsdpServiceInfo:
-    """What HA's SSDP scanner hands a flow for an IGD."""
-    return SsdpServiceInfo(
-        ssdp_usn=f"{udn}::{st}",
-        ssdp_st=st,
-        ssdp_location=location,
-        ssdp_udn=udn,
-        upnp={
-            ATTR_UPNP_DEVICE_TYPE: st,
-            ATTR_UPNP_FRIENDLY_NAME: "Simulated router",
-            ATTR_UPNP_UDN: udn,
-        },
-    )
 
 
 def _port(location: str) -> int:
@@ -124,7 +106,7 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     he: HeSimulator,
 ) -> None:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "confirm"
@@ -163,7 +145,7 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
 
 
 async def test_ssdp_incomplete_discovery(hass: HomeAssistant) -> None:
-    info = discovery("")
+    info = ssdp_discovery("")
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_SSDP}, data=info
     )
@@ -172,7 +154,7 @@ async def test_ssdp_incomplete_discovery(hass: HomeAssistant) -> None:
 
 
 async def test_ssdp_not_an_igd(hass: HomeAssistant, igd: IgdSimulator) -> None:
-    info = discovery(igd.location)
+    info = ssdp_discovery(igd.location)
     info.upnp[ATTR_UPNP_DEVICE_TYPE] = "urn:schemas-upnp-org:device:MediaRenderer:1"
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_SSDP}, data=info
@@ -185,11 +167,15 @@ async def test_ssdp_igd_v1_and_v2_of_one_router_give_one_flow(
     hass: HomeAssistant, igd: IgdSimulator
 ) -> None:
     first = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location, ST_IGD_V1)
+        DOMAIN,
+        context={"source": SOURCE_SSDP},
+        data=ssdp_discovery(igd.location, ST_IGD_V1),
     )
     assert first["type"] is FlowResultType.FORM
     second = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location, ST_IGD_V2)
+        DOMAIN,
+        context={"source": SOURCE_SSDP},
+        data=ssdp_discovery(igd.location, ST_IGD_V2),
     )
     assert second["type"] is FlowResultType.ABORT
     assert second["reason"] == "already_in_progress"
@@ -207,7 +193,7 @@ async def test_ssdp_known_router_at_new_location_is_followed(
     new_location = await igd.start()
     assert new_location != old_location
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(new_location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(new_location)
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
@@ -220,7 +206,7 @@ async def test_confirm_router_gone_then_back(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
 ) -> None:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     location = igd.location
     await igd.stop()
@@ -234,7 +220,7 @@ async def test_confirm_router_gone_then_back(
 
 async def _at_tunnel_step(hass: HomeAssistant, igd: IgdSimulator) -> str:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["step_id"] == "tunnel"
@@ -412,7 +398,10 @@ async def test_user_picks_discovered_router(
     discovered: list[SsdpServiceInfo],
 ) -> None:
     discovered.extend(
-        [discovery(igd.location, ST_IGD_V1), discovery(igd.location, ST_IGD_V2)]
+        [
+            ssdp_discovery(igd.location, ST_IGD_V1),
+            ssdp_discovery(igd.location, ST_IGD_V2),
+        ]
     )
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -435,7 +424,7 @@ async def test_user_picks_discovered_router(
 async def test_user_discovered_router_gone(
     hass: HomeAssistant, igd: IgdSimulator, discovered: list[SsdpServiceInfo]
 ) -> None:
-    discovered.append(discovery(igd.location))
+    discovered.append(ssdp_discovery(igd.location))
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -455,9 +444,9 @@ async def test_user_skips_configured_and_foreign_discoveries(
     discovered: list[SsdpServiceInfo],
 ) -> None:
     config_entry.add_to_hass(hass)
-    foreign = discovery("http://127.0.0.1:2/desc.xml", udn="uuid:printer")
+    foreign = ssdp_discovery("http://127.0.0.1:2/desc.xml", udn="uuid:printer")
     foreign.upnp[ATTR_UPNP_DEVICE_TYPE] = "urn:schemas-upnp-org:device:Printer:1"
-    discovered.extend([discovery(igd.location), foreign])
+    discovered.extend([ssdp_discovery(igd.location), foreign])
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -470,7 +459,7 @@ async def test_user_chooses_manual_entry(
     he: HeSimulator,
     discovered: list[SsdpServiceInfo],
 ) -> None:
-    discovered.append(discovery("http://127.0.0.1:3/other.xml", udn="uuid:other"))
+    discovered.append(ssdp_discovery("http://127.0.0.1:3/other.xml", udn="uuid:other"))
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -1415,7 +1404,7 @@ async def test_a_spoofed_announcement_does_not_move_the_router(
     await rogue.start(host="127.0.0.2")
     try:
         result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(rogue.location)
+            DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(rogue.location)
         )
         await hass.async_block_till_done(wait_background_tasks=True)
         assert result["type"] is FlowResultType.ABORT
