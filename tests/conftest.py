@@ -23,25 +23,25 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
-    CONF_TUNNEL_ID,
     CONF_UDN,
-    CONF_UPDATE_KEY,
     DOMAIN,
     ENV_API_URL,
     ENV_HEALTH_TARGET,
     ROUTER_POLL_INTERVAL,
     ST_IGD_V2,
-    SUBENTRY_TUNNEL,
 )
 from custom_components.tunnelbroker.endpoint_store import (
     DATA_ENDPOINT_STORE,
     STORAGE_KEY,
 )
+from custom_components.tunnelbroker.protocol.he_client import TunnelCredentials
+from custom_components.tunnelbroker.tunnel_flow import (
+    tunnel_subentry as build_tunnel_subentry,
+)
 from custom_components.tunnelbroker.tunnel_sender import DATA_SENDERS
 from homeassistant.components.ssdp import DOMAIN as SSDP_DOMAIN
 from homeassistant.components.ssdp.const import SSDP_SCANNER
 from homeassistant.config_entries import ConfigSubentryData
-from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.service_info.ssdp import (
@@ -219,29 +219,27 @@ def ssdp_discovery(
 def tunnel_subentry(
     tunnel_id: str = TUNNEL_ID, update_key: str = UPDATE_KEY
 ) -> ConfigSubentryData:
-    """Return a tunnel subentry as the config flow creates it."""
-    return ConfigSubentryData(
-        data={
-            CONF_USERNAME: USERNAME,
-            CONF_UPDATE_KEY: update_key,
-            CONF_TUNNEL_ID: tunnel_id,
-        },
-        subentry_type=SUBENTRY_TUNNEL,
-        title=f"Tunnel {tunnel_id}",
-        unique_id=tunnel_id,
+    """Return a tunnel subentry as the flows create it (the integration's own builder)."""
+    return build_tunnel_subentry(TunnelCredentials(USERNAME, update_key, tunnel_id))
+
+
+def router_entry(
+    location: str, *tunnels: ConfigSubentryData, udn: str = ROUTER_UDN
+) -> MockConfigEntry:
+    """Return a router entry as the config flow creates it, holding `tunnels`."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Simulated router",
+        unique_id=udn,
+        data={CONF_LOCATION: location, CONF_UDN: udn},
+        subentries_data=list(tunnels),
     )
 
 
 @pytest.fixture
 def config_entry(igd: IgdSimulator) -> MockConfigEntry:
     """A router entry with one tunnel, pointing at the simulated router."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="Simulated router",
-        unique_id=ROUTER_UDN,
-        data={CONF_LOCATION: igd.location, CONF_UDN: ROUTER_UDN},
-        subentries_data=[tunnel_subentry()],
-    )
+    return router_entry(igd.location, tunnel_subentry())
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ from .conftest import (
     WAN_IP,
     find_device,
     poll,
+    router_entry,
     seed_endpoint,
     setup_entry,
     ssdp_discovery,
@@ -369,21 +370,8 @@ async def test_tunnel_step_router_stopped_answering(
 async def test_tunnel_already_configured_elsewhere(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
 ) -> None:
-    MockConfigEntry(
-        domain=DOMAIN,
-        unique_id="uuid:other-router",
-        data={
-            CONF_LOCATION: "http://127.0.0.1:1/rootDesc.xml",
-            CONF_UDN: "uuid:other-router",
-        },
-        subentries_data=[
-            {
-                "data": CREDENTIALS,
-                "subentry_type": SUBENTRY_TUNNEL,
-                "title": "T",
-                "unique_id": TUNNEL_ID,
-            }
-        ],
+    router_entry(
+        "http://127.0.0.1:1/rootDesc.xml", tunnel_subentry(), udn="uuid:other-router"
     ).add_to_hass(hass)
     flow_id = await _at_tunnel_step(hass, igd)
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
@@ -529,11 +517,7 @@ async def test_manual_url_of_configured_router_updates_location(
     he: HeSimulator,
     discovered: list[SsdpServiceInfo],
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=ROUTER_UDN,
-        data={CONF_LOCATION: "http://127.0.0.1:1/old.xml", CONF_UDN: ROUTER_UDN},
-    )
+    entry = router_entry("http://127.0.0.1:1/old.xml")
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -848,7 +832,6 @@ async def test_two_tunnels_refused_at_once_both_reach_the_user(
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """HE refuses both tunnels of the router; HA keeps one reauth flow per entry.
@@ -857,12 +840,8 @@ async def test_two_tunnels_refused_at_once_both_reach_the_user(
     without a prompt.
     """
     second = "654321"
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=config_entry.title,
-        unique_id=ROUTER_UDN,
-        data=config_entry.data,
-        subentries_data=[tunnel_subentry(), tunnel_subentry(second, "key-2")],
+    config_entry = router_entry(
+        igd.location, tunnel_subentry(), tunnel_subentry(second, "key-2")
     )
     he.add_tunnel(USERNAME, second, "key-2", endpoint=WAN_IP)
     he.tunnel(TUNNEL_ID).endpoint = WAN_IP
@@ -1185,15 +1164,10 @@ async def test_reconfigure_tunnel_errors_then_new_key(
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
 ) -> None:
     """Each refusal keeps the form (without the key); a title the user chose stays."""
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=config_entry.title,
-        unique_id=ROUTER_UDN,
-        data=config_entry.data,
-        subentries_data=[tunnel_subentry(), tunnel_subentry(OTHER_TUNNEL, "other-key")],
+    config_entry = router_entry(
+        igd.location, tunnel_subentry(), tunnel_subentry(OTHER_TUNNEL, "other-key")
     )
     he.add_tunnel(USERNAME, OTHER_TUNNEL, "other-key", endpoint=WAN_IP)
     seed_endpoint(hass_storage, WAN_IP, he=he)
@@ -1426,12 +1400,8 @@ async def test_setup_refuses_another_device_at_the_routers_location(
     hass: HomeAssistant, he: HeSimulator, igd: IgdSimulator
 ) -> None:
     """The stored URL now answers with another UPnP identity: nothing is read or sent."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Simulated router",
-        unique_id="uuid:the-router-that-was-set-up",
-        data={CONF_LOCATION: igd.location, "udn": "uuid:the-router-that-was-set-up"},
-        subentries_data=[tunnel_subentry()],
+    entry = router_entry(
+        igd.location, tunnel_subentry(), udn="uuid:the-router-that-was-set-up"
     )
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR

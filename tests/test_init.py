@@ -33,6 +33,7 @@ from .conftest import (
     WAN_IP,
     find_device,
     poll,
+    router_entry,
     setup_entry,
     tunnel_subentry,
     wan_change,
@@ -159,16 +160,9 @@ async def test_removing_a_tunnel_removes_its_device_and_issues(
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=config_entry.title,
-        unique_id=config_entry.unique_id,
-        data=config_entry.data,
-        subentries_data=[tunnel_subentry(), tunnel_subentry("777")],
-    )
+    config_entry = router_entry(igd.location, tunnel_subentry(), tunnel_subentry("777"))
     he.add_tunnel(USERNAME, "777", UPDATE_KEY)
     he.force_reply("nohost")
     await setup_entry(hass, config_entry)
