@@ -23,7 +23,9 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
+    CONF_TUNNEL_ID,
     CONF_UDN,
+    CONF_UPDATE_KEY,
     DOMAIN,
     ENV_API_URL,
     ENV_HEALTH_TARGET,
@@ -42,6 +44,7 @@ from custom_components.tunnelbroker.tunnel_sender import DATA_SENDERS
 from homeassistant.components.ssdp import DOMAIN as SSDP_DOMAIN
 from homeassistant.components.ssdp.const import SSDP_SCANNER
 from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.service_info.ssdp import (
@@ -57,6 +60,13 @@ from simulators.igd import IgdSimulator, RouterShape
 from .support.values import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
 
 __all__ = ["ROUTER_UDN", "TUNNEL_ID", "UPDATE_KEY", "USERNAME", "WAN_IP"]
+
+# The test tunnel, as a user types it into the tunnel step.
+CREDENTIALS = {
+    CONF_USERNAME: USERNAME,
+    CONF_UPDATE_KEY: UPDATE_KEY,
+    CONF_TUNNEL_ID: TUNNEL_ID,
+}
 
 
 class _Snapshots(HomeAssistantSnapshotExtension):

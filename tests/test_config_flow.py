@@ -53,6 +53,7 @@ from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
 from .conftest import (
+    CREDENTIALS,
     ROUTER_UDN,
     TUNNEL_ID,
     UPDATE_KEY,
@@ -74,12 +75,6 @@ FIELD_OF = {
     "unknown_tunnel": CONF_TUNNEL_ID,
     "invalid_tunnel_id": CONF_TUNNEL_ID,
     "tunnel_already_configured": CONF_TUNNEL_ID,
-}
-
-CREDENTIALS = {
-    CONF_USERNAME: USERNAME,
-    CONF_UPDATE_KEY: UPDATE_KEY,
-    CONF_TUNNEL_ID: TUNNEL_ID,
 }
 
 

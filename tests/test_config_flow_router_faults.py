@@ -14,25 +14,18 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
-    CONF_TUNNEL_ID,
-    CONF_UPDATE_KEY,
     DOMAIN,
     SAFETY_POLL_INTERVAL,
 )
 from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_USERNAME, STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, poll, ssdp_discovery
+from .conftest import CREDENTIALS, WAN_IP, poll, ssdp_discovery
 
-CREDENTIALS = {
-    CONF_USERNAME: USERNAME,
-    CONF_UPDATE_KEY: UPDATE_KEY,
-    CONF_TUNNEL_ID: TUNNEL_ID,
-}
 EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 
 
