@@ -68,6 +68,7 @@ from .conftest import (
     tunnel_subentry,
     wan_change,
 )
+from .support.entity_ids import ENDPOINT, EVENT, EXTERNAL_IP, STATUS
 
 # Errors about one field are shown on it (the user sees which field to correct).
 FIELD_OF = {
@@ -127,13 +128,11 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     assert dict(subentry.data) == CREDENTIALS
     # The credentials were checked by the one update that set the endpoint; setup sends nothing.
     assert [(r.myip, r.reply) for r in he.requests] == [(WAN_IP, f"good {WAN_IP}")]
-    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
+    assert hass.states.get(ENDPOINT).state == WAN_IP
     assert entry.state is ConfigEntryState.LOADED
-    assert (
-        hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP
-    )
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
     # The setup's update is an update: the event entity shows it, not Unknown.
-    event = hass.states.get("event.tunnel_123456_endpoint_update")
+    event = hass.states.get(EVENT)
     assert event.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
     assert event.attributes["event_type"] == "updated"
     assert event.attributes["ip"] == WAN_IP
@@ -262,7 +261,7 @@ async def test_setup_when_he_holds_the_address_sends_no_update(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert he.requests == []
     assert len(he.info_requests) >= 1
-    event = hass.states.get("event.tunnel_123456_endpoint_update")
+    event = hass.states.get(EVENT)
     assert event.attributes["event_type"] == "unchanged"
     assert event.attributes["message"] == "already held (tunnel information)"
 
@@ -819,7 +818,7 @@ async def test_reauth_started_by_runtime_takes_new_key(
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1
-    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
+    assert hass.states.get(ENDPOINT).state == WAN_IP
 
 
 async def test_two_tunnels_refused_at_once_both_reach_the_user(
@@ -1044,9 +1043,7 @@ async def test_reconfigure_router_to_new_url(
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1
-    assert (
-        hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP
-    )
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
     assert he.requests == []
 
 
@@ -1107,7 +1104,7 @@ async def test_reconfigure_tunnel_to_right_id_keeps_key(
     """The fix for nohost: the id was wrong; an empty key field keeps the key."""
     he.add_tunnel(USERNAME, OTHER_TUNNEL, UPDATE_KEY, endpoint="198.51.100.7")
     subentry_id = tunnel_subentry_id(loaded)
-    old_entity = "sensor.tunnel_123456_tunnel_endpoint"
+    old_entity = ENDPOINT
     assert entity_registry.async_get(old_entity) is not None
     result = await loaded.start_subentry_reconfigure_flow(hass, subentry_id)
     assert result["type"] is FlowResultType.FORM
@@ -1317,7 +1314,7 @@ async def test_the_setup_flows_update_starts_the_minimum_interval(
     freezer.tick(timedelta(seconds=30))
     await wan_change(hass, igd, freezer, "84.17.3.5")
     assert len(he.requests) == 1
-    assert hass.states.get("sensor.tunnel_123456_status").state == "rate_limited"
+    assert hass.states.get(STATUS).state == "rate_limited"
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     assert [r.reply for r in he.requests][-1] == "good 84.17.3.5"
 

@@ -25,8 +25,7 @@ from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
 from .conftest import CREDENTIALS, WAN_IP, poll, ssdp_discovery
-
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
+from .support.entity_ids import EXTERNAL_IP
 
 
 def _serve_edited(igd: IgdSimulator, old: str, new: str) -> None:

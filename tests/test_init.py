@@ -38,6 +38,7 @@ from .conftest import (
     tunnel_subentry,
     wan_change,
 )
+from .support.entity_ids import EXTERNAL_IP
 
 
 async def test_setup_and_unload(
@@ -215,7 +216,6 @@ async def test_override_serves_updates_and_tunnel_information(
 
 # -- hostile and broken routers (issue #4, router side) ---------------------------------------
 
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 BAD_REPLY = "The router's answer could not be used: "
 UNREACHABLE = "The router did not answer: "
 

@@ -46,9 +46,9 @@ from .conftest import (
     seed_endpoint,
     setup_entry,
 )
+from .support.entity_ids import EXTERNAL_IP
 
 NEW_IP = "84.17.1.30"
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 EVENTS = "sensor.simulated_router_router_events"
 
 

@@ -34,8 +34,8 @@ from simulators.he import HeSimulator
 from simulators.igd import SECOND_WAN_IP, IgdSimulator, RouterShape
 
 from .conftest import CREDENTIALS, ROUTER_UDN, WAN_IP, poll, setup_entry, wan_change
+from .support.entity_ids import EXTERNAL_IP
 
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 NEW_IP = "84.17.9.9"
 
 
