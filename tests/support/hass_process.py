@@ -33,10 +33,10 @@ import socket
 import subprocess
 import sys
 import time
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from .igd_router import clean_env
+from .lifecycle import Lifecycle
 
 REPO = Path(__file__).resolve().parents[2]
 HASS = Path(sys.executable).with_name("hass")
@@ -115,7 +115,7 @@ def _storage(key: str, data: Any, version: int = 1) -> str:
     )
 
 
-class HassProcess:
+class HassProcess(Lifecycle):
     """`hass` in a temporary config dir, optionally inside a network namespace."""
 
     def __init__(
@@ -156,20 +156,6 @@ class HassProcess:
         self.start_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._out: IO[bytes] | None = None
-
-    def __enter__(self) -> Self:
-        """Start hass and wait until it answers HTTP."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop hass."""
-        self.stop()
 
     # -- process -----------------------------------------------------------------------------
 
