@@ -31,7 +31,6 @@ from pathlib import Path
 import re
 import shutil
 import subprocess
-import sys
 from typing import Any
 
 from awesomeversion import AwesomeVersion
@@ -49,6 +48,7 @@ from homeassistant.const import __version__ as HA_VERSION
 from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
 from simulators.control_page import TUNNEL_BROKEN, TUNNEL_PASSING
 from tests.support.hass_process import HassProcess
+from tests.support.simulator_process import HE_BANNER, ROUTER_BANNER, SimulatorProcess
 
 pytestmark = pytest.mark.browser
 
@@ -105,7 +105,7 @@ def _ip(*args: str, check: bool = True) -> None:
 class Simulators:
     """`python -m simulators`, as scripts/develop runs it, on free loopback ports."""
 
-    process: subprocess.Popen[str]
+    process: SimulatorProcess
     netns: str
     location: str  # the router's description URL
     control_page: str
@@ -133,40 +133,22 @@ class Simulators:
 
 @pytest.fixture
 def simulators(netns: str) -> Generator[Simulators]:
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [
-            *(str(IP), "netns", "exec", netns),
-            sys.executable,
-            "-m",
-            "simulators",
-            "--router-port",
-            str(ROUTER_PORT),
-            "--he-port",
-            str(HE_PORT),
-        ],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(3)]
-    try:
-        assert lines[0].startswith("router description URL: "), lines
-        assert lines[1].startswith("router control page: "), lines
-        assert lines[2].startswith("HE API URL: "), lines
+    def in_netns(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen([str(IP), "netns", "exec", netns, *argv], **kwargs)  # noqa: S603
+
+    router_url, control_page = ROUTER_BANNER
+    with SimulatorProcess(
+        [*("--router-port", str(ROUTER_PORT)), *("--he-port", str(HE_PORT))],
+        (*ROUTER_BANNER, *HE_BANNER),
+        in_netns,
+    ) as process:
         yield Simulators(
             process=process,
             netns=netns,
-            location=lines[0].split(": ", 1)[1].strip(),
-            control_page=lines[1].split(": ", 1)[1].strip(),
-            he_url=lines[2].split(": ", 1)[1].split()[0],
+            location=process.printed(router_url),
+            control_page=process.printed(control_page),
+            he_url=process.printed(HE_BANNER[0]),
         )
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
 
 
 @pytest.fixture
