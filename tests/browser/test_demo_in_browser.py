@@ -345,7 +345,7 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("In sync")).to_be_visible()
     expect(page.get_by_text("Tunnel reachable")).to_be_visible()
     expect(page.get_by_text("Check tunnel")).to_be_visible()
-    last_update = _state(hass, "sensor.tunnel_100000_last_update")
+    last_update = hass.state_of("sensor.tunnel_100000_last_update")
 
     # The simulator's control page, in a second tab: press "Change WAN address".
     control = page.context.new_page()
@@ -360,7 +360,7 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
         timeout=UI_TIMEOUT_MS + MIN_INTERVAL_S * 1000
     )
     expect(page.get_by_text(FIRST_WAN_IP)).to_have_count(0)
-    assert _state(hass, "sensor.tunnel_100000_last_update") > last_update
+    assert hass.state_of("sensor.tunnel_100000_last_update") > last_update
     _screenshot(page, screenshots, "device-tunnel")
     # ... and so does the router's page.
     page.get_by_role("link", name="Simulated router").click()
@@ -384,8 +384,8 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("Status", exact=True)).to_be_visible()
     expect(page.get_by_text("Waiting for the rate limit")).to_be_visible()
     expect(page.get_by_text("Next attempt")).to_be_visible()
-    assert _state(hass, "sensor.tunnel_100000_status") == "rate_limited"
-    assert _state(hass, "sensor.tunnel_100000_next_attempt") not in ("unknown", "")
+    assert hass.state_of("sensor.tunnel_100000_status") == "rate_limited"
+    assert hass.state_of("sensor.tunnel_100000_next_attempt") not in ("unknown", "")
     assert len(simulators.he_requests()) == 2  # nothing sent meanwhile
     _screenshot(page, screenshots, "device-tunnel-rate-limited")
 
@@ -393,19 +393,19 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     # private network): the demo check's echoes to ::1 go unanswered. Check tunnel shows it
     # at once, and Tunnel reachable is back once the tunnel is mended and checked again.
     reachable = "binary_sensor.tunnel_100000_tunnel_reachable"
-    assert _state(hass, reachable) == "on"
+    assert hass.state_of(reachable) == "on"
     control.get_by_role("button", name="Break the tunnel").click()
     expect(control.locator("#tunnel-state")).to_have_text(TUNNEL_BROKEN)
     _press(page, "Check tunnel")
     expect(page.get_by_text("Disconnected")).to_be_visible()
-    assert _state(hass, reachable) == "off"
-    assert _state(hass, "sensor.tunnel_100000_round_trip") == "unavailable"
+    assert hass.state_of(reachable) == "off"
+    assert hass.state_of("sensor.tunnel_100000_round_trip") == "unavailable"
     _screenshot(page, screenshots, "device-tunnel-unreachable")
     control.get_by_role("button", name="Mend the tunnel").click()
     expect(control.locator("#tunnel-state")).to_have_text(TUNNEL_PASSING)
     _press(page, "Check tunnel")
     expect(page.get_by_text("Disconnected")).to_have_count(0)
-    assert _state(hass, reachable) == "on"
+    assert hass.state_of(reachable) == "on"
 
     # The router's options: an event callback URL that cannot work is refused on its field.
     page.goto(hass.base_url + "/config/integrations/integration/tunnelbroker")
@@ -435,9 +435,3 @@ def _press(page: Page, button: str) -> None:
 def _screenshot(page: Page, folder: Path, name: str) -> None:
     # Transitions finished first: no half-faded button or field in the README's images.
     page.screenshot(path=folder / f"{name}.png", animations="disabled")
-
-
-def _state(hass: HassProcess, entity_id: str) -> str:
-    state = hass.state(entity_id)
-    assert state is not None, f"{entity_id} does not exist"
-    return str(state["state"])

@@ -34,11 +34,6 @@ SERVER_V6 = "sensor.tunnel_100000_server_ipv6"
 ISSUE_AFTER_S = 5
 
 
-def _state(hass: HassProcess, entity_id: str) -> str:
-    state = hass.state(entity_id)
-    return "" if state is None else str(state["state"])
-
-
 def _check(hass: HassProcess) -> str | None:
     """Press Check tunnel, as in the UI (WebSocket API); return the error shown, if any."""
     try:
@@ -102,28 +97,31 @@ def test_the_tunnel_answers_then_goes_silent_then_comes_back(
     ):
         add_integration_from_ssdp(hass, he)
         wait_until(
-            lambda: _state(hass, SERVER_V6) not in ("", "unavailable", "unknown"),
+            lambda: (
+                hass.state_of(SERVER_V6, missing="")
+                not in ("", "unavailable", "unknown")
+            ),
             30,
             "HE's tunnel information",
         )
-        server = str(ip_interface(_state(hass, SERVER_V6)).ip)
-        client = str(ip_interface(_state(hass, "sensor.tunnel_100000_client_ipv6")).ip)
+        server = str(ip_interface(hass.state_of(SERVER_V6)).ip)
+        client = str(ip_interface(hass.state_of("sensor.tunnel_100000_client_ipv6")).ip)
         # Before the path exists: no IPv6 route from Home Assistant's host to HE's server.
         error = _check(hass)
         assert error is not None and "no IPv6 route" in error, error
-        assert _state(hass, REACHABLE) == "unavailable"
+        assert hass.state_of(REACHABLE) == "unavailable"
 
         with EchoPeer(igd_router.client_ns, server=server, client=client) as peer:
             _check(hass)
-            assert _state(hass, REACHABLE) == "on"
-            assert float(_state(hass, ROUND_TRIP)) > 0
+            assert hass.state_of(REACHABLE) == "on"
+            assert float(hass.state_of(ROUND_TRIP)) > 0
             assert _issues(hass) == []
 
             # HE's side drops the echoes: off at once, the issue after the window.
             peer.block_echo()
             _check(hass)
-            assert _state(hass, REACHABLE) == "off"
-            assert _state(hass, ROUND_TRIP) == "unavailable"
+            assert hass.state_of(REACHABLE) == "off"
+            assert hass.state_of(ROUND_TRIP) == "unavailable"
             assert _issues(hass) == []
             wait_until(
                 lambda: _notified(hass) == {"tunnel_down"}, 10, "Tunnel went down"
@@ -135,6 +133,6 @@ def test_the_tunnel_answers_then_goes_silent_then_comes_back(
             # Echoes come back: on, the issue gone by itself.
             peer.unblock_echo()
             _check(hass)
-            assert _state(hass, REACHABLE) == "on"
+            assert hass.state_of(REACHABLE) == "on"
             assert _issues(hass) == []
         assert _notified(hass) == {"tunnel_down", "tunnel_up"}

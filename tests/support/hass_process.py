@@ -480,6 +480,14 @@ class HassProcess(Lifecycle):
         result: dict[str, Any] = payload
         return result
 
+    def state_of(self, entity_id: str, missing: str | None = None) -> str:
+        """One entity's state string; `missing` if it does not exist (fails without one)."""
+        state = self.state(entity_id)
+        if state is None:
+            assert missing is not None, f"{entity_id} does not exist"
+            return missing
+        return str(state["state"])
+
     def flow_progress(self) -> list[dict[str, Any]]:
         """The config flows in progress (incl. discovered ones, with context.source)."""
         flows: list[dict[str, Any]] = self.ws_command("config_entries/flow/progress")
