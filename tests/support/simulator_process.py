@@ -1,4 +1,4 @@
-"""`python -m simulators` as a child process: started, its banner checked, stopped."""
+"""The simulators as child processes: started from the repo, their banner checked, stopped."""
 
 from __future__ import annotations
 
@@ -14,6 +14,29 @@ ROUTER_BANNER = ("router description URL: ", "router control page: ")
 HE_BANNER = ("HE API URL: ",)
 
 
+def launch_child(
+    argv: Sequence[str], launch: Callable[..., subprocess.Popen[Any]] = subprocess.Popen
+) -> subprocess.Popen[str]:
+    """Start `argv` by `launch` in the repo: no stdin, stdout and stderr one text pipe."""
+    process: subprocess.Popen[str] = launch(
+        list(argv),
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process
+
+
+def stop_child(process: subprocess.Popen[str], timeout: float = 10) -> None:
+    """SIGTERM it, wait for its end and close its pipe (safe to repeat)."""
+    process.terminate()
+    process.wait(timeout=timeout)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 class SimulatorProcess(Lifecycle):
     """One run of the simulators with `args`, started by `launch` (in a namespace, say)."""
 
@@ -27,13 +50,8 @@ class SimulatorProcess(Lifecycle):
 
         The lines read are `lines`; a wrong one stops the process and fails.
         """
-        self._process: subprocess.Popen[str] = launch(
-            [sys.executable, "-m", "simulators", *args],
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        self._process = launch_child(
+            [sys.executable, "-m", "simulators", *args], launch
         )
         try:
             assert self._process.stdout is not None
@@ -51,9 +69,6 @@ class SimulatorProcess(Lifecycle):
 
     def stop(self) -> None:
         """Stop it (safe to repeat)."""
-        self._process.terminate()
-        self._process.wait(timeout=10)
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        stop_child(self._process)
 
     close = stop  # as bench/ calls it
