@@ -29,11 +29,15 @@ from custom_components.tunnelbroker.const import (
     ENV_API_URL,
     ENV_HEALTH_TARGET,
     ROUTER_POLL_INTERVAL,
-    SUBENTRY_TUNNEL,
+    ST_IGD_V2,
 )
 from custom_components.tunnelbroker.endpoint_store import (
     DATA_ENDPOINT_STORE,
     STORAGE_KEY,
+)
+from custom_components.tunnelbroker.protocol.he_client import TunnelCredentials
+from custom_components.tunnelbroker.tunnel_flow import (
+    tunnel_subentry as build_tunnel_subentry,
 )
 from custom_components.tunnelbroker.tunnel_sender import DATA_SENDERS
 from homeassistant.components.ssdp import DOMAIN as SSDP_DOMAIN
@@ -42,6 +46,12 @@ from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.service_info.ssdp import (
+    ATTR_UPNP_DEVICE_TYPE,
+    ATTR_UPNP_FRIENDLY_NAME,
+    ATTR_UPNP_UDN,
+    SsdpServiceInfo,
+)
 from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
@@ -49,6 +59,13 @@ from simulators.igd import IgdSimulator, RouterShape
 from .support.values import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
 
 __all__ = ["ROUTER_UDN", "TUNNEL_ID", "UPDATE_KEY", "USERNAME", "WAN_IP"]
+
+# The test tunnel, as a user types it into the tunnel step.
+CREDENTIALS = {
+    CONF_USERNAME: USERNAME,
+    CONF_UPDATE_KEY: UPDATE_KEY,
+    CONF_TUNNEL_ID: TUNNEL_ID,
+}
 
 
 class _Snapshots(HomeAssistantSnapshotExtension):
@@ -191,32 +208,47 @@ async def he(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[HeSimulator]:
     assert not [url for url in urls if UPDATE_KEY in url]
 
 
+def ssdp_discovery(
+    location: str, st: str = ST_IGD_V2, udn: str = ROUTER_UDN
+) -> SsdpServiceInfo:
+    """What HA's SSDP scanner hands a flow for an IGD."""
+    return SsdpServiceInfo(
+        ssdp_usn=f"{udn}::{st}",
+        ssdp_st=st,
+        ssdp_location=location,
+        ssdp_udn=udn,
+        upnp={
+            ATTR_UPNP_DEVICE_TYPE: st,
+            ATTR_UPNP_FRIENDLY_NAME: "Simulated router",
+            ATTR_UPNP_UDN: udn,
+        },
+    )
+
+
 def tunnel_subentry(
     tunnel_id: str = TUNNEL_ID, update_key: str = UPDATE_KEY
 ) -> ConfigSubentryData:
-    """Return a tunnel subentry as the config flow creates it."""
-    return ConfigSubentryData(
-        data={
-            CONF_USERNAME: USERNAME,
-            CONF_UPDATE_KEY: update_key,
-            CONF_TUNNEL_ID: tunnel_id,
-        },
-        subentry_type=SUBENTRY_TUNNEL,
-        title=f"Tunnel {tunnel_id}",
-        unique_id=tunnel_id,
+    """Return a tunnel subentry as the flows create it (the integration's own builder)."""
+    return build_tunnel_subentry(TunnelCredentials(USERNAME, update_key, tunnel_id))
+
+
+def router_entry(
+    location: str, *tunnels: ConfigSubentryData, udn: str = ROUTER_UDN
+) -> MockConfigEntry:
+    """Return a router entry as the config flow creates it, holding `tunnels`."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Simulated router",
+        unique_id=udn,
+        data={CONF_LOCATION: location},
+        subentries_data=list(tunnels),
     )
 
 
 @pytest.fixture
 def config_entry(igd: IgdSimulator) -> MockConfigEntry:
     """A router entry with one tunnel, pointing at the simulated router."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="Simulated router",
-        unique_id=ROUTER_UDN,
-        data={CONF_LOCATION: igd.location},
-        subentries_data=[tunnel_subentry()],
-    )
+    return router_entry(igd.location, tunnel_subentry())
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
 from .conftest import TUNNEL_ID, WAN_IP, poll, wan_change
-
-BUTTON = "button.tunnel_123456_update_endpoint"
+from .support.entity_ids import BUTTON
 
 
 async def press(hass: HomeAssistant) -> None:

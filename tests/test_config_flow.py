@@ -46,8 +46,6 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.service_info.ssdp import (
     ATTR_UPNP_DEVICE_TYPE,
-    ATTR_UPNP_FRIENDLY_NAME,
-    ATTR_UPNP_UDN,
     SsdpServiceInfo,
 )
 from homeassistant.helpers.translation import async_get_translations
@@ -55,6 +53,7 @@ from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
 from .conftest import (
+    CREDENTIALS,
     ROUTER_UDN,
     TUNNEL_ID,
     UPDATE_KEY,
@@ -62,11 +61,14 @@ from .conftest import (
     WAN_IP,
     find_device,
     poll,
+    router_entry,
     seed_endpoint,
     setup_entry,
+    ssdp_discovery,
     tunnel_subentry,
     wan_change,
 )
+from .support.entity_ids import ENDPOINT, EVENT, EXTERNAL_IP, STATUS
 
 # Errors about one field are shown on it (the user sees which field to correct).
 FIELD_OF = {
@@ -75,29 +77,6 @@ FIELD_OF = {
     "invalid_tunnel_id": CONF_TUNNEL_ID,
     "tunnel_already_configured": CONF_TUNNEL_ID,
 }
-
-CREDENTIALS = {
-    CONF_USERNAME: USERNAME,
-    CONF_UPDATE_KEY: UPDATE_KEY,
-    CONF_TUNNEL_ID: TUNNEL_ID,
-}
-
-
-def discovery(
-    location: str, st: str = ST_IGD_V2, udn: str = ROUTER_UDN
-) -> SsdpServiceInfo:
-    """What HA's SSDP scanner hands a flow for an IGD."""
-    return SsdpServiceInfo(
-        ssdp_usn=f"{udn}::{st}",
-        ssdp_st=st,
-        ssdp_location=location,
-        ssdp_udn=udn,
-        upnp={
-            ATTR_UPNP_DEVICE_TYPE: st,
-            ATTR_UPNP_FRIENDLY_NAME: "Simulated router",
-            ATTR_UPNP_UDN: udn,
-        },
-    )
 
 
 def _port(location: str) -> int:
@@ -124,7 +103,7 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     he: HeSimulator,
 ) -> None:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "confirm"
@@ -149,13 +128,11 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
     assert dict(subentry.data) == CREDENTIALS
     # The credentials were checked by the one update that set the endpoint; setup sends nothing.
     assert [(r.myip, r.reply) for r in he.requests] == [(WAN_IP, f"good {WAN_IP}")]
-    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
+    assert hass.states.get(ENDPOINT).state == WAN_IP
     assert entry.state is ConfigEntryState.LOADED
-    assert (
-        hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP
-    )
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
     # The setup's update is an update: the event entity shows it, not Unknown.
-    event = hass.states.get("event.tunnel_123456_endpoint_update")
+    event = hass.states.get(EVENT)
     assert event.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
     assert event.attributes["event_type"] == "updated"
     assert event.attributes["ip"] == WAN_IP
@@ -163,7 +140,7 @@ async def test_ssdp_discovery_creates_entry_with_tunnel(
 
 
 async def test_ssdp_incomplete_discovery(hass: HomeAssistant) -> None:
-    info = discovery("")
+    info = ssdp_discovery("")
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_SSDP}, data=info
     )
@@ -172,7 +149,7 @@ async def test_ssdp_incomplete_discovery(hass: HomeAssistant) -> None:
 
 
 async def test_ssdp_not_an_igd(hass: HomeAssistant, igd: IgdSimulator) -> None:
-    info = discovery(igd.location)
+    info = ssdp_discovery(igd.location)
     info.upnp[ATTR_UPNP_DEVICE_TYPE] = "urn:schemas-upnp-org:device:MediaRenderer:1"
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_SSDP}, data=info
@@ -185,11 +162,15 @@ async def test_ssdp_igd_v1_and_v2_of_one_router_give_one_flow(
     hass: HomeAssistant, igd: IgdSimulator
 ) -> None:
     first = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location, ST_IGD_V1)
+        DOMAIN,
+        context={"source": SOURCE_SSDP},
+        data=ssdp_discovery(igd.location, ST_IGD_V1),
     )
     assert first["type"] is FlowResultType.FORM
     second = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location, ST_IGD_V2)
+        DOMAIN,
+        context={"source": SOURCE_SSDP},
+        data=ssdp_discovery(igd.location, ST_IGD_V2),
     )
     assert second["type"] is FlowResultType.ABORT
     assert second["reason"] == "already_in_progress"
@@ -207,7 +188,7 @@ async def test_ssdp_known_router_at_new_location_is_followed(
     new_location = await igd.start()
     assert new_location != old_location
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(new_location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(new_location)
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
@@ -220,7 +201,7 @@ async def test_confirm_router_gone_then_back(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
 ) -> None:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     location = igd.location
     await igd.stop()
@@ -234,7 +215,7 @@ async def test_confirm_router_gone_then_back(
 
 async def _at_tunnel_step(hass: HomeAssistant, igd: IgdSimulator) -> str:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["step_id"] == "tunnel"
@@ -286,7 +267,7 @@ async def test_setup_when_he_holds_the_address_sends_no_update(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert he.requests == []
     assert len(he.info_requests) >= 1
-    event = hass.states.get("event.tunnel_123456_endpoint_update")
+    event = hass.states.get(EVENT)
     assert event.attributes["event_type"] == "unchanged"
     assert event.attributes["message"] == "already held (tunnel information)"
 
@@ -388,18 +369,8 @@ async def test_tunnel_step_router_stopped_answering(
 async def test_tunnel_already_configured_elsewhere(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
 ) -> None:
-    MockConfigEntry(
-        domain=DOMAIN,
-        unique_id="uuid:other-router",
-        data={CONF_LOCATION: "http://127.0.0.1:1/rootDesc.xml"},
-        subentries_data=[
-            {
-                "data": CREDENTIALS,
-                "subentry_type": SUBENTRY_TUNNEL,
-                "title": "T",
-                "unique_id": TUNNEL_ID,
-            }
-        ],
+    router_entry(
+        "http://127.0.0.1:1/rootDesc.xml", tunnel_subentry(), udn="uuid:other-router"
     ).add_to_hass(hass)
     flow_id = await _at_tunnel_step(hass, igd)
     result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
@@ -414,7 +385,10 @@ async def test_user_picks_discovered_router(
     discovered: list[SsdpServiceInfo],
 ) -> None:
     discovered.extend(
-        [discovery(igd.location, ST_IGD_V1), discovery(igd.location, ST_IGD_V2)]
+        [
+            ssdp_discovery(igd.location, ST_IGD_V1),
+            ssdp_discovery(igd.location, ST_IGD_V2),
+        ]
     )
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -437,7 +411,7 @@ async def test_user_picks_discovered_router(
 async def test_user_discovered_router_gone(
     hass: HomeAssistant, igd: IgdSimulator, discovered: list[SsdpServiceInfo]
 ) -> None:
-    discovered.append(discovery(igd.location))
+    discovered.append(ssdp_discovery(igd.location))
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -457,9 +431,9 @@ async def test_user_skips_configured_and_foreign_discoveries(
     discovered: list[SsdpServiceInfo],
 ) -> None:
     config_entry.add_to_hass(hass)
-    foreign = discovery("http://127.0.0.1:2/desc.xml", udn="uuid:printer")
+    foreign = ssdp_discovery("http://127.0.0.1:2/desc.xml", udn="uuid:printer")
     foreign.upnp[ATTR_UPNP_DEVICE_TYPE] = "urn:schemas-upnp-org:device:Printer:1"
-    discovered.extend([discovery(igd.location), foreign])
+    discovered.extend([ssdp_discovery(igd.location), foreign])
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -472,7 +446,7 @@ async def test_user_chooses_manual_entry(
     he: HeSimulator,
     discovered: list[SsdpServiceInfo],
 ) -> None:
-    discovered.append(discovery("http://127.0.0.1:3/other.xml", udn="uuid:other"))
+    discovered.append(ssdp_discovery("http://127.0.0.1:3/other.xml", udn="uuid:other"))
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -554,11 +528,7 @@ async def test_manual_url_of_configured_router_updates_location(
     he: HeSimulator,
     discovered: list[SsdpServiceInfo],
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=ROUTER_UDN,
-        data={CONF_LOCATION: "http://127.0.0.1:1/old.xml"},
-    )
+    entry = router_entry("http://127.0.0.1:1/old.xml")
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -865,7 +835,7 @@ async def test_reauth_started_by_runtime_takes_new_key(
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1
-    assert hass.states.get("sensor.tunnel_123456_tunnel_endpoint").state == WAN_IP
+    assert hass.states.get(ENDPOINT).state == WAN_IP
 
 
 async def test_two_tunnels_refused_at_once_both_reach_the_user(
@@ -873,7 +843,6 @@ async def test_two_tunnels_refused_at_once_both_reach_the_user(
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """HE refuses both tunnels of the router; HA keeps one reauth flow per entry.
@@ -882,12 +851,8 @@ async def test_two_tunnels_refused_at_once_both_reach_the_user(
     without a prompt.
     """
     second = "654321"
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=config_entry.title,
-        unique_id=ROUTER_UDN,
-        data=config_entry.data,
-        subentries_data=[tunnel_subentry(), tunnel_subentry(second, "key-2")],
+    config_entry = router_entry(
+        igd.location, tunnel_subentry(), tunnel_subentry(second, "key-2")
     )
     he.add_tunnel(USERNAME, second, "key-2", endpoint=WAN_IP)
     he.tunnel(TUNNEL_ID).endpoint = WAN_IP
@@ -1095,9 +1060,7 @@ async def test_reconfigure_router_to_new_url(
     assert loaded.state is ConfigEntryState.LOADED
     assert loaded.runtime_data is not runtime_before
     assert await reload_count(hass, igd, notifies_before) == 1
-    assert (
-        hass.states.get("sensor.simulated_router_external_ip_address").state == WAN_IP
-    )
+    assert hass.states.get(EXTERNAL_IP).state == WAN_IP
     assert he.requests == []
 
 
@@ -1175,7 +1138,7 @@ async def test_reconfigure_tunnel_to_right_id_keeps_key(
     """The fix for nohost: the id was wrong; an empty key field keeps the key."""
     he.add_tunnel(USERNAME, OTHER_TUNNEL, UPDATE_KEY, endpoint="198.51.100.7")
     subentry_id = tunnel_subentry_id(loaded)
-    old_entity = "sensor.tunnel_123456_tunnel_endpoint"
+    old_entity = ENDPOINT
     assert entity_registry.async_get(old_entity) is not None
     result = await loaded.start_subentry_reconfigure_flow(hass, subentry_id)
     assert result["type"] is FlowResultType.FORM
@@ -1227,15 +1190,10 @@ async def test_reconfigure_tunnel_errors_then_new_key(
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
 ) -> None:
     """Each refusal keeps the form (without the key); a title the user chose stays."""
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=config_entry.title,
-        unique_id=ROUTER_UDN,
-        data=config_entry.data,
-        subentries_data=[tunnel_subentry(), tunnel_subentry(OTHER_TUNNEL, "other-key")],
+    config_entry = router_entry(
+        igd.location, tunnel_subentry(), tunnel_subentry(OTHER_TUNNEL, "other-key")
     )
     he.add_tunnel(USERNAME, OTHER_TUNNEL, "other-key", endpoint=WAN_IP)
     seed_endpoint(hass_storage, WAN_IP, he=he)
@@ -1390,7 +1348,7 @@ async def test_the_setup_flows_update_starts_the_minimum_interval(
     freezer.tick(timedelta(seconds=30))
     await wan_change(hass, igd, freezer, "84.17.3.5")
     assert len(he.requests) == 1
-    assert hass.states.get("sensor.tunnel_123456_status").state == "rate_limited"
+    assert hass.states.get(STATUS).state == "rate_limited"
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     assert [r.reply for r in he.requests][-1] == "good 84.17.3.5"
 
@@ -1446,7 +1404,7 @@ async def test_a_spoofed_announcement_does_not_move_the_router(
     await rogue.start(host="127.0.0.2")
     try:
         result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_SSDP}, data=discovery(rogue.location)
+            DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(rogue.location)
         )
         await hass.async_block_till_done(wait_background_tasks=True)
         assert result["type"] is FlowResultType.ABORT
@@ -1468,12 +1426,8 @@ async def test_setup_refuses_another_device_at_the_routers_location(
     hass: HomeAssistant, he: HeSimulator, igd: IgdSimulator
 ) -> None:
     """The stored URL now answers with another UPnP identity: nothing is read or sent."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Simulated router",
-        unique_id="uuid:the-router-that-was-set-up",
-        data={CONF_LOCATION: igd.location},
-        subentries_data=[tunnel_subentry()],
+    entry = router_entry(
+        igd.location, tunnel_subentry(), udn="uuid:the-router-that-was-set-up"
     )
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.SETUP_ERROR

@@ -14,33 +14,18 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tunnelbroker.const import (
     CONF_LOCATION,
-    CONF_TUNNEL_ID,
-    CONF_UPDATE_KEY,
     DOMAIN,
     SAFETY_POLL_INTERVAL,
-    ST_IGD_V2,
 )
 from homeassistant.config_entries import SOURCE_SSDP, SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_USERNAME, STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers.service_info.ssdp import (
-    ATTR_UPNP_DEVICE_TYPE,
-    ATTR_UPNP_FRIENDLY_NAME,
-    ATTR_UPNP_UDN,
-    SsdpServiceInfo,
-)
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, poll
-
-CREDENTIALS = {
-    CONF_USERNAME: USERNAME,
-    CONF_UPDATE_KEY: UPDATE_KEY,
-    CONF_TUNNEL_ID: TUNNEL_ID,
-}
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
+from .conftest import CREDENTIALS, WAN_IP, poll, ssdp_discovery
+from .support.entity_ids import EXTERNAL_IP
 
 
 def _serve_edited(igd: IgdSimulator, old: str, new: str) -> None:
@@ -106,20 +91,6 @@ def _heal(igd: IgdSimulator) -> None:
     igd.serve_raw_description(None)
 
 
-def _discovery(location: str) -> SsdpServiceInfo:
-    return SsdpServiceInfo(
-        ssdp_usn=f"{ROUTER_UDN}::{ST_IGD_V2}",
-        ssdp_st=ST_IGD_V2,
-        ssdp_location=location,
-        ssdp_udn=ROUTER_UDN,
-        upnp={
-            ATTR_UPNP_DEVICE_TYPE: ST_IGD_V2,
-            ATTR_UPNP_FRIENDLY_NAME: "Simulated router",
-            ATTR_UPNP_UDN: ROUTER_UDN,
-        },
-    )
-
-
 @pytest.mark.parametrize(("break_router", "error"), BROKEN_DESCRIPTIONS)
 async def test_manual_url_of_a_broken_router(
     hass: HomeAssistant,
@@ -170,7 +141,7 @@ async def test_discovered_router_turns_hostile_before_confirm(
     error: str,
 ) -> None:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=_discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     igd.set_fault(fault)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
@@ -199,7 +170,7 @@ async def test_tunnel_step_with_garbage_address_sends_nothing(
 ) -> None:
     """The router answers garbage when the tunnel is checked: no usable address, no update."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=_discovery(igd.location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(igd.location)
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["step_id"] == "tunnel"
@@ -241,7 +212,7 @@ async def test_router_at_a_new_address_is_followed_via_ssdp(
     assert hass.states.get(EXTERNAL_IP).state == STATE_UNAVAILABLE
 
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_SSDP}, data=_discovery(new_location)
+        DOMAIN, context={"source": SOURCE_SSDP}, data=ssdp_discovery(new_location)
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT

@@ -23,6 +23,7 @@ from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
 from .conftest import WAN_IP, setup_entry
+from .support.entity_ids import STATUS
 
 
 async def test_round_trip_and_forget(
@@ -233,4 +234,4 @@ async def test_setup_goes_on_with_a_store_it_cannot_read_whole(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue) is not None
     # HE's tunnel information settles what was forgotten; the router's address goes out once.
     assert [r.myip for r in he.requests] == [WAN_IP]
-    assert hass.states.get("sensor.tunnel_123456_status").state == "in_sync"
+    assert hass.states.get(STATUS).state == "in_sync"

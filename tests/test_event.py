@@ -15,8 +15,7 @@ from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
 from .conftest import poll, wan_change
-
-EVENT = "event.tunnel_123456_endpoint_update"
+from .support.entity_ids import BUTTON, EVENT
 
 
 async def test_one_event_per_attempt(
@@ -52,7 +51,7 @@ async def test_one_event_per_attempt(
     await hass.services.async_call(
         BUTTON_DOMAIN,
         SERVICE_PRESS,
-        {ATTR_ENTITY_ID: "button.tunnel_123456_update_endpoint"},
+        {ATTR_ENTITY_ID: BUTTON},
         blocking=True,
     )
     state = hass.states.get(EVENT)

@@ -33,10 +33,12 @@ from .conftest import (
     WAN_IP,
     find_device,
     poll,
+    router_entry,
     setup_entry,
     tunnel_subentry,
     wan_change,
 )
+from .support.entity_ids import EXTERNAL_IP
 
 
 async def test_setup_and_unload(
@@ -159,16 +161,9 @@ async def test_removing_a_tunnel_removes_its_device_and_issues(
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=config_entry.title,
-        unique_id=config_entry.unique_id,
-        data=config_entry.data,
-        subentries_data=[tunnel_subentry(), tunnel_subentry("777")],
-    )
+    config_entry = router_entry(igd.location, tunnel_subentry(), tunnel_subentry("777"))
     he.add_tunnel(USERNAME, "777", UPDATE_KEY)
     he.force_reply("nohost")
     await setup_entry(hass, config_entry)
@@ -221,7 +216,6 @@ async def test_override_serves_updates_and_tunnel_information(
 
 # -- hostile and broken routers (issue #4, router side) ---------------------------------------
 
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 BAD_REPLY = "The router's answer could not be used: "
 UNREACHABLE = "The router did not answer: "
 

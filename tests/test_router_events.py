@@ -38,10 +38,17 @@ from homeassistant.helpers import issue_registry as ir
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import WAN_IP, poll, router_announces, seed_endpoint, setup_entry
+from .conftest import (
+    WAN_IP,
+    poll,
+    router_announces,
+    router_entry,
+    seed_endpoint,
+    setup_entry,
+)
+from .support.entity_ids import EXTERNAL_IP
 
 NEW_IP = "84.17.1.30"
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 EVENTS = "sensor.simulated_router_router_events"
 
 
@@ -409,11 +416,7 @@ async def other() -> AsyncGenerator[IgdSimulator]:
 
 def second_entry(other: IgdSimulator) -> MockConfigEntry:
     """The second router's entry (no tunnel)."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=other.udn,
-        data={"location": other.location},
-    )
+    return router_entry(other.location, udn=other.udn)
 
 
 async def test_routers_share_one_notify_server_until_unloaded(

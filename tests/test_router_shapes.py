@@ -21,8 +21,6 @@ from custom_components.tunnelbroker.const import (
     AUTOMATIC_CONNECTION,
     CONF_AUTOMATIC_UPDATE,
     CONF_LOCATION,
-    CONF_TUNNEL_ID,
-    CONF_UPDATE_KEY,
     CONF_WAN_CONNECTION,
     DOMAIN,
     INITIAL_EVENT_TIMEOUT,
@@ -30,29 +28,14 @@ from custom_components.tunnelbroker.const import (
 )
 from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from simulators.he import HeSimulator
 from simulators.igd import SECOND_WAN_IP, IgdSimulator, RouterShape
 
-from .conftest import (
-    ROUTER_UDN,
-    TUNNEL_ID,
-    UPDATE_KEY,
-    USERNAME,
-    WAN_IP,
-    poll,
-    setup_entry,
-    wan_change,
-)
+from .conftest import CREDENTIALS, ROUTER_UDN, WAN_IP, poll, setup_entry, wan_change
+from .support.entity_ids import EXTERNAL_IP
 
-CREDENTIALS = {
-    CONF_USERNAME: USERNAME,
-    CONF_UPDATE_KEY: UPDATE_KEY,
-    CONF_TUNNEL_ID: TUNNEL_ID,
-}
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 NEW_IP = "84.17.9.9"
 
 

@@ -33,9 +33,8 @@ from .conftest import (
     setup_entry,
     wan_change,
 )
+from .support.entity_ids import ENDPOINT, EXTERNAL_IP, NEXT_ATTEMPT, STATUS
 
-EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
-ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
 LAST_UPDATE = "sensor.tunnel_123456_last_update"
 
 
@@ -243,12 +242,8 @@ async def test_tunnel_information_refused_sensors_unavailable(
     assert hass.states.get(ENDPOINT).state == WAN_IP
 
 
-ENDPOINT_STATUS = "sensor.tunnel_123456_status"
-NEXT_ATTEMPT = "sensor.tunnel_123456_next_attempt"
-
-
 def _status(hass: HomeAssistant) -> tuple[str, str]:
-    return hass.states.get(ENDPOINT_STATUS).state, hass.states.get(NEXT_ATTEMPT).state
+    return hass.states.get(STATUS).state, hass.states.get(NEXT_ATTEMPT).state
 
 
 async def test_endpoint_status_explains_each_wait_with_its_end(
@@ -258,7 +253,7 @@ async def test_endpoint_status_explains_each_wait_with_its_end(
     loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    state = hass.states.get(ENDPOINT_STATUS)
+    state = hass.states.get(STATUS)
     assert state.attributes["friendly_name"] == "Tunnel 123456 Status"
     assert state.attributes["options"] == [
         "in_sync",
@@ -335,7 +330,7 @@ async def test_endpoint_status_refused_behind_nat_off_and_router_silent(
 
     igd.set_fault(Fault.HTTP_500)
     await poll(hass, freezer, SAFETY_POLL_INTERVAL)
-    assert hass.states.get(ENDPOINT_STATUS).state == STATE_UNAVAILABLE
+    assert hass.states.get(STATUS).state == STATE_UNAVAILABLE
     igd.set_fault(Fault.NONE)
     await poll(hass, freezer)
 
@@ -362,7 +357,7 @@ async def test_endpoint_status_updating_while_the_update_is_on_its_way(
         "state_changed",
         lambda event: (
             seen.append(event.data["new_state"].state)
-            if event.data["entity_id"] == ENDPOINT_STATUS
+            if event.data["entity_id"] == STATUS
             else None
         ),
     )

@@ -33,6 +33,7 @@ from simulators.private_network import DEMO_LAN_IP
 from simulators.tunnel_switch import ECHO_IGNORE_ALL
 from tests.support.hass_process import REPO
 from tests.support.ipv6_path import echo_check
+from tests.support.simulator_process import launch_child, stop_child
 
 pytestmark = pytest.mark.router
 
@@ -91,22 +92,13 @@ def _children(pid: int) -> list[int]:
 def _launched(
     prefix: list[str], ports: list[int | str], command: list[str]
 ) -> Generator[subprocess.Popen[str]]:
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [*prefix, *LAUNCHER, *(f"--forward={port}" for port in ports), "--", *command],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = launch_child(
+        [*prefix, *LAUNCHER, *(f"--forward={port}" for port in ports), "--", *command]
     )
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
-        assert process.stdout is not None
-        process.stdout.close()
+        stop_child(process, timeout=20)
 
 
 def _wait_for(url: str) -> str:

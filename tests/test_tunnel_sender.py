@@ -41,13 +41,12 @@ from simulators.he import HeSimulator, InfoFault
 from simulators.igd import IgdSimulator
 
 from .conftest import TUNNEL_ID, USERNAME, WAN_IP, poll, wan_change
+from .support.entity_ids import BUTTON, STATUS
 
 # A regression here tends to hang (a reload waiting on a request in flight): fail instead.
 pytestmark = pytest.mark.timeout(60)
 
 NEW_IP = "84.17.1.20"
-STATUS = "sensor.tunnel_123456_status"
-BUTTON = "button.tunnel_123456_update_endpoint"
 
 
 def status(hass: HomeAssistant) -> str:

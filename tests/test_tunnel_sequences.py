@@ -38,15 +38,13 @@ from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
 from .conftest import TUNNEL_ID, poll, restart, wan_change
+from .support.entity_ids import BUTTON, EXTERNAL_IP, STATUS
 
 SEEDS = range(10)
 STEPS = 60
 
 PUBLIC = ["84.17.0.10", "84.17.1.1", "84.17.2.2", "84.17.3.3"]
 BEHIND_NAT = "10.0.0.2"
-STATUS = "sensor.tunnel_123456_status"
-ROUTER_ADDRESS = "sensor.simulated_router_external_ip_address"
-BUTTON = "button.tunnel_123456_update_endpoint"
 # How HE answers, as a step switches it: (body, HTTP status, HE takes the update first).
 HE_MODES: dict[str, tuple[str, int, bool] | None] = {
     "normal": None,
@@ -190,7 +188,7 @@ class Run:
                 f"two requests {later - earlier:.0f} s apart"
             )
         status = self.hass.states.get(STATUS)
-        router = self.hass.states.get(ROUTER_ADDRESS)
+        router = self.hass.states.get(EXTERNAL_IP)
         if status is not None and status.state == "in_sync":
             assert router is not None
             assert self.he.tunnel(TUNNEL_ID).endpoint == router.state, self.fail(

@@ -51,14 +51,9 @@ from .conftest import (
     setup_entry,
     wan_change,
 )
+from .support.entity_ids import BUTTON, ENDPOINT, EVENT, NEXT_ATTEMPT, STATUS
 
 NEW_IP = "84.17.1.20"
-
-
-ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
-STATUS = "sensor.tunnel_123456_status"
-NEXT_ATTEMPT = "sensor.tunnel_123456_next_attempt"
-EVENT = "event.tunnel_123456_endpoint_update"
 
 
 def shown(hass: HomeAssistant, entity_id: str) -> str:
@@ -392,7 +387,7 @@ async def test_icmp_refusal_raises_a_repair_cleared_by_the_next_success(
     await hass.services.async_call(
         "button",
         "press",
-        {"entity_id": "button.tunnel_123456_update_endpoint"},
+        {"entity_id": BUTTON},
         blocking=True,
     )
     assert [r.reply for r in he.requests][-1] == f"good {NEW_IP}"

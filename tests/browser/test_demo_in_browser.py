@@ -31,7 +31,6 @@ from pathlib import Path
 import re
 import shutil
 import subprocess
-import sys
 from typing import Any
 
 from awesomeversion import AwesomeVersion
@@ -49,6 +48,7 @@ from homeassistant.const import __version__ as HA_VERSION
 from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
 from simulators.control_page import TUNNEL_BROKEN, TUNNEL_PASSING
 from tests.support.hass_process import HassProcess
+from tests.support.simulator_process import HE_BANNER, ROUTER_BANNER, SimulatorProcess
 
 pytestmark = pytest.mark.browser
 
@@ -105,7 +105,7 @@ def _ip(*args: str, check: bool = True) -> None:
 class Simulators:
     """`python -m simulators`, as scripts/develop runs it, on free loopback ports."""
 
-    process: subprocess.Popen[str]
+    process: SimulatorProcess
     netns: str
     location: str  # the router's description URL
     control_page: str
@@ -133,40 +133,22 @@ class Simulators:
 
 @pytest.fixture
 def simulators(netns: str) -> Generator[Simulators]:
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [
-            *(str(IP), "netns", "exec", netns),
-            sys.executable,
-            "-m",
-            "simulators",
-            "--router-port",
-            str(ROUTER_PORT),
-            "--he-port",
-            str(HE_PORT),
-        ],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(3)]
-    try:
-        assert lines[0].startswith("router description URL: "), lines
-        assert lines[1].startswith("router control page: "), lines
-        assert lines[2].startswith("HE API URL: "), lines
+    def in_netns(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen([str(IP), "netns", "exec", netns, *argv], **kwargs)  # noqa: S603
+
+    router_url, control_page = ROUTER_BANNER
+    with SimulatorProcess(
+        [*("--router-port", str(ROUTER_PORT)), *("--he-port", str(HE_PORT))],
+        (*ROUTER_BANNER, *HE_BANNER),
+        in_netns,
+    ) as process:
         yield Simulators(
             process=process,
             netns=netns,
-            location=lines[0].split(": ", 1)[1].strip(),
-            control_page=lines[1].split(": ", 1)[1].strip(),
-            he_url=lines[2].split(": ", 1)[1].split()[0],
+            location=process.printed(router_url),
+            control_page=process.printed(control_page),
+            he_url=process.printed(HE_BANNER[0]),
         )
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
 
 
 @pytest.fixture
@@ -363,7 +345,7 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("In sync")).to_be_visible()
     expect(page.get_by_text("Tunnel reachable")).to_be_visible()
     expect(page.get_by_text("Check tunnel")).to_be_visible()
-    last_update = _state(hass, "sensor.tunnel_100000_last_update")
+    last_update = hass.state_of("sensor.tunnel_100000_last_update")
 
     # The simulator's control page, in a second tab: press "Change WAN address".
     control = page.context.new_page()
@@ -378,7 +360,7 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
         timeout=UI_TIMEOUT_MS + MIN_INTERVAL_S * 1000
     )
     expect(page.get_by_text(FIRST_WAN_IP)).to_have_count(0)
-    assert _state(hass, "sensor.tunnel_100000_last_update") > last_update
+    assert hass.state_of("sensor.tunnel_100000_last_update") > last_update
     _screenshot(page, screenshots, "device-tunnel")
     # ... and so does the router's page.
     page.get_by_role("link", name="Simulated router").click()
@@ -402,8 +384,8 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("Status", exact=True)).to_be_visible()
     expect(page.get_by_text("Waiting for the rate limit")).to_be_visible()
     expect(page.get_by_text("Next attempt")).to_be_visible()
-    assert _state(hass, "sensor.tunnel_100000_status") == "rate_limited"
-    assert _state(hass, "sensor.tunnel_100000_next_attempt") not in ("unknown", "")
+    assert hass.state_of("sensor.tunnel_100000_status") == "rate_limited"
+    assert hass.state_of("sensor.tunnel_100000_next_attempt") not in ("unknown", "")
     assert len(simulators.he_requests()) == 2  # nothing sent meanwhile
     _screenshot(page, screenshots, "device-tunnel-rate-limited")
 
@@ -411,19 +393,19 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     # private network): the demo check's echoes to ::1 go unanswered. Check tunnel shows it
     # at once, and Tunnel reachable is back once the tunnel is mended and checked again.
     reachable = "binary_sensor.tunnel_100000_tunnel_reachable"
-    assert _state(hass, reachable) == "on"
+    assert hass.state_of(reachable) == "on"
     control.get_by_role("button", name="Break the tunnel").click()
     expect(control.locator("#tunnel-state")).to_have_text(TUNNEL_BROKEN)
     _press(page, "Check tunnel")
     expect(page.get_by_text("Disconnected")).to_be_visible()
-    assert _state(hass, reachable) == "off"
-    assert _state(hass, "sensor.tunnel_100000_round_trip") == "unavailable"
+    assert hass.state_of(reachable) == "off"
+    assert hass.state_of("sensor.tunnel_100000_round_trip") == "unavailable"
     _screenshot(page, screenshots, "device-tunnel-unreachable")
     control.get_by_role("button", name="Mend the tunnel").click()
     expect(control.locator("#tunnel-state")).to_have_text(TUNNEL_PASSING)
     _press(page, "Check tunnel")
     expect(page.get_by_text("Disconnected")).to_have_count(0)
-    assert _state(hass, reachable) == "on"
+    assert hass.state_of(reachable) == "on"
 
     # The router's options: an event callback URL that cannot work is refused on its field.
     page.goto(hass.base_url + "/config/integrations/integration/tunnelbroker")
@@ -453,9 +435,3 @@ def _press(page: Page, button: str) -> None:
 def _screenshot(page: Page, folder: Path, name: str) -> None:
     # Transitions finished first: no half-faded button or field in the README's images.
     page.screenshot(path=folder / f"{name}.png", animations="disabled")
-
-
-def _state(hass: HassProcess, entity_id: str) -> str:
-    state = hass.state(entity_id)
-    assert state is not None, f"{entity_id} does not exist"
-    return str(state["state"])

@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Generator
 import json
 from pathlib import Path
-import subprocess
-import sys
 from typing import Any
 import urllib.request
 
@@ -28,6 +26,7 @@ import pytest
 from homeassistant.const import __version__ as HA_VERSION
 from tests.support.hass_process import REPO, HassProcess, free_loopback_port
 from tests.support.real_stack import DEMO_TUNNEL_FORM, external_ip, wait_until
+from tests.support.simulator_process import HE_BANNER, ROUTER_BANNER, SimulatorProcess
 
 WAN_IP = "84.17.0.10"
 NEW_IP = "84.17.3.4"
@@ -41,33 +40,21 @@ EXPECTED_WARNINGS = (
 )
 
 
-class Simulators:
+class Simulators(SimulatorProcess):
     """`python -m simulators`: the demo's router and HE server on loopback ports."""
 
     def __init__(self) -> None:
         """Start both; return once they serve."""
         self.router_port = free_loopback_port()
         self.he_port = free_loopback_port()
-        self._process = subprocess.Popen(  # noqa: S603
+        super().__init__(
             [
-                sys.executable,
-                "-m",
-                "simulators",
-                "--router-port",
-                str(self.router_port),
-                "--he-port",
-                str(self.he_port),
-                "--wan-ip",
-                WAN_IP,
+                *("--router-port", str(self.router_port)),
+                *("--he-port", str(self.he_port)),
+                *("--wan-ip", WAN_IP),
             ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            (*ROUTER_BANNER, *HE_BANNER),
         )
-        assert self._process.stdout is not None
-        lines = [self._process.stdout.readline() for _ in range(3)]
-        assert "HE API URL" in lines[-1], lines
         self.location = f"http://127.0.0.1:{self.router_port}/rootDesc.xml"
         self.he_url = f"http://127.0.0.1:{self.he_port}"
 
@@ -92,17 +79,11 @@ class Simulators:
             state: dict[str, Any] = json.load(response)
             return state
 
-    def close(self) -> None:
-        """Stop them."""
-        self._process.terminate()
-        self._process.wait(timeout=10)
-
 
 @pytest.fixture
 def simulators() -> Generator[Simulators]:
-    sims = Simulators()
-    yield sims
-    sims.close()
+    with Simulators() as sims:
+        yield sims
 
 
 @pytest.fixture

@@ -12,31 +12,28 @@ from __future__ import annotations
 from collections.abc import Generator
 import json
 from pathlib import Path
-import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 
 from simulators.igd import RouterShape
-from tests.support.hass_process import HassProcess
 from tests.support.igd_router import IgdRouter
 from tests.support.real_stack import (
-    HE_PORT,
     PUSH_DEADLINE,
-    REPO,
     HeInNamespace,
     add_integration_from_ssdp,
     external_ip,
+    hass_next_to_he,
     wait_until,
 )
+from tests.support.simulator_process import ROUTER_BANNER, SimulatorProcess
 
 pytestmark = pytest.mark.router
 ROUTER_PORT = 5000
 
 
-class SimulatedRouter:
+class SimulatedRouter(SimulatorProcess):
     """The simulator, bound to the router's LAN address, in the router namespace."""
 
     def __init__(self, router: IgdRouter, shape: RouterShape) -> None:
@@ -44,28 +41,16 @@ class SimulatedRouter:
         router.stop_miniupnpd()
         self._router = router
         self.url = f"http://{router.router_ip}:{ROUTER_PORT}"
-        self._process = router.exec_in_router(
+        super().__init__(
             [
-                sys.executable,
-                "-m",
-                "simulators",
-                "--no-he",
-                "--ssdp",
-                "--host",
-                router.router_ip,
-                "--router-port",
-                str(ROUTER_PORT),
-                "--shape",
-                shape,
+                *("--no-he", "--ssdp"),
+                *("--host", router.router_ip),
+                *("--router-port", str(ROUTER_PORT)),
+                *("--shape", shape),
             ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            ROUTER_BANNER,
+            router.exec_in_router,
         )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        assert "router description URL" in line, line
 
     def state(self, **changes: str) -> dict[str, Any]:
         """Return the router's state, after `changes` (e.g. external_ip=...)."""
@@ -77,49 +62,37 @@ class SimulatedRouter:
         )
         return dict(json.loads(result.stdout))
 
-    def close(self) -> None:
-        """Stop it."""
-        self._process.terminate()
-        self._process.wait(timeout=10)
-
 
 @pytest.fixture
 def dsl_router(igd_router: IgdRouter) -> Generator[SimulatedRouter]:
-    router = SimulatedRouter(igd_router, RouterShape.DSL_TWO_CONNECTIONS)
-    yield router
-    router.close()
+    with SimulatedRouter(igd_router, RouterShape.DSL_TWO_CONNECTIONS) as router:
+        yield router
 
 
 def test_two_connection_devices_found_read_and_followed(
     igd_router: IgdRouter, dsl_router: SimulatedRouter, tmp_path: Path
 ) -> None:
-    he = HeInNamespace(igd_router)
-    try:
-        with HassProcess(
-            tmp_path / "hass-config",
-            netns=igd_router.client_ns,
-            env={
-                "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
-                "TUNNELBROKER_MIN_UPDATE_INTERVAL": "0",
-            },
-        ) as hass:
-            add_integration_from_ssdp(hass, he)
-            # The internet connection (first) is read, not the last (IPTV, 0.0.0.0).
-            assert [r["myip"] for r in he.requests()] == ["84.17.0.10"]
-            wait_until(lambda: external_ip(hass) == "84.17.0.10", 10, "the WAN sensor")
-            assert dsl_router.state()["subscriptions"] == ["/upnp/event/WANPPPConn1"]
-            time.sleep(6)  # past the wait for the router's initial NOTIFY
-            (entry,) = hass.config_entries("tunnelbroker")
-            diagnostics = hass.api(
-                "GET", f"/api/diagnostics/config_entry/{entry['entry_id']}"
-            )
-            assert diagnostics["data"]["events"]["trusted"] is True  # NOTIFYs arrive
+    with (
+        HeInNamespace(igd_router) as he,
+        hass_next_to_he(
+            igd_router, tmp_path / "hass-config", TUNNELBROKER_MIN_UPDATE_INTERVAL="0"
+        ) as hass,
+    ):
+        add_integration_from_ssdp(hass, he)
+        # The internet connection (first) is read, not the last (IPTV, 0.0.0.0).
+        assert [r["myip"] for r in he.requests()] == ["84.17.0.10"]
+        wait_until(lambda: external_ip(hass) == "84.17.0.10", 10, "the WAN sensor")
+        assert dsl_router.state()["subscriptions"] == ["/upnp/event/WANPPPConn1"]
+        time.sleep(6)  # past the wait for the router's initial NOTIFY
+        (entry,) = hass.config_entries("tunnelbroker")
+        diagnostics = hass.api(
+            "GET", f"/api/diagnostics/config_entry/{entry['entry_id']}"
+        )
+        assert diagnostics["data"]["events"]["trusted"] is True  # NOTIFYs arrive
 
-            # A change is pushed across the namespaces and reaches HE.
-            dsl_router.state(external_ip="84.17.0.20")
-            he.wait_for("84.17.0.20", PUSH_DEADLINE)
-            wait_until(
-                lambda: external_ip(hass) == "84.17.0.20", 10, "the sensor following"
-            )
-    finally:
-        he.close()
+        # A change is pushed across the namespaces and reaches HE.
+        dsl_router.state(external_ip="84.17.0.20")
+        he.wait_for("84.17.0.20", PUSH_DEADLINE)
+        wait_until(
+            lambda: external_ip(hass) == "84.17.0.20", 10, "the sensor following"
+        )

@@ -15,10 +15,10 @@ import pytest
 from tests.support.hass_process import HassProcess
 from tests.support.igd_router import IgdRouter
 from tests.support.real_stack import (
-    HE_PORT,
     HeInNamespace,
     add_integration_from_ssdp,
     external_ip,
+    hass_next_to_he,
     reboot_router_then_change,
     wait_until,
 )
@@ -33,23 +33,19 @@ pytestmark = pytest.mark.router
 
 @pytest.fixture
 def he_in_client(igd_router: IgdRouter) -> Generator[HeInNamespace]:
-    he = HeInNamespace(igd_router)
-    yield he
-    he.close()
+    with HeInNamespace(igd_router) as he:
+        yield he
 
 
 @pytest.fixture
 def hass_with_he(
     igd_router: IgdRouter, he_in_client: HeInNamespace, tmp_path: Path
 ) -> Generator[HassProcess]:
-    with HassProcess(
+    with hass_next_to_he(
+        igd_router,
         tmp_path / "hass-config",
-        netns=igd_router.client_ns,
-        env={
-            "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
-            # Changes seconds apart: the event path is what is measured here.
-            "TUNNELBROKER_MIN_UPDATE_INTERVAL": "0",
-        },
+        # Changes seconds apart: the event path is what is measured here.
+        TUNNELBROKER_MIN_UPDATE_INTERVAL="0",
     ) as hass:
         yield hass
 

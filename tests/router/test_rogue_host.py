@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
-import subprocess
-import sys
 
 import pytest
 
-from tests.support.hass_process import REPO, HassProcess
+from tests.support.hass_process import HassProcess
 from tests.support.igd_router import IgdRouter
 from tests.support.real_stack import (
-    HE_PORT,
     HeInNamespace,
     add_integration_from_ssdp,
     external_ip,
+    hass_next_to_he,
     wait_until,
 )
+from tests.support.simulator_process import ROUTER_BANNER, SimulatorProcess
 
 pytestmark = pytest.mark.router
 
@@ -52,20 +51,16 @@ for n in range(3):
 def hass_with_he(
     igd_router: IgdRouter, tmp_path: Path
 ) -> Generator[tuple[HassProcess, HeInNamespace]]:
-    he = HeInNamespace(igd_router)
-    try:
-        with HassProcess(
+    with (
+        HeInNamespace(igd_router) as he,
+        hass_next_to_he(
+            igd_router,
             tmp_path / "hass-config",
-            netns=igd_router.client_ns,
-            env={
-                "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
-                # The real router's change follows the setup's update at once.
-                "TUNNELBROKER_MIN_UPDATE_INTERVAL": "0",
-            },
-        ) as hass:
-            yield hass, he
-    finally:
-        he.close()
+            # The real router's change follows the setup's update at once.
+            TUNNELBROKER_MIN_UPDATE_INTERVAL="0",
+        ) as hass,
+    ):
+        yield hass, he
 
 
 def test_a_rogue_host_with_the_routers_udn_is_not_followed(
@@ -76,26 +71,17 @@ def test_a_rogue_host_with_the_routers_udn_is_not_followed(
     wait_until(lambda: external_ip(hass) == "84.17.0.10", 30, "the router's address")
     rogue_ip = f"{igd_router.lan_prefix}.66"
     igd_router.run_in_client(["ip", "addr", "add", f"{rogue_ip}/24", "dev", "eth0"])
-    rogue = igd_router.exec_in_client(
+    with SimulatorProcess(
         [
-            sys.executable,
-            "-m",
-            "simulators",
             "--no-he",
-            "--host",
-            rogue_ip,
-            "--router-port",
-            str(ROGUE_PORT),
-            "--udn",
-            igd_router.udn,
-            "--wan-ip",
-            ROGUE_WAN,
+            *("--host", rogue_ip),
+            *("--router-port", str(ROGUE_PORT)),
+            *("--udn", igd_router.udn),
+            *("--wan-ip", ROGUE_WAN),
         ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+        ROUTER_BANNER,
+        igd_router.exec_in_client,
+    ):
         location = f"http://{rogue_ip}:{ROGUE_PORT}/rootDesc.xml"
         wait_until(
             lambda: (
@@ -126,6 +112,3 @@ def test_a_rogue_host_with_the_routers_udn_is_not_followed(
         he.wait_for("84.17.0.77", 60.0)
         assert external_ip(hass) == "84.17.0.77"
         assert ROGUE_WAN not in [r["myip"] for r in he.requests()]
-    finally:
-        rogue.terminate()
-        rogue.wait(timeout=10)

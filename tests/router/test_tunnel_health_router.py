@@ -34,11 +34,6 @@ SERVER_V6 = "sensor.tunnel_100000_server_ipv6"
 ISSUE_AFTER_S = 5
 
 
-def _state(hass: HassProcess, entity_id: str) -> str:
-    state = hass.state(entity_id)
-    return "" if state is None else str(state["state"])
-
-
 def _check(hass: HassProcess) -> str | None:
     """Press Check tunnel, as in the UI (WebSocket API); return the error shown, if any."""
     try:
@@ -86,9 +81,9 @@ def _notified(hass: HassProcess) -> set[str]:
 def test_the_tunnel_answers_then_goes_silent_then_comes_back(
     igd_router: IgdRouter, tmp_path: Path
 ) -> None:
-    he = HeInNamespace(igd_router)
-    try:
-        with HassProcess(
+    with (
+        HeInNamespace(igd_router) as he,
+        HassProcess(
             tmp_path / "hass-config",
             netns=igd_router.client_ns,
             env={
@@ -98,46 +93,46 @@ def test_the_tunnel_answers_then_goes_silent_then_comes_back(
                 "TUNNELBROKER_HEALTH_TARGET": "",
             },
             extra_yaml=AUTOMATIONS,
-        ) as hass:
-            add_integration_from_ssdp(hass, he)
+        ) as hass,
+    ):
+        add_integration_from_ssdp(hass, he)
+        wait_until(
+            lambda: (
+                hass.state_of(SERVER_V6, missing="")
+                not in ("", "unavailable", "unknown")
+            ),
+            30,
+            "HE's tunnel information",
+        )
+        server = str(ip_interface(hass.state_of(SERVER_V6)).ip)
+        client = str(ip_interface(hass.state_of("sensor.tunnel_100000_client_ipv6")).ip)
+        # Before the path exists: no IPv6 route from Home Assistant's host to HE's server.
+        error = _check(hass)
+        assert error is not None and "no IPv6 route" in error, error
+        assert hass.state_of(REACHABLE) == "unavailable"
+
+        with EchoPeer(igd_router.client_ns, server=server, client=client) as peer:
+            _check(hass)
+            assert hass.state_of(REACHABLE) == "on"
+            assert float(hass.state_of(ROUND_TRIP)) > 0
+            assert _issues(hass) == []
+
+            # HE's side drops the echoes: off at once, the issue after the window.
+            peer.block_echo()
+            _check(hass)
+            assert hass.state_of(REACHABLE) == "off"
+            assert hass.state_of(ROUND_TRIP) == "unavailable"
+            assert _issues(hass) == []
             wait_until(
-                lambda: _state(hass, SERVER_V6) not in ("", "unavailable", "unknown"),
-                30,
-                "HE's tunnel information",
+                lambda: _notified(hass) == {"tunnel_down"}, 10, "Tunnel went down"
             )
-            server = str(ip_interface(_state(hass, SERVER_V6)).ip)
-            client = str(
-                ip_interface(_state(hass, "sensor.tunnel_100000_client_ipv6")).ip
-            )
-            # Before the path exists: no IPv6 route from Home Assistant's host to HE's server.
-            error = _check(hass)
-            assert error is not None and "no IPv6 route" in error, error
-            assert _state(hass, REACHABLE) == "unavailable"
+            time.sleep(ISSUE_AFTER_S + 1)
+            _check(hass)
+            assert _issues(hass) == ["tunnel_unreachable_100000"]
 
-            with EchoPeer(igd_router.client_ns, server=server, client=client) as peer:
-                _check(hass)
-                assert _state(hass, REACHABLE) == "on"
-                assert float(_state(hass, ROUND_TRIP)) > 0
-                assert _issues(hass) == []
-
-                # HE's side drops the echoes: off at once, the issue after the window.
-                peer.block_echo()
-                _check(hass)
-                assert _state(hass, REACHABLE) == "off"
-                assert _state(hass, ROUND_TRIP) == "unavailable"
-                assert _issues(hass) == []
-                wait_until(
-                    lambda: _notified(hass) == {"tunnel_down"}, 10, "Tunnel went down"
-                )
-                time.sleep(ISSUE_AFTER_S + 1)
-                _check(hass)
-                assert _issues(hass) == ["tunnel_unreachable_100000"]
-
-                # Echoes come back: on, the issue gone by itself.
-                peer.unblock_echo()
-                _check(hass)
-                assert _state(hass, REACHABLE) == "on"
-                assert _issues(hass) == []
-            assert _notified(hass) == {"tunnel_down", "tunnel_up"}
-    finally:
-        he.close()
+            # Echoes come back: on, the issue gone by itself.
+            peer.unblock_echo()
+            _check(hass)
+            assert hass.state_of(REACHABLE) == "on"
+            assert _issues(hass) == []
+        assert _notified(hass) == {"tunnel_down", "tunnel_up"}

@@ -33,10 +33,10 @@ import socket
 import subprocess
 import sys
 import time
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from .igd_router import clean_env
+from .lifecycle import Lifecycle
 
 REPO = Path(__file__).resolve().parents[2]
 HASS = Path(sys.executable).with_name("hass")
@@ -115,7 +115,7 @@ def _storage(key: str, data: Any, version: int = 1) -> str:
     )
 
 
-class HassProcess:
+class HassProcess(Lifecycle):
     """`hass` in a temporary config dir, optionally inside a network namespace."""
 
     def __init__(
@@ -156,20 +156,6 @@ class HassProcess:
         self.start_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._out: IO[bytes] | None = None
-
-    def __enter__(self) -> Self:
-        """Start hass and wait until it answers HTTP."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop hass."""
-        self.stop()
 
     # -- process -----------------------------------------------------------------------------
 
@@ -493,6 +479,14 @@ class HassProcess:
             raise HassError(f"GET state of {entity_id}: HTTP {status}: {payload}")
         result: dict[str, Any] = payload
         return result
+
+    def state_of(self, entity_id: str, missing: str | None = None) -> str:
+        """One entity's state string; `missing` if it does not exist (fails without one)."""
+        state = self.state(entity_id)
+        if state is None:
+            assert missing is not None, f"{entity_id} does not exist"
+            return missing
+        return str(state["state"])
 
     def flow_progress(self) -> list[dict[str, Any]]:
         """The config flows in progress (incl. discovered ones, with context.source)."""

@@ -34,8 +34,9 @@ import signal
 import subprocess
 import tempfile
 import time
-from types import TracebackType
-from typing import IO, Any, Literal, Self
+from typing import IO, Any, Literal
+
+from .lifecycle import Lifecycle
 
 MINIUPNPD = os.environ.get("MINIUPNPD", "/usr/sbin/miniupnpd")
 DEFAULT_WAN = "84.17.0.10/24"
@@ -168,7 +169,7 @@ def check_prerequisites() -> None:
         )
 
 
-class IgdRouter:
+class IgdRouter(Lifecycle):
     """A miniupnpd router and one client namespace; use as a context manager or up()/down()."""
 
     def __init__(
@@ -203,20 +204,6 @@ class IgdRouter:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> Self:
-        """Bring the router up."""
-        self.up()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Tear everything down, even after a failure."""
-        self.down()
-
     def up(self) -> str:
         """Create both namespaces, start miniupnpd, wait for its description; return the URL."""
         check_prerequisites()
@@ -246,6 +233,10 @@ class IgdRouter:
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self._is_up = False
+
+    # `with` brings the router up, and down even after a failure.
+    start = up
+    stop = down
 
     def _create_network(self) -> None:
         r, c = self.router_ns, self.client_ns
@@ -476,38 +467,28 @@ class IgdRouter:
         return subprocess.Popen(self.ns_argv(ns, argv), **popen_kwargs)  # noqa: S603
 
     def run_in_client(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float = 30,
-        check: bool = True,
-        **kwargs: Any,
+        self, argv: Sequence[str], **kwargs: Any
     ) -> subprocess.CompletedProcess[str]:
-        """Run `argv` in the client namespace to its end; output captured as text."""
-        return self._run_in(
-            self.client_ns, argv, timeout=timeout, check=check, **kwargs
-        )
+        """Run `argv` in the client namespace to its end; output captured as text.
+
+        `timeout` (30 s), `check` (raise RouterHarnessError on failure; default) and
+        subprocess.run's other arguments as `_run_in` takes them.
+        """
+        return self._run_in(self.client_ns, argv, **kwargs)
 
     def run_in_router(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float = 30,
-        check: bool = True,
-        **kwargs: Any,
+        self, argv: Sequence[str], **kwargs: Any
     ) -> subprocess.CompletedProcess[str]:
-        """Run `argv` in the router namespace to its end; output captured as text."""
-        return self._run_in(
-            self.router_ns, argv, timeout=timeout, check=check, **kwargs
-        )
+        """Run `argv` in the router namespace, as run_in_client does in the client's."""
+        return self._run_in(self.router_ns, argv, **kwargs)
 
     def _run_in(
         self,
         ns: str,
         argv: Sequence[str],
         *,
-        timeout: float,
-        check: bool,
+        timeout: float = 30,
+        check: bool = True,
         **kwargs: Any,
     ) -> subprocess.CompletedProcess[str]:
         kwargs["env"] = clean_env(kwargs.get("env"))

@@ -14,11 +14,10 @@ import json
 import os
 import subprocess
 import sys
-from types import TracebackType
-from typing import Self
 
 from .hass_process import REPO
 from .igd_router import _delete_netns, _netns_list, _run
+from .lifecycle import Lifecycle
 
 _counter = itertools.count()
 TABLE = "tbhealth"
@@ -50,7 +49,7 @@ def echo_check(prefix: list[str], target: str) -> dict[str, object]:
     return dict(json.loads(proc.stdout))
 
 
-class EchoPeer:
+class EchoPeer(Lifecycle):
     """The HE side of an IPv6 path from namespace `local_ns` (created here when None)."""
 
     def __init__(
@@ -60,7 +59,7 @@ class EchoPeer:
         server: str = "2001:470:1f0a:86a0::1",
         client: str = "2001:470:1f0a:86a0::2",
     ) -> None:
-        """Describe the path; `__enter__` creates it."""
+        """Describe the path; `start` (`with`) creates it."""
         name = f"tbh{os.getpid()}n{next(_counter)}"
         self.he_ns = f"{name}-he"
         self._own_local = local_ns is None
@@ -68,7 +67,7 @@ class EchoPeer:
         self.server = server
         self.client = client
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
         """Create the namespaces (as needed), the veth pair and the addresses."""
         try:
             _run(["ip", "netns", "add", self.he_ns])
@@ -123,20 +122,10 @@ class EchoPeer:
             _run(["ip", "-n", self.local_ns, "link", "set", "he6", "up"])
             _run(["ip", "-n", self.he_ns, "link", "set", "tun6", "up"])
         except BaseException:
-            self.close()
+            self.stop()
             raise
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Remove what was created."""
-        self.close()
-
-    def close(self) -> None:
+    def stop(self) -> None:
         """Delete the HE namespace (the veth goes with it), and the local one if it is ours."""
         for ns in (self.he_ns, *([self.local_ns] if self._own_local else [])):
             if ns in _netns_list():

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import json
-import subprocess
-import sys
+from pathlib import Path
 import time
 from typing import Any
 
 from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
 
-from .hass_process import REPO, HassProcess
+from .hass_process import HassProcess
 from .igd_router import IgdRouter
+from .simulator_process import HE_BANNER, SimulatorProcess
 
 HE_PORT = 8124
 # The demo tunnel's details, as a user types them into the tunnel step.
@@ -30,7 +30,7 @@ PUSH_DEADLINE = 60.0
 POLL_DEADLINE = 75.0
 
 
-class HeInNamespace:
+class HeInNamespace(SimulatorProcess):
     """The simulated HE server, running in the client namespace next to hass."""
 
     def __init__(
@@ -42,27 +42,16 @@ class HeInNamespace:
         """
         self.rtt_ms = rtt_ms
         self._router = router
-        self._process = router.exec_in_client(
+        super().__init__(
             [
-                sys.executable,
-                "-m",
-                "simulators",
                 "--no-router",
-                "--he-port",
-                str(HE_PORT),
-                "--he-rtt-ms",
-                str(rtt_ms),
-                "--tunnels",
-                str(tunnels),
+                *("--he-port", str(HE_PORT)),
+                *("--he-rtt-ms", str(rtt_ms)),
+                *("--tunnels", str(tunnels)),
             ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            HE_BANNER,
+            router.exec_in_client,
         )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        assert "HE API URL" in line, line
 
     def requests(self) -> list[dict[str, Any]]:
         """Return the update requests HE received, oldest first."""
@@ -90,10 +79,14 @@ class HeInNamespace:
             f"no update to {ip} within {deadline} s: {self.requests()}"
         )
 
-    def close(self) -> None:
-        """Stop it."""
-        self._process.terminate()
-        self._process.wait(timeout=10)
+
+def hass_next_to_he(router: IgdRouter, config_dir: Path, **env: str) -> HassProcess:
+    """Home Assistant in the router's client namespace, pointed at HeInNamespace (+ `env`)."""
+    return HassProcess(
+        config_dir,
+        netns=router.client_ns,
+        env={"TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}", **env},
+    )
 
 
 def ssdp_flow(hass: HassProcess) -> dict[str, Any]:
