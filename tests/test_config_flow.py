@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+import voluptuous as vol
 
 from custom_components.tunnelbroker import tunnel_flow
 from custom_components.tunnelbroker.const import (
@@ -71,6 +72,7 @@ from .conftest import (
 from .support.entity_ids import ENDPOINT, EVENT, EXTERNAL_IP, STATUS
 
 # Errors about one field are shown on it (the user sees which field to correct).
+TRANSLATIONS = Path(tunnel_flow.__file__).parent / "translations" / "en.json"
 FIELD_OF = {
     "invalid_auth": CONF_UPDATE_KEY,
     "unknown_tunnel": CONF_TUNNEL_ID,
@@ -620,6 +622,40 @@ async def test_add_tunnel_offers_the_routers_account(
     assert he.tunnel("654321").endpoint == WAN_IP
 
 
+async def test_add_tunnel_to_a_router_with_none_asks_for_the_key(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> None:
+    """No tunnel left on the router: its own form, the key required, no "leave empty"."""
+    config_entry = router_entry(igd.location)
+    await setup_entry(hass, config_entry)
+    result = await hass.config_entries.subentries.async_init(
+        (config_entry.entry_id, SUBENTRY_TUNNEL), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tunnel"
+    assert "sibling" not in result["description_placeholders"]
+    key = next(k for k in result["data_schema"].schema if str(k) == CONF_UPDATE_KEY)
+    assert isinstance(key, vol.Required)
+    translations = json.loads(TRANSLATIONS.read_text())
+    words = translations["config_subentries"]["tunnel"]["step"]["tunnel"]
+    assert "Leave empty" not in words["data_description"]["update_key"]
+    # A typo in the tunnel ID: the typed key stays in the form.
+    typed = {**CREDENTIALS, CONF_TUNNEL_ID: "12ab"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], typed
+    )
+    assert result["step_id"] == "tunnel"
+    assert result["errors"] == {CONF_TUNNEL_ID: "invalid_tunnel_id"}
+    assert suggested_values(result) == typed
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], CREDENTIALS
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP
+
+
 async def test_add_tunnel_when_router_not_loaded(
     hass: HomeAssistant, igd: IgdSimulator, config_entry: MockConfigEntry
 ) -> None:
@@ -728,6 +764,58 @@ async def test_options_flow_refuses_event_settings_that_cannot_work(
         CONF_HEALTH_INTERVAL: DEFAULT_HEALTH_INTERVAL,
     }
     assert config_entry.runtime_data is not runtime_before
+
+
+@pytest.mark.parametrize(
+    ("typed", "errors"),
+    [
+        (
+            {CONF_HEALTH_INTERVAL: 2.5},
+            {CONF_HEALTH_INTERVAL: "health_interval_out_of_range"},
+        ),
+        (
+            {CONF_HEALTH_INTERVAL: 0},
+            {CONF_HEALTH_INTERVAL: "health_interval_out_of_range"},
+        ),
+        (
+            {CONF_HEALTH_INTERVAL: 61},
+            {CONF_HEALTH_INTERVAL: "health_interval_out_of_range"},
+        ),
+        ({CONF_LISTEN_PORT: 70000}, {CONF_LISTEN_PORT: "listen_port_not_a_port"}),
+        ({CONF_LISTEN_PORT: 80.5}, {CONF_LISTEN_PORT: "listen_port_not_a_port"}),
+    ],
+)
+async def test_options_flow_numbers_are_whole_and_in_range(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    config_entry: MockConfigEntry,
+    typed: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """2.5 minutes is not saved as 2: it is refused on its field, in words, nothing lost."""
+    await setup_entry(hass, config_entry)
+    result = await hass.config_entries.options.async_init(config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_AUTOMATIC_UPDATE: True, CONF_HEALTH_INTERVAL: 5, **typed},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    (field,) = errors
+    assert suggested_values(result)[field] == typed[field]
+    assert config_entry.options == {}
+    translations = json.loads(TRANSLATIONS.read_text())
+    message = translations["options"]["error"][errors[field]]
+    assert "whole number" in message
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_AUTOMATIC_UPDATE: True, CONF_HEALTH_INTERVAL: 7.0}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert config_entry.options == {
+        CONF_AUTOMATIC_UPDATE: True,
+        CONF_HEALTH_INTERVAL: 7,
+    }
 
 
 async def test_options_flow_empty_event_fields_mean_automatic(

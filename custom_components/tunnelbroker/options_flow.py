@@ -47,10 +47,12 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
         """Automatic update, event listener, and (multi-WAN routers) the connection read."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            user_input = _cleaned_options(user_input)
-            errors = _event_option_errors(user_input) | _health_option_errors(
-                user_input
-            )
+            errors = _number_errors(user_input)
+            if not errors:
+                user_input = _cleaned_options(user_input)
+                errors = _event_option_errors(user_input) | _health_option_errors(
+                    user_input
+                )
             if not errors:
                 return self.async_create_entry(data=user_input)
         options = self.config_entry.options
@@ -59,11 +61,8 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
                 CONF_AUTOMATIC_UPDATE,
                 default=options.get(CONF_AUTOMATIC_UPDATE, DEFAULT_AUTOMATIC_UPDATE),
             ): bool,
-            vol.Optional(CONF_LISTEN_PORT): NumberSelector(
-                NumberSelectorConfig(
-                    min=1, max=65535, step=1, mode=NumberSelectorMode.BOX
-                )
-            ),
+            # Whole numbers, checked here so that what is wrong is said in words.
+            vol.Optional(CONF_LISTEN_PORT): _WHOLE_NUMBER,
             vol.Optional(CONF_CALLBACK_URL): TextSelector(
                 TextSelectorConfig(type=TextSelectorType.URL)
             ),
@@ -71,15 +70,7 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
             vol.Required(
                 CONF_HEALTH_INTERVAL,
                 default=options.get(CONF_HEALTH_INTERVAL, DEFAULT_HEALTH_INTERVAL),
-            ): NumberSelector(
-                NumberSelectorConfig(
-                    min=HEALTH_INTERVAL_RANGE[0],
-                    max=HEALTH_INTERVAL_RANGE[1],
-                    step=1,
-                    mode=NumberSelectorMode.BOX,
-                    unit_of_measurement="min",
-                )
-            ),
+            ): _WHOLE_NUMBER,
         }
         if connections := await self._async_connection_choices():
             fields[
@@ -99,8 +90,15 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
                 vol.Schema(fields),
                 {
                     key: shown[key]
-                    for key in (CONF_LISTEN_PORT, CONF_CALLBACK_URL, CONF_HEALTH_TARGET)
-                    if shown.get(key)
+                    for key in (
+                        CONF_LISTEN_PORT,
+                        CONF_CALLBACK_URL,
+                        CONF_HEALTH_TARGET,
+                        CONF_HEALTH_INTERVAL,
+                    )
+                    # An old listen port of 0 (any port) shows as empty.
+                    if shown.get(key) not in (None, "")
+                    and (key != CONF_LISTEN_PORT or shown[key])
                 },
             ),
             errors=errors,
@@ -126,20 +124,58 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
         return choices
 
 
+# No min or max here: the selector would refuse out of range in its own (English, untranslated)
+# words; the range is checked below and said on the field.
+_WHOLE_NUMBER = NumberSelector(
+    NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
+)
+# Each number option: its range, and the error that names it.
+_NUMBER_RANGES: dict[str, tuple[int, int, str]] = {
+    CONF_LISTEN_PORT: (1, 65535, "listen_port_not_a_port"),
+    CONF_HEALTH_INTERVAL: (*HEALTH_INTERVAL_RANGE, "health_interval_out_of_range"),
+}
+
+
+def _whole_number(value: Any) -> int | None:
+    """Return the whole number typed (2, "2", 2.0), else None (2.5, "two")."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _number_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Return an error for each number option that is not a whole number in its range."""
+    errors: dict[str, str] = {}
+    for key, (low, high, error) in _NUMBER_RANGES.items():
+        value = user_input.get(key)
+        if value in (None, "") or (
+            key == CONF_LISTEN_PORT and _whole_number(value) == 0
+        ):
+            continue  # empty (or an old 0): the default
+        number = _whole_number(value)
+        if number is None or not low <= number <= high:
+            errors[key] = error
+    return errors
+
+
 def _cleaned_options(user_input: Mapping[str, Any]) -> dict[str, Any]:
     """Return the options as stored: the port an int, empty fields left out."""
     cleaned = dict(user_input)
-    if cleaned.get(CONF_LISTEN_PORT) in (None, "", 0):
+    if not _whole_number(cleaned.get(CONF_LISTEN_PORT)):  # empty or 0: any port
         cleaned.pop(CONF_LISTEN_PORT, None)
     else:
-        cleaned[CONF_LISTEN_PORT] = int(cleaned[CONF_LISTEN_PORT])
+        cleaned[CONF_LISTEN_PORT] = _whole_number(cleaned[CONF_LISTEN_PORT])
     for key in (CONF_CALLBACK_URL, CONF_HEALTH_TARGET):
         if not str(cleaned.get(key) or "").strip():
             cleaned.pop(key, None)
         else:
             cleaned[key] = str(cleaned[key]).strip()
-    if CONF_HEALTH_INTERVAL in cleaned:
-        cleaned[CONF_HEALTH_INTERVAL] = int(cleaned[CONF_HEALTH_INTERVAL])
+    if (interval := _whole_number(cleaned.get(CONF_HEALTH_INTERVAL))) is None:
+        cleaned.pop(CONF_HEALTH_INTERVAL, None)
+    else:
+        cleaned[CONF_HEALTH_INTERVAL] = interval
     return cleaned
 
 
