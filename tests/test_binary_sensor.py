@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from freezegun.api import FrozenDateTimeFactory
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_get_device_automations,
 )
 
-from custom_components.tunnelbroker.const import SAFETY_POLL_INTERVAL
+from custom_components.tunnelbroker.const import DOMAIN, SAFETY_POLL_INTERVAL
 from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.const import (
@@ -23,10 +24,40 @@ from homeassistant.helpers import entity_registry as er
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import ROUTER_UDN, WAN_IP, find_device, poll, wan_change
+from .conftest import ROUTER_UDN, TUNNEL_ID, WAN_IP, find_device, poll, wan_change
 
 WAN_CONNECTED = "binary_sensor.simulated_router_wan_link"
 ENDPOINT_SYNC = "binary_sensor.tunnel_123456_endpoint_sync"
+
+
+@pytest.fixture
+def endpoint_sync_on(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Turn Endpoint sync on before setup, as a user does in its settings (off by default)."""
+    config_entry.add_to_hass(hass)
+    entity_registry.async_get_or_create(
+        "binary_sensor",
+        DOMAIN,
+        f"tunnel_{TUNNEL_ID}_endpoint_sync",
+        suggested_object_id="tunnel_123456_endpoint_sync",
+        config_entry=config_entry,
+        disabled_by=None,
+    )
+
+
+async def test_endpoint_sync_is_off_by_default_status_says_it(
+    hass: HomeAssistant, entity_registry: er.EntityRegistry, loaded: MockConfigEntry
+) -> None:
+    """One fact, one place: Status (in the Sensors card) says whether HE holds the address."""
+    entry = entity_registry.async_get(ENDPOINT_SYNC)
+    assert entry is not None
+    assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert entry.entity_category is EntityCategory.DIAGNOSTIC
+    assert hass.states.get(ENDPOINT_SYNC) is None
+    assert hass.states.get("sensor.tunnel_123456_status").state == "in_sync"
 
 
 def entry_id(hass: HomeAssistant) -> str:
@@ -36,6 +67,7 @@ def entry_id(hass: HomeAssistant) -> str:
     return entry.id
 
 
+@pytest.mark.usefixtures("endpoint_sync_on")
 async def test_wan_connected_follows_connection_status(
     hass: HomeAssistant,
     igd: IgdSimulator,
@@ -68,6 +100,7 @@ async def test_wan_connected_follows_connection_status(
     assert hass.states.get(ENDPOINT_SYNC).state == STATE_UNAVAILABLE
 
 
+@pytest.mark.usefixtures("endpoint_sync_on")
 async def test_endpoint_sync_is_a_problem_until_he_holds_the_address(
     hass: HomeAssistant,
     igd: IgdSimulator,

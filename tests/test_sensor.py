@@ -134,11 +134,11 @@ INFO_SENSORS = {
     "sensor.tunnel_123456_server_ipv4": ("server_ipv4", "216.66.80.26"),
     "sensor.tunnel_123456_server_ipv6": (
         "server_ipv6",
-        "2001:470:1f0a:e240::1/64",
+        "2001:470:1f0a:e240::1",  # HE says ::1/64: the tunnel link's /64 is left out
     ),
     "sensor.tunnel_123456_client_ipv6": (
         "client_ipv6",
-        "2001:470:1f0a:e240::2/64",
+        "2001:470:1f0a:e240::2",
     ),
     "sensor.tunnel_123456_routed_64": (
         "routed_prefix_64",
@@ -267,7 +267,8 @@ async def test_endpoint_status_explains_each_wait_with_its_end(
     ]
     assert _status(hass) == ("in_sync", STATE_UNKNOWN)
     registry = er.async_get(hass)
-    assert registry.async_get(NEXT_ATTEMPT).entity_category is EntityCategory.DIAGNOSTIC
+    # Beside Status on the device page (the same card), not among the diagnostics.
+    assert registry.async_get(NEXT_ATTEMPT).entity_category is None
 
     # A change is sent at once; a second within the minimum interval waits for it.
     await wan_change(hass, igd, freezer, "84.17.7.7")

@@ -49,10 +49,13 @@ TUNNEL_REACHABLE = BinarySensorEntityDescription(
     device_class=BinarySensorDeviceClass.CONNECTIVITY,
 )
 
+# Status says the same in words: for automations that want a problem sensor, off by default.
 ENDPOINT_SYNC = BinarySensorEntityDescription(
     key="endpoint_sync",
     translation_key="endpoint_sync",
     device_class=BinarySensorDeviceClass.PROBLEM,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
 )
 
 

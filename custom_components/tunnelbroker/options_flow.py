@@ -129,10 +129,14 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
 _WHOLE_NUMBER = NumberSelector(
     NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
 )
-# Each number option: its range, and the error that names it.
-_NUMBER_RANGES: dict[str, tuple[int, int, str]] = {
-    CONF_LISTEN_PORT: (1, 65535, "listen_port_not_a_port"),
-    CONF_HEALTH_INTERVAL: (*HEALTH_INTERVAL_RANGE, "health_interval_out_of_range"),
+# Each number option's range, and the error that says it.
+_NUMBER_RANGES: dict[str, tuple[int, int]] = {
+    CONF_LISTEN_PORT: (1, 65535),
+    CONF_HEALTH_INTERVAL: HEALTH_INTERVAL_RANGE,
+}
+_NUMBER_ERRORS: dict[str, str] = {
+    CONF_LISTEN_PORT: "listen_port_not_a_port",
+    CONF_HEALTH_INTERVAL: "health_interval_out_of_range",
 }
 
 
@@ -148,7 +152,7 @@ def _whole_number(value: Any) -> int | None:
 def _number_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
     """Return an error for each number option that is not a whole number in its range."""
     errors: dict[str, str] = {}
-    for key, (low, high, error) in _NUMBER_RANGES.items():
+    for key, (low, high) in _NUMBER_RANGES.items():
         value = user_input.get(key)
         if value in (None, "") or (
             key == CONF_LISTEN_PORT and _whole_number(value) == 0
@@ -156,7 +160,7 @@ def _number_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
             continue  # empty (or an old 0): the default
         number = _whole_number(value)
         if number is None or not low <= number <= high:
-            errors[key] = error
+            errors[key] = _NUMBER_ERRORS[key]
     return errors
 
 

@@ -96,10 +96,18 @@ TUNNEL_STATUS_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
         key="next_attempt",
         translation_key="next_attempt",
         device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
+        # Beside Status, which it completes ("Waiting for the rate limit" until when).
         value_fn=lambda state: state.next_attempt,
     ),
 )
+
+def _tunnel_link_address(value: str | None) -> str | None:
+    """Return an address of the tunnel's own link without its /64 (the same for every tunnel).
+
+    Shorter, so that its name is not cut off beside it on the device page.
+    """
+    return None if value is None else value.split("/", 1)[0]
+
 
 # The round trip of the last answered echo through the tunnel.
 TUNNEL_ROUND_TRIP = SensorEntityDescription(
@@ -124,13 +132,13 @@ TUNNEL_INFO_SENSORS: tuple[TunnelInfoSensorEntityDescription, ...] = (
         key="server_ipv6",
         translation_key="server_ipv6",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda info: info.server_v6,
+        value_fn=lambda info: _tunnel_link_address(info.server_v6),
     ),
     TunnelInfoSensorEntityDescription(
         key="client_ipv6",
         translation_key="client_ipv6",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda info: info.client_v6,
+        value_fn=lambda info: _tunnel_link_address(info.client_v6),
     ),
     TunnelInfoSensorEntityDescription(
         key="routed_prefix_64",
