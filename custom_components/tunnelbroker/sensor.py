@@ -101,6 +101,7 @@ TUNNEL_STATUS_SENSORS: tuple[TunnelSensorEntityDescription, ...] = (
     ),
 )
 
+
 def _tunnel_link_address(value: str | None) -> str | None:
     """Return an address of the tunnel's own link without its /64 (the same for every tunnel).
 
