@@ -31,6 +31,8 @@ from pathlib import Path
 import re
 import shutil
 import subprocess
+import sys
+import time
 from typing import Any
 
 from awesomeversion import AwesomeVersion
@@ -47,6 +49,7 @@ import pytest
 from homeassistant.const import __version__ as HA_VERSION
 from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
 from simulators.control_page import TUNNEL_BROKEN, TUNNEL_PASSING
+from simulators.private_network import DEMO_LAN_IP
 from tests.support.hass_process import HassProcess
 from tests.support.simulator_process import HE_BANNER, ROUTER_BANNER, SimulatorProcess
 
@@ -75,8 +78,24 @@ MIN_INTERVAL_S = 30
 UI_TIMEOUT_MS = (
     60_000  # hass and chromium share two busy cores: generous, never a measure
 )
-# The browser may fetch from loopback only (belt and braces: its namespace has nothing else).
-LOOPBACK_PREFIXES = ("http://127.0.0.1:", "ws://127.0.0.1:")
+# The browser may fetch from loopback and the demo's LAN only (belt and braces: its namespace
+# has nothing else).
+LOOPBACK_PREFIXES = ("http://127.0.0.1:", "ws://127.0.0.1:", f"http://{DEMO_LAN_IP}:")
+# Made in the automation editor (its YAML mode), as a user does: runs on the tunnel's
+# "Endpoint updated" device trigger.
+AUTOMATION_ALIAS = "Tunnel followed the router"
+AUTOMATION_YAML = """alias: Tunnel followed the router
+triggers:
+  - trigger: device
+    domain: tunnelbroker
+    device_id: {device_id}
+    type: endpoint_updated
+actions:
+  - action: persistent_notification.create
+    data:
+      title: Tunnel
+      message: The tunnel follows the router again.
+"""
 
 
 @pytest.fixture
@@ -90,7 +109,16 @@ def netns() -> Generator[str]:
     name = f"tb-browser-{os.getpid()}"
     _ip("netns", "add", name)
     try:
-        _ip("-n", name, "link", "set", "lo", "up")
+        # As in scripts/develop's private network: loopback carries the demo's LAN, where
+        # the router answers SSDP.
+        subprocess.run(  # noqa: S603 - our own module, fixed arguments
+            [
+                *(str(IP), "netns", "exec", name),
+                *(sys.executable, "-m", "simulators.private_network", "--lan-up"),
+            ],
+            cwd=REPO,
+            check=True,
+        )
         yield name
     finally:
         _ip("netns", "delete", name, check=False)
@@ -138,7 +166,11 @@ def simulators(netns: str) -> Generator[Simulators]:
 
     router_url, control_page = ROUTER_BANNER
     with SimulatorProcess(
-        [*("--router-port", str(ROUTER_PORT)), *("--he-port", str(HE_PORT))],
+        [
+            *("--router-port", str(ROUTER_PORT)),
+            *("--he-port", str(HE_PORT)),
+            *("--host", DEMO_LAN_IP, "--ssdp"),
+        ],
         (*ROUTER_BANNER, *HE_BANNER),
         in_netns,
     ) as process:
@@ -155,13 +187,17 @@ def simulators(netns: str) -> Generator[Simulators]:
 def demo_hass(
     simulators: Simulators, netns: str, tmp_path: Path
 ) -> Generator[HassProcess]:
-    """Home Assistant with its frontend, new (not onboarded), pointed at the simulated HE."""
+    """The demo's Home Assistant, new (not onboarded), pointed at the simulated HE.
+
+    As scripts/develop runs it: the demo's configuration.yaml, restarted when it restarts
+    itself from the UI.
+    """
     with HassProcess(
         tmp_path / "hass-config",
         netns=netns,
         adapters=["lo"],
         port=HASS_PORT,
-        frontend=True,
+        demo=True,
         # As scripts/develop: the tunnel health check echoes ::1. The minimum interval is
         # shortened (a developer setting) so that the change after setup, which waits for it
         # (the setup's own update just went to HE), is seen within the test's patience.
@@ -251,7 +287,10 @@ def _onboard_in_the_ui(page: Page, hass: HassProcess, screenshots: Path) -> None
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_text("Help us help you")).to_be_visible()
     page.get_by_role("button", name="Next").click()  # analytics off, as it comes
-    expect(page.get_by_text("All set!")).to_be_visible()
+    # The router was discovered on the demo's LAN: onboarding's last step lists it.
+    expect(page.get_by_text("We found compatible devices!")).to_be_visible()
+    expect(page.get_by_text(INTEGRATION_NAME)).to_be_visible()
+    _screenshot(page, screenshots, "onboarding-found-devices")
     page.get_by_role("button", name="Finish").click()
     # Onboarding done: the dashboard loads (it hung on "Loading data" while the
     # requirements of what onboarding sets up were missing).
@@ -279,7 +318,7 @@ def _check_integration_icon(page: Page, record_property: Any) -> None:
         assert not loaded
 
 
-def test_onboard_add_by_description_url_and_follow_a_wan_change(
+def test_onboard_add_the_discovered_router_and_follow_a_wan_change(
     simulators: Simulators,
     demo_hass: HassProcess,
     page: Page,
@@ -290,17 +329,24 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     _onboard_in_the_ui(page, hass, screenshots)
     hass.login(OWNER, PASSWORD)  # the test's own REST reads, as this user
 
-    # Settings -> Devices & services -> Add integration -> Hurricane Electric Tunnelbroker.
+    # The icon in Settings -> Devices & services -> Add integration.
     page.goto(hass.base_url + "/config/integrations/dashboard")
     page.get_by_role("button", name="Add integration").click()
     page.get_by_role("textbox", name="Search for a brand name").fill("Hurricane")
-    expect(page.get_by_text(INTEGRATION_NAME, exact=True)).to_be_visible()
+    listed = page.locator("lit-virtualizer").get_by_text(INTEGRATION_NAME, exact=True)
+    expect(listed).to_be_visible()
     _check_integration_icon(page, record_property)
-    page.get_by_text(INTEGRATION_NAME, exact=True).click()
+    page.keyboard.press("Escape")
 
-    # No router was discovered: the flow asks for the description URL.
-    expect(page.get_by_title("Router description URL")).to_be_visible()
-    page.get_by_role("textbox", name="Description URL").fill(simulators.location)
+    # The router shows up by itself, under Discovered, as a real one on a real LAN does
+    # (SSDP on the demo's LAN). Adding it asks only to confirm it.
+    page.goto(hass.base_url + "/config/integrations/dashboard")
+    discovered = page.locator("ha-config-flow-card").filter(has_text="Simulated router")
+    discovered = discovered.filter(has_text=INTEGRATION_NAME)
+    expect(discovered).to_be_visible()
+    _screenshot(page, screenshots, "discovered")
+    discovered.get_by_role("button", name="Add").click()
+    expect(page.get_by_title("Use Simulated router?")).to_be_visible()
     page.get_by_role("button", name="Submit").click()
 
     # The tunnel's credentials.
@@ -325,10 +371,10 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     # Checking the credentials was the one update: HE now holds the router's address.
     assert [r["myip"] for r in simulators.he_requests()] == [FIRST_WAN_IP]
 
-    # The integration's card -> its devices -> the router's device page: the External IP
-    # sensor shows the simulated address.
-    page.get_by_role("link", name="2 devices").click()
-    page.get_by_text("Simulated router", exact=True).click()
+    # The integration's page lists the router's device and, under its tunnel, the tunnel's.
+    # The router's device page: the External IP sensor shows the simulated address.
+    page.goto(hass.base_url + "/config/integrations/integration/tunnelbroker")
+    page.get_by_text("MiniUPnPd", exact=False).first.click()
     expect(page.get_by_text("External IP address")).to_be_visible()
     expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
     _screenshot(page, screenshots, "device-router")
@@ -345,7 +391,19 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("In sync")).to_be_visible()
     expect(page.get_by_text("Tunnel reachable")).to_be_visible()
     expect(page.get_by_text("Check tunnel")).to_be_visible()
+    # Each entity's name reads whole beside its value (none cut off with "...").
+    assert _cut_off_names(page) == []
     last_update = hass.state_of("sensor.tunnel_100000_last_update")
+    tunnel_page = page.url
+
+    # An automation made in the UI's automation editor, on the tunnel's device trigger.
+    device_id = tunnel_page.rstrip("/").rsplit("/", 1)[-1]
+    _make_automation_in_the_ui(page, hass, AUTOMATION_YAML.format(device_id=device_id))
+    automation = "automation.tunnel_followed_the_router"
+    assert hass.state_of(automation) == "on"
+    assert hass.state(automation)["attributes"]["last_triggered"] is None  # type: ignore[index]
+    page.goto(tunnel_page)
+    expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
 
     # The simulator's control page, in a second tab: press "Change WAN address".
     control = page.context.new_page()
@@ -361,6 +419,8 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     )
     expect(page.get_by_text(FIRST_WAN_IP)).to_have_count(0)
     assert hass.state_of("sensor.tunnel_100000_last_update") > last_update
+    # The automation made in the UI ran on it.
+    assert hass.state(automation)["attributes"]["last_triggered"] is not None  # type: ignore[index]
     _screenshot(page, screenshots, "device-tunnel")
     # ... and so does the router's page.
     page.get_by_role("link", name="Simulated router").click()
@@ -424,6 +484,79 @@ def test_onboard_add_by_description_url_and_follow_a_wan_change(
     expect(page.get_by_text("Routers send their events over plain HTTP")).to_have_count(
         0
     )
+
+    # Restart from the UI, once HE holds the router's address: Home Assistant comes back
+    # (scripts/develop starts it again), the states are back, nothing is sent, and the
+    # automation made in the UI is still there.
+    page.goto(tunnel_page)
+    expect(page.get_by_text("In sync")).to_be_visible(
+        timeout=UI_TIMEOUT_MS + MIN_INTERVAL_S * 1000
+    )
+    endpoint = hass.state_of("sensor.tunnel_100000_tunnel_endpoint")
+    sent = len(simulators.he_requests())
+    _restart_in_the_ui(page, hass)
+    page.goto(tunnel_page)
+    expect(page.get_by_text("In sync")).to_be_visible()
+    expect(page.get_by_text(endpoint)).to_be_visible()
+    assert hass.state_of("sensor.tunnel_100000_tunnel_endpoint") == endpoint
+    assert hass.state_of(automation) == "on"
+    assert len(simulators.he_requests()) == sent  # a restart sends nothing
+    _screenshot(page, screenshots, "device-tunnel-after-restart")
+
+
+def _cut_off_names(page: Page) -> list[str]:
+    """The entity names on a device page that do not fit beside their values."""
+    names = page.locator("hui-generic-entity-row .info")
+    expect(names.first).to_be_visible()
+    cut: list[str] = names.evaluate_all(
+        "rows => rows.filter(r => r.scrollWidth > r.clientWidth + 1)"
+        ".map(r => r.textContent.trim())"
+    )
+    return cut
+
+
+def _make_automation_in_the_ui(page: Page, hass: HassProcess, yaml: str) -> None:
+    """Settings -> Automations -> new automation, written in the editor's YAML mode, saved."""
+    page.goto(hass.base_url + "/config/automation/edit/new")
+    page.get_by_label("Menu").last.click()
+    page.get_by_role("menuitem", name="Edit in YAML").click()
+    editor = page.locator(".cm-content").first
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(yaml)
+    page.get_by_role("button", name="Save").last.click()
+    # The save dialog offers the alias as its name.
+    expect(page.get_by_role("textbox", name="Name")).to_have_value(AUTOMATION_ALIAS)
+    page.get_by_role("button", name="Rename").click()
+    expect(page).not_to_have_url(re.compile(r"/edit/new"))
+
+
+def _restart_in_the_ui(page: Page, hass: HassProcess) -> None:
+    """Settings -> (menu) Restart Home Assistant -> Restart; wait until it is back."""
+    restarts_before = hass.output_path.read_text(errors="replace").count(
+        "asked to be restarted"
+    )
+    page.goto(hass.base_url + "/config/dashboard")
+    page.get_by_label("Menu").last.click()
+    page.get_by_role("menuitem", name="Restart Home Assistant").click()
+    # The restart dialog's choice, by the words under it.
+    page.get_by_text("Interrupts all running automations and scripts").click()
+    # Asked to confirm (Home Assistant asks before it interrupts automations), it restarts.
+    confirm = page.get_by_role("button", name="Restart", exact=True)
+    restarting = page.get_by_text("Restarting")
+    expect(confirm.or_(restarting).first).to_be_visible()
+    if confirm.is_visible():
+        confirm.click()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        out = hass.output_path.read_text(errors="replace")
+        if out.count("asked to be restarted") > restarts_before:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("hass did not restart")
+    hass.wait_until_up()
 
 
 def _press(page: Page, button: str) -> None:

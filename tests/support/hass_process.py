@@ -42,6 +42,11 @@ REPO = Path(__file__).resolve().parents[2]
 HASS = Path(sys.executable).with_name("hass")
 INTEGRATION = REPO / "custom_components" / "tunnelbroker"
 INSTALL_BLUEPRINTS = REPO / "scripts" / "install-blueprints"
+HASS_RESTARTING = REPO / "scripts" / "hass-restarting"
+# The demo's own configuration (scripts/develop), and the files it includes that the UI's
+# editors write (scripts/develop creates them empty).
+DEMO_CONFIGURATION = REPO / "config" / "configuration.yaml"
+DEMO_INCLUDES = ("automations.yaml", "scripts.yaml", "scenes.yaml")
 ENV_PASSTHROUGH = ("TUNNELBROKER_API_URL", "TUNNELBROKER_MIN_UPDATE_INTERVAL")
 
 
@@ -130,13 +135,16 @@ class HassProcess(Lifecycle):
         frontend: bool = False,
         extra_yaml: str = "",
         blueprints: bool = False,
+        demo: bool = False,
     ) -> None:
         """Describe the process; `start` writes the config and runs it.
 
         `host`/`port`: where HA's HTTP server listens (inside `netns` if given; default port
         8123 there, a free loopback port otherwise). `env` is added to our environment
         (proxy variables removed; TUNNELBROKER_API_URL passes through). `blueprints`: install
-        the repo's blueprints as scripts/develop does (scripts/install-blueprints).
+        the repo's blueprints as scripts/develop does (scripts/install-blueprints). `demo`: run
+        as scripts/develop runs the demo's hass: its configuration.yaml (config/), and started
+        again when it restarts itself from the UI (scripts/hass-restarting).
         """
         self.config_dir = config_dir
         self.netns = netns
@@ -147,6 +155,7 @@ class HassProcess(Lifecycle):
         self.frontend = frontend
         self.extra_yaml = extra_yaml
         self.blueprints = blueprints
+        self.demo = demo
         self.base_url = f"http://{host}:{self.port}"
         self.client_id = f"{self.base_url}/"
         self.log_path = config_dir / "home-assistant.log"
@@ -169,11 +178,16 @@ class HassProcess(Lifecycle):
             link.symlink_to(INTEGRATION, target_is_directory=True)
         if self.blueprints:
             subprocess.run([str(INSTALL_BLUEPRINTS), str(cfg)], check=True)  # noqa: S603
-        (cfg / "configuration.yaml").write_text(
-            configuration_yaml(
-                self.host, self.port, frontend=self.frontend, extra=self.extra_yaml
+        if self.demo:
+            (cfg / "configuration.yaml").write_text(DEMO_CONFIGURATION.read_text())
+            for made_in_the_ui in DEMO_INCLUDES:
+                (cfg / made_in_the_ui).touch()
+        else:
+            (cfg / "configuration.yaml").write_text(
+                configuration_yaml(
+                    self.host, self.port, frontend=self.frontend, extra=self.extra_yaml
+                )
             )
-        )
         (cfg / ".storage" / "core.network").write_text(
             _storage("core.network", {"configured_adapters": self.adapters})
         )
@@ -183,7 +197,7 @@ class HassProcess(Lifecycle):
 
     @property
     def pid(self) -> int | None:
-        """The pid of the running hass, if any."""
+        """The pid of the running hass (in a demo, of scripts/hass-restarting), if any."""
         if self._proc is None or self._proc.poll() is not None:
             return None
         return self._proc.pid
@@ -191,6 +205,8 @@ class HassProcess(Lifecycle):
     def argv(self) -> list[str]:
         """The command line that runs hass (inside the namespace if any)."""
         cmd = [str(HASS), "-c", str(self.config_dir), "--skip-pip", "--log-no-color"]
+        if self.demo:
+            cmd = [str(HASS_RESTARTING), *cmd]
         return ["ip", "netns", "exec", self.netns, *cmd] if self.netns else cmd
 
     def start(self, timeout: float = 90.0) -> float:
@@ -239,6 +255,18 @@ class HassProcess(Lifecycle):
                 return
             time.sleep(0.2)
         raise HassError(f"hass did not answer HTTP at {self.base_url}:\n{self.tail()}")
+
+    def wait_until_up(self, timeout: float = 120.0) -> None:
+        """Wait until hass (started again, say) answers and is running (needs a login)."""
+        deadline = time.monotonic() + timeout
+        self._wait_http(deadline)
+        while time.monotonic() < deadline:
+            status, config = self.request("GET", "/api/config", timeout=5, check=False)
+            if status == 200 and isinstance(config, dict):
+                if config.get("state") == "RUNNING":
+                    return
+            time.sleep(0.5)
+        raise HassError(f"hass did not come back running:\n{self.tail()}")
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM hass's process group, SIGKILL after `timeout`; return the exit code."""
