@@ -258,6 +258,32 @@ async def test_tunnel_step_input_errors_then_success(
     assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP
 
 
+async def test_wrong_keys_stop_after_three_refusals(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """HE blocks clients that keep failing to sign in: the fourth wrong key is not sent."""
+    flow_id = await _at_tunnel_step(hass, igd)
+    wrong = {**CREDENTIALS, CONF_UPDATE_KEY: "wrong"}
+    for _ in range(3):
+        result = await hass.config_entries.flow.async_configure(flow_id, wrong)
+        assert result["errors"] == {CONF_UPDATE_KEY: "invalid_auth"}
+        freezer.tick(timedelta(seconds=20))
+    assert [r.reply for r in he.requests] == ["badauth"] * 3
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["errors"] == {"base": "too_many_auth_failures"}
+    # The first refusal, a minute ago, leaves the 15-minute window in 14.
+    assert "(in 14 minutes)" in result["description_placeholders"]["until"]
+    assert len(he.requests) == 3  # nothing sent
+    assert CONF_UPDATE_KEY not in suggested_values(result)
+    freezer.tick(timedelta(minutes=15))
+    result = await hass.config_entries.flow.async_configure(flow_id, CREDENTIALS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert he.tunnel(TUNNEL_ID).endpoint == WAN_IP
+
+
 async def test_setup_when_he_holds_the_address_sends_no_update(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
 ) -> None:

@@ -176,11 +176,11 @@ async def _async_check_with_he(
     situation = Situation(address=wan_ip, min_interval=min_update_interval(hass))
     async with sender.lock:
         decision = sender.decide(situation, Caller.FLOW)
-        if decision.why is Why.BLOCKED:
-            # Sending now would only prolong HE's block.
+        if decision.why in _WAITS:
+            # Sending now would only prolong HE's block, or add to its count of failures.
             assert decision.until is not None
             placeholders["until"] = moment_from_now(decision.until)
-            return "abuse_block_running", placeholders
+            return _WAITS[decision.why], placeholders
         info = await sender.client.async_get_tunnel_info(credentials)
         if info.info is not None and info.info.client_v4 == wan_ip:
             attempt = held_attempt(wan_ip, dt_util.utcnow(), automatic=False)
@@ -207,8 +207,14 @@ async def _async_read_wan_ip(client: IgdClient | None) -> str | None:
     return (await client.async_get_wan_status()).external_ip
 
 
+# Why a flow waits instead of asking HE -> the error that says until when.
+_WAITS: dict[Why, str] = {
+    Why.BLOCKED: "abuse_block_running",
+    Why.AUTH_FAILURES: "too_many_auth_failures",
+}
+
 # Errors that say the update key is wrong: the form asks for it anew.
-_KEY_ERRORS = {"invalid_auth", "update_key_required"}
+_KEY_ERRORS = {"invalid_auth", "update_key_required", "too_many_auth_failures"}
 
 # Errors about one field are shown on it; the others above the form.
 _FIELD_OF_ERROR: dict[str, str] = {

@@ -14,9 +14,10 @@ never taken for held.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
 
 from homeassistant.core import HomeAssistant, callback
@@ -34,6 +35,7 @@ from .protocol.he_client import (
     UpdateStatus,
 )
 from .protocol.update_policy import (
+    AUTH_FAILURE_LIMIT,
     MIN_UPDATE_INTERVAL,
     NO_BACKOFF,
     Caller,
@@ -71,6 +73,8 @@ class TunnelSender:
         # A flow's attempt, until the tunnel's next updater (after the reload) shows it.
         self._unshown: UpdateAttempt | None = None
         self._listeners: list[Callable[[], None]] = []
+        # When HE refused the credentials lately (kept in memory, the last few only).
+        self._failed_auths: deque[datetime] = deque(maxlen=AUTH_FAILURE_LIMIT)
 
     @property
     def memory(self) -> TunnelMemory:
@@ -90,6 +94,7 @@ class TunnelSender:
             automatic=situation.automatic,
             can_ask_he=situation.can_ask_he,
             min_interval=situation.min_interval,
+            failed_auths=tuple(self._failed_auths),
         )
 
     def decide(
@@ -121,6 +126,8 @@ class TunnelSender:
             at=dt_util.utcnow(),
             automatic=caller is Caller.AUTOMATIC,
         )
+        if result.status is UpdateStatus.BADAUTH:
+            self._failed_auths.append(attempt.at)
         await self._async_remember(before, attempt, remember_refusal)
         return attempt
 

@@ -71,6 +71,7 @@ REFUSED_REQUEST: dict[Why, str] = {
     Why.NEEDS_USER: "credentials_refused",
     Why.BLOCKED: "abuse_block_running",
     Why.RATE_LIMITED: "update_too_soon",
+    Why.AUTH_FAILURES: "too_many_auth_failures",
 }
 
 

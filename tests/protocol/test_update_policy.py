@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 import random
 from typing import Any
@@ -12,6 +13,7 @@ from custom_components.tunnelbroker.protocol.he_client import REFUSALS, UpdateSt
 from custom_components.tunnelbroker.protocol.update_policy import (
     ABUSE_INITIAL,
     ABUSE_MAX,
+    AUTH_FAILURE_WINDOW,
     JITTER,
     MIN_UPDATE_INTERVAL,
     NO_BACKOFF,
@@ -207,6 +209,24 @@ def test_held_addresses_go_out_only_when_a_person_insists() -> None:
     assert decide(off, Caller.ACTION, NOW).act is Act.SEND
 
 
+def test_a_form_waits_after_credentials_were_refused_too_often() -> None:
+    """HE blocks clients that keep failing to sign in: the third refusal in 15 min stops a flow."""
+    twice = facts(
+        address=B, failed_auths=(NOW - timedelta(minutes=9), NOW - timedelta(minutes=1))
+    )
+    assert decide(twice, Caller.FLOW, NOW).act is Act.SEND
+    thrice = replace(
+        twice, failed_auths=(NOW - timedelta(minutes=20), *twice.failed_auths, NOW)
+    )
+    decision = decide(thrice, Caller.FLOW, NOW)
+    assert (decision.act, decision.why) == (Act.WAIT, Why.AUTH_FAILURES)
+    # Until the oldest of the last three leaves the window.
+    assert decision.until == NOW - timedelta(minutes=9) + AUTH_FAILURE_WINDOW
+    assert decide(thrice, Caller.FLOW, decision.until).act is Act.SEND
+    # Only forms: the tunnel's own updates never send refused credentials anyway.
+    assert decide(thrice, Caller.BUTTON, NOW).why is not Why.AUTH_FAILURES
+
+
 def test_every_reason_a_person_can_meet_has_its_words() -> None:
     """Over many random facts, a user's request is sent, unchanged, or refused in words."""
     rand = random.Random(20261203)  # noqa: S311 (a seeded, repeatable sample)
@@ -232,6 +252,12 @@ def test_every_reason_a_person_can_meet_has_its_words() -> None:
             refusal=refusal,
             automatic=rand.random() < 0.8,
             can_ask_he=rand.random() < 0.5,
+            failed_auths=tuple(
+                NOW - timedelta(minutes=m)
+                for m in sorted(
+                    rand.sample(range(30), rand.randint(0, 3)), reverse=True
+                )
+            ),
         )
         for caller in (Caller.BUTTON, Caller.ACTION, Caller.FLOW):
             decision = decide(sample, caller, NOW, force=rand.random() < 0.5)

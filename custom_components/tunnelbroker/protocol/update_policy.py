@@ -13,6 +13,9 @@ The waits:
 - Any request that reached HE, or may have: the next one waits at least MIN_UPDATE_INTERVAL,
   whoever sends it, so a flapping WAN link costs one update per interval (the address current
   when the wait ends is the one sent) and two callers at once cost one request.
+- HE refused the credentials (`badauth`) AUTH_FAILURE_LIMIT times within AUTH_FAILURE_WINDOW:
+  a flow waits until the oldest of them leaves the window. HE blocks clients that keep
+  failing to authenticate too, and a form can be submitted again and again.
 Every wait is jittered so that many installations that failed together do not retry together.
 
 What HE holds is *confirmed* only by HE's word: an answer to an update (good, nochg, or a
@@ -40,6 +43,9 @@ ABUSE_MAX: Final = timedelta(hours=24)
 # HE publishes no limit; one user was blocked after three updates within a minute. Two minutes
 # apart, no minute ever sees two.
 MIN_UPDATE_INTERVAL: Final = timedelta(minutes=2)
+# Refused credentials a person may try within the window, before the flow waits.
+AUTH_FAILURE_LIMIT: Final = 3
+AUTH_FAILURE_WINDOW: Final = timedelta(minutes=15)
 # Retries are shortened by up to this share (never beyond the cap), abuse waits lengthened by it
 # (never below the minimum).
 JITTER: Final = 0.2
@@ -154,6 +160,7 @@ class Why(StrEnum):
         "rate_limited"  # the last request is less than the minimum interval ago
     )
     UNCONFIRMED = "unconfirmed"  # an answer was lost: HE's word is needed first
+    AUTH_FAILURES = "auth_failures"  # HE refused credentials too often: a flow waits
 
 
 # Why a person's request (button, action, flow) can be refused: each has its words.
@@ -164,6 +171,7 @@ USER_REFUSALS: Final = frozenset(
         Why.NEEDS_USER,
         Why.BLOCKED,
         Why.RATE_LIMITED,
+        Why.AUTH_FAILURES,
     }
 )
 
@@ -194,6 +202,8 @@ class Facts:
         False  # HE's tunnel information can settle an unconfirmed endpoint
     )
     min_interval: timedelta = MIN_UPDATE_INTERVAL
+    # When HE answered badauth to this tunnel's requests lately (oldest first).
+    failed_auths: tuple[datetime, ...] = ()
 
     @property
     def in_sync(self) -> bool:
@@ -251,6 +261,9 @@ def decide(
     if backoff is not None and now < backoff.until:
         if backoff.abuse and not (caller is Caller.ACTION and force):
             return Decision(Act.WAIT, Why.BLOCKED, backoff.until)
+    if caller is Caller.FLOW and (until := _auth_failures_until(facts, now)):
+        return Decision(Act.WAIT, Why.AUTH_FAILURES, until)
+    if backoff is not None and now < backoff.until:
         if caller is Caller.AUTOMATIC:
             retry = max(backoff.until, facts.rate_limited_until or backoff.until)
             return Decision(Act.WAIT, Why.RETRYING, retry)
@@ -262,6 +275,14 @@ def decide(
     if caller is Caller.AUTOMATIC and not facts.confirmed and facts.can_ask_he:
         return Decision(Act.ASK_HE, Why.UNCONFIRMED)
     return Decision(Act.SEND, Why.DUE)
+
+
+def _auth_failures_until(facts: Facts, now: datetime) -> datetime | None:
+    """Return when a flow may try credentials again, while too many were refused lately."""
+    recent = [at for at in facts.failed_auths if now - at < AUTH_FAILURE_WINDOW]
+    if len(recent) < AUTH_FAILURE_LIMIT:
+        return None
+    return recent[-AUTH_FAILURE_LIMIT] + AUTH_FAILURE_WINDOW
 
 
 class EndpointStatus(StrEnum):
