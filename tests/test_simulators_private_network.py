@@ -199,30 +199,28 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_taken_port_is_said_in_words() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        port = taken.getsockname()[1]
-        result = subprocess.run(  # noqa: S603 - our own module
-            [*LAUNCHER, f"--forward={port}", "--", "true"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-    assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
-    assert "something else using that port" in result.stderr
-
-
-def test_the_demo_lan_is_never_set_up_in_this_machines_network() -> None:
-    result = subprocess.run(  # noqa: S603 - our own module
-        [*LAUNCHER, "--lan-up"],
+def _launcher(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the launcher to its end, here (not as another user)."""
+    return subprocess.run(  # noqa: S603 - our own module
+        [*LAUNCHER, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
         timeout=30,
     )
+
+
+def test_a_taken_port_is_said_in_words() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = _launcher(f"--forward={port}", "--", "true")
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "something else using that port" in result.stderr
+
+
+def test_the_demo_lan_is_never_set_up_in_this_machines_network() -> None:
+    result = _launcher("--lan-up")
     assert result.returncode == 2
     assert "only in a network that holds loopback alone" in result.stderr
