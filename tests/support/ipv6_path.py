@@ -28,7 +28,7 @@ from custom_components.tunnelbroker.protocol.icmp_echo import async_echo, async_
 
 async def main():
     privileged = await async_icmp_privilege()
-    result = await async_echo(sys.argv[1], privileged, count=2, interval=0.1, wait=1.0)
+    result = await async_echo(sys.argv[1], privileged, count=2, wait=1.0)
     print(json.dumps({**dataclasses.asdict(result), "privileged": privileged}))
 
 asyncio.run(main())
