@@ -44,7 +44,7 @@ class TunnelbrokerOptionsFlow(OptionsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Automatic update, event listener, and (multi-WAN routers) the connection read."""
+        """Automatic update, event listener, tunnel check, and (multi-WAN) the connection read."""
         errors: dict[str, str] = {}
         if user_input is not None:
             errors = _number_errors(user_input)

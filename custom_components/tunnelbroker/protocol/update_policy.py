@@ -148,17 +148,13 @@ class Why(StrEnum):
     DUE = "due"
     ROUTER_UNKNOWN = "router_unknown"
     NO_USABLE_ADDRESS = "no_usable_address"
-    NEEDS_USER = (
-        "needs_user"  # badauth or nohost: nothing works until the tunnel is fixed
-    )
+    NEEDS_USER = "needs_user"  # badauth or nohost: the tunnel must be fixed first
     REFUSED_BEFORE = "refused_before"  # HE refused this address (badip, ICMP)
     IN_SYNC = "in_sync"
     BLOCKED = "blocked"  # HE's abuse block runs
     RETRYING = "retrying"  # after a failure
     AUTOMATIC_OFF = "automatic_off"
-    RATE_LIMITED = (
-        "rate_limited"  # the last request is less than the minimum interval ago
-    )
+    RATE_LIMITED = "rate_limited"  # the last request is within the minimum interval
     UNCONFIRMED = "unconfirmed"  # an answer was lost: HE's word is needed first
     AUTH_FAILURES = "auth_failures"  # HE refused credentials too often: a flow waits
 
@@ -189,18 +185,15 @@ class Decision:
 class Facts:
     """Everything a decision depends on, as of one moment."""
 
-    address: (
-        str | None
-    )  # what would be sent (the router's, or the action's); None: unknown
+    # What would be sent (the router's, or the action's); None: unknown.
+    address: str | None
     endpoint: str | None  # what HE holds as far as we know
     confirmed: bool  # HE's last word on `endpoint` stands (no answer lost since)
     sent_at: datetime | None  # the last request that reached HE, or may have
     backoff: Backoff | None
     refusal: Refusal | None
     automatic: bool = True
-    can_ask_he: bool = (
-        False  # HE's tunnel information can settle an unconfirmed endpoint
-    )
+    can_ask_he: bool = False  # HE's tunnel information can settle it, if unconfirmed
     min_interval: timedelta = MIN_UPDATE_INTERVAL
     # When HE answered badauth to this tunnel's requests lately (oldest first).
     failed_auths: tuple[datetime, ...] = ()
@@ -290,9 +283,7 @@ class EndpointStatus(StrEnum):
 
     IN_SYNC = "in_sync"  # HE confirmed it holds the router's address
     UPDATING = "updating"  # the router's address is being sent (or HE asked first)
-    RATE_LIMITED = (
-        "rate_limited"  # waiting for the minimum interval since the last update
-    )
+    RATE_LIMITED = "rate_limited"  # waiting for the minimum interval to end
     RETRYING = "retrying"  # HE failed or answered oddly: waiting before the next try
     BLOCKED = "blocked"  # HE answered abuse: waiting for the block to end
     REFUSED = "refused"  # HE refused the credentials, the tunnel id or this address
