@@ -30,9 +30,7 @@ class WanAddressProblem(StrEnum):
     MISSING = "missing"  # empty, or 0.0.0.0: the router has no WAN address
     INVALID = "invalid"  # not an IPv4 address at all
     BEHIND_NAT = "behind_nat"  # private, CGNAT or link-local: another NAT sits upstream
-    DS_LITE = (
-        "ds_lite"  # the line has no public IPv4 at all (IPv4 over the provider's IPv6)
-    )
+    DS_LITE = "ds_lite"  # DS-Lite: the line has no public IPv4 address at all
     NOT_PUBLIC = "not_public"  # loopback, multicast, reserved, documentation ranges
 
 
