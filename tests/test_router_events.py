@@ -181,31 +181,35 @@ async def test_refused_subscription_polls_fast_and_retries(
     assert not ir.async_get(hass).issues
 
 
-async def set_up_behind_a_firewall(
+@pytest.fixture
+async def behind_a_firewall(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
     config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
-) -> None:
-    """Set the router up while a firewall drops its NOTIFYs, past the initial-event wait."""
+) -> MockConfigEntry:
+    """The router set up while a firewall drops its NOTIFYs (HE holds its address).
+
+    The clock is frozen first, so every timer is set on the test's clock.
+    """
     seed_endpoint(hass_storage, WAN_IP, he=he)
     igd.gena.drop_notifies = True
     await setup_entry(hass, config_entry)
-    await poll(hass, freezer, AFTER_INITIAL_EVENT)
+    return config_entry
 
 
 async def test_no_initial_notify_means_polling(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    behind_a_firewall: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A firewall drops the router's NOTIFYs: SUBSCRIBE works, events never come."""
-    await set_up_behind_a_firewall(hass, hass_storage, igd, he, config_entry, freezer)
+    config_entry = behind_a_firewall
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
     router = config_entry.runtime_data.router
     assert igd.gena.subscriptions  # the router accepted the subscription
     assert not router.events_trusted
@@ -226,10 +230,9 @@ async def test_no_initial_notify_means_polling(
 
 async def test_silent_subscription_leaves_no_timer_behind_after_unload(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    behind_a_firewall: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -238,9 +241,7 @@ async def test_silent_subscription_leaves_no_timer_behind_after_unload(
     The retry that replaced the pending renewal used to leave the renewal running: it fired
     after the unload (an AssertionError in the log) and renewed a subscription nobody held.
     """
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    igd.gena.drop_notifies = True
-    await setup_entry(hass, config_entry)
+    config_entry = behind_a_firewall
     await poll(hass, freezer, AFTER_INITIAL_EVENT)  # no NOTIFY: retry in 5 minutes
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     await hass.async_block_till_done()
@@ -298,16 +299,13 @@ async def test_event_port_in_use_falls_back_to_polling(
 
 async def test_events_missing_for_long_become_a_repair_issue(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    behind_a_firewall: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Events blocked (Docker without host networking, a firewall): the user is told how."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    igd.gena.drop_notifies = True
-    await setup_entry(hass, config_entry)
+    config_entry = behind_a_firewall
     assert hass.states.get(EVENTS).state == "subscribing"
     issue_id = f"events_not_arriving_{config_entry.entry_id}"
     await poll(hass, freezer, AFTER_INITIAL_EVENT)
@@ -541,16 +539,13 @@ async def test_two_routers_set_up_at_once_share_one_server_that_outlives_either(
 
 async def test_a_notify_from_another_host_does_not_hide_a_firewall(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    behind_a_firewall: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """The router's NOTIFYs are dropped; a LAN host that sniffed the SID sends its own."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    igd.gena.drop_notifies = True
-    await setup_entry(hass, config_entry)
+    config_entry = behind_a_firewall
     (sub,) = igd.gena.subscriptions.values()
     body = (
         '<e:propertyset xmlns:e="urn:schemas-upnp-org:event-1-0"><e:property>'
@@ -632,14 +627,14 @@ async def test_spoofed_reboot_hints_cause_bounded_work(
 
 async def test_a_notify_counts_only_when_the_router_answers_the_read_back(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    config_entry: MockConfigEntry,
+    behind_a_firewall: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A NOTIFY whose read-back fails does not make events look like they arrive."""
-    await set_up_behind_a_firewall(hass, hass_storage, igd, he, config_entry, freezer)
+    config_entry = behind_a_firewall
+    await poll(hass, freezer, AFTER_INITIAL_EVENT)
     assert hass.states.get(EVENTS).state == "not_arriving"
     igd.set_fault(Fault.SOAP_FAULT)  # the router's actions fail
     igd.gena.drop_notifies = False
