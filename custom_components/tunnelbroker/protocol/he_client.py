@@ -53,6 +53,10 @@ class UpdateStatus(StrEnum):
     BADIP = "badip"  # address refused
     ICMP_BLOCKED = "icmp_blocked"  # HE could not ping the new endpoint
     ERROR = "error"  # another "-ERROR: ..." text
+    # dns.he.net's dynamic records only:
+    NOTFQDN = "notfqdn"  # the record's name is not a fully qualified domain name
+    BADAGENT = "badagent"  # HE refuses this client (its user agent)
+    INTERVAL = "interval"  # more than 10 updates of the record within 2 minutes
     UNAVAILABLE = "unavailable"  # 911, dnserr, HTTP 5xx, timeout, connection failure
     UNKNOWN = "unknown"  # a reply we do not know
 
@@ -64,6 +68,8 @@ REFUSALS: Final = frozenset(
         UpdateStatus.NOHOST,
         UpdateStatus.BADIP,
         UpdateStatus.ICMP_BLOCKED,
+        UpdateStatus.NOTFQDN,
+        UpdateStatus.BADAGENT,
     }
 )
 _UNSETTLED: Final = frozenset(
@@ -145,13 +151,28 @@ class TunnelCredentials:
         return f"TunnelCredentials(username={self.username!r}, tunnel_id={self.tunnel_id!r})"
 
     def authorization(self) -> str:
-        """Return the HTTP Basic Authorization header value (RFC 7617, UTF-8)."""
-        pair = f"{self.username}:{self.update_key}".encode()
-        return f"Basic {base64.b64encode(pair).decode('ascii')}"
+        """Return the HTTP Basic Authorization header value."""
+        return basic_authorization(self.username, self.update_key)
 
 
-def parse_update_reply(http_status: int, body: str) -> UpdateResult:
-    """Turn HE's HTTP status and plain-text body into a typed result."""
+def basic_authorization(user: str, password: str) -> str:
+    """Return an HTTP Basic Authorization header value (RFC 7617, UTF-8)."""
+    pair = f"{user}:{password}".encode()
+    return f"Basic {base64.b64encode(pair).decode('ascii')}"
+
+
+# One-word answers, each its own status.
+_WORDS: Final = frozenset(
+    {"badauth", "abuse", "nohost", "badip", "notfqdn", "badagent", "interval"}
+)
+
+
+def parse_update_reply(http_status: int, body: str, version: int = 4) -> UpdateResult:
+    """Turn HE's HTTP status and plain-text body into a typed result.
+
+    `version`: the IP version of the address sent (a dynamic DNS record's AAAA is 6), which
+    `good`/`nochg` must echo.
+    """
     text = body.strip()
     message = text[:MAX_MESSAGE_CHARS]
     if http_status >= 500 or http_status in (408, 429):
@@ -161,10 +182,10 @@ def parse_update_reply(http_status: int, body: str) -> UpdateResult:
     first = words[0].lower() if words else ""
     if first in ("good", "nochg"):
         ip = words[1] if len(words) > 1 else None
-        if ip is not None and not _is_ipv4(ip):
+        if ip is not None and _ip_version(ip) != version:
             return UpdateResult(UpdateStatus.UNKNOWN, message=message)
         return UpdateResult(UpdateStatus(first), ip=ip, message=message)
-    if first in ("badauth", "abuse", "nohost", "badip") and len(words) == 1:
+    if first in _WORDS and len(words) == 1:
         return UpdateResult(UpdateStatus(first), message=message)
     if first in ("911", "dnserr") and len(words) == 1:
         return UpdateResult(UpdateStatus.UNAVAILABLE, message=message)
@@ -267,11 +288,11 @@ def _tunnel_info_reply(
     return parse_tunnel_info(body, tunnel_id)
 
 
-def _is_ipv4(text: str) -> bool:
+def _ip_version(text: str) -> int | None:
     try:
-        return ip_address(text).version == 4
+        return ip_address(text).version
     except ValueError:
-        return False
+        return None
 
 
 def validate_api_url(url: str) -> str:
@@ -327,8 +348,13 @@ class TunnelbrokerClient:
     ) -> UpdateResult:
         """Ask HE to set the tunnel's IPv4 endpoint to `ip`."""
         params = {"hostname": credentials.tunnel_id, "myip": ip}
-        reply = await self._async_get(
-            self._update_url, params, credentials, MAX_REPLY_BYTES
+        reply = await async_basic_get(
+            self._session,
+            self._update_url,
+            params=params,
+            authorization=credentials.authorization(),
+            limit=MAX_REPLY_BYTES,
+            client_timeout=self._timeout,
         )
         if isinstance(reply, str):
             result = UpdateResult(UpdateStatus.UNAVAILABLE, message=reply)
@@ -350,8 +376,13 @@ class TunnelbrokerClient:
         """Read the tunnel's addresses from HE's tunnelInfo.php."""
         params = {"tid": credentials.tunnel_id}
         # One byte over the limit tells a reply that is too large from one that just fits.
-        reply = await self._async_get(
-            self._info_url, params, credentials, MAX_INFO_REPLY_BYTES + 1
+        reply = await async_basic_get(
+            self._session,
+            self._info_url,
+            params=params,
+            authorization=credentials.authorization(),
+            limit=MAX_INFO_REPLY_BYTES + 1,
+            client_timeout=self._timeout,
         )
         if isinstance(reply, str):
             result = TunnelInfoResult(TunnelInfoStatus.UNAVAILABLE, message=reply)
@@ -365,29 +396,35 @@ class TunnelbrokerClient:
         )
         return result
 
-    async def _async_get(
-        self,
-        url: str,
-        params: dict[str, str],
-        credentials: TunnelCredentials,
-        limit: int,
-    ) -> tuple[int, bytes] | str:
-        """GET with basic auth; return (HTTP status, at most `limit` bytes) or why it failed."""
-        # Built here rather than with aiohttp.BasicAuth, which aiohttp 3.14 deprecates.
-        headers = {hdrs.AUTHORIZATION: credentials.authorization()}
-        try:
-            async with self._session.get(
-                url,
-                params=params,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                return response.status, await read_at_most(response.content, limit)
-        except TimeoutError:
-            return "timeout"
-        except (aiohttp.ClientError, asyncio.IncompleteReadError) as err:
-            return f"connection failed: {type(err).__name__}"
+
+async def async_basic_get(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    params: dict[str, str],
+    authorization: str,
+    limit: int,
+    client_timeout: aiohttp.ClientTimeout,
+) -> tuple[int, bytes] | str:
+    """GET with basic auth; return (HTTP status, at most `limit` bytes) or why it failed.
+
+    The credentials travel in the Authorization header only; redirects are not followed.
+    """
+    # Built by the caller rather than with aiohttp.BasicAuth, which aiohttp 3.14 deprecates.
+    headers = {hdrs.AUTHORIZATION: authorization}
+    try:
+        async with session.get(
+            url,
+            params=params,
+            headers=headers,
+            timeout=client_timeout,
+            allow_redirects=False,
+        ) as response:
+            return response.status, await read_at_most(response.content, limit)
+    except TimeoutError:
+        return "timeout"
+    except (aiohttp.ClientError, asyncio.IncompleteReadError) as err:
+        return f"connection failed: {type(err).__name__}"
 
 
 @dataclass(frozen=True, slots=True)
