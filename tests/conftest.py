@@ -35,11 +35,11 @@ from custom_components.tunnelbroker.endpoint_store import (
     DATA_ENDPOINT_STORE,
     STORAGE_KEY,
 )
+from custom_components.tunnelbroker.he_sender import DATA_SENDERS
 from custom_components.tunnelbroker.protocol.he_client import TunnelCredentials
 from custom_components.tunnelbroker.tunnel_flow import (
     tunnel_subentry as build_tunnel_subentry,
 )
-from custom_components.tunnelbroker.tunnel_sender import DATA_SENDERS
 from homeassistant.components.ssdp import DOMAIN as SSDP_DOMAIN
 from homeassistant.components.ssdp.const import SSDP_SCANNER
 from homeassistant.config_entries import ConfigSubentryData

@@ -13,10 +13,10 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_TUNNEL_ID, DOMAIN
 from .developer_settings import api_url, min_update_interval
+from .he_sender import async_tunnel_sender
 from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry, async_build_runtime_data
 from .services import async_setup_services
-from .tunnel_sender import async_tunnel_sender
 from .tunnel_subentries import configured_tunnel_ids, tunnel_subentries
 
 PLATFORMS: list[Platform] = [

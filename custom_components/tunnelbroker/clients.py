@@ -12,7 +12,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import ROUTER_TIMEOUT
-from .developer_settings import api_url, info_api_url
+from .developer_settings import api_url, dns_api_url, info_api_url
+from .protocol.dns_client import DnsClient
 from .protocol.he_client import TunnelbrokerClient
 from .protocol.igd_client import IgdClient
 from .protocol.igd_transport import BoundedRequester
@@ -23,6 +24,11 @@ def create_he_client(hass: HomeAssistant) -> TunnelbrokerClient:
     return TunnelbrokerClient(
         async_get_clientsession(hass), api_url(hass), info_api_url=info_api_url(hass)
     )
+
+
+def create_dns_client(hass: HomeAssistant) -> DnsClient:
+    """Return a dns.he.net client on the shared session."""
+    return DnsClient(async_get_clientsession(hass), dns_api_url(hass))
 
 
 def create_router_requester(hass: HomeAssistant) -> BoundedRequester:

@@ -1,7 +1,7 @@
 """Developer settings, read from the environment once at start-up. Never in the UI or an entry.
 
 - TUNNELBROKER_API_URL points the integration at a simulated HE server (tests, benchmarks, the
-  demo). Only HTTPS, or plain HTTP to loopback: the update key never crosses a network in clear.
+  demo), dns.he.net's record updates included. Only HTTPS, or plain HTTP to loopback: the update key never crosses a network in clear.
 - TUNNELBROKER_MIN_UPDATE_INTERVAL (seconds) shortens the minimum interval between two updates
   of a tunnel, so the real-router tests and the benchmark can measure the event path with
   changes seconds apart. With HE itself, leave it alone: HE blocks clients that update too often.
@@ -31,9 +31,12 @@ from .const import (
     LOGGER,
     TUNNEL_DOWN_ISSUE_AFTER,
 )
+from .protocol.dns_client import DEFAULT_DNS_API_URL
 from .protocol.he_client import DEFAULT_API_URL, DEFAULT_INFO_API_URL, validate_api_url
 from .protocol.update_policy import MIN_UPDATE_INTERVAL
 
+# Where a simulated HE serves dns.he.net's dynamic records (simulators/he.py).
+DNS_PATH_UNDER_OVERRIDE = "/dyn.dns.he.net"
 DATA_API_URL: HassKey[str] = HassKey(f"{DOMAIN}_api_url")
 DATA_MIN_UPDATE_INTERVAL: HassKey[timedelta] = HassKey(f"{DOMAIN}_min_update_interval")
 DATA_HEALTH_TARGET: HassKey[str | None] = HassKey(f"{DOMAIN}_health_target")
@@ -57,6 +60,18 @@ def info_api_url(hass: HomeAssistant) -> str:
     """Return HE's base URL for tunnel information: the developer override serves it too."""
     url = api_url(hass)
     return DEFAULT_INFO_API_URL if url == DEFAULT_API_URL else url
+
+
+def dns_api_url(hass: HomeAssistant) -> str:
+    """Return dns.he.net's base URL: the developer override serves it under a path of its own.
+
+    HE's tunnel updates and dns.he.net's record updates both live at `/nic/update`, on
+    different hosts; a simulated HE tells them apart by path.
+    """
+    url = api_url(hass)
+    return (
+        DEFAULT_DNS_API_URL if url == DEFAULT_API_URL else url + DNS_PATH_UNDER_OVERRIDE
+    )
 
 
 def min_update_interval(hass: HomeAssistant) -> timedelta:

@@ -19,12 +19,12 @@ from .const import (
 from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import min_update_interval
 from .devices import async_register_devices
+from .he_sender import async_tunnel_sender
 from .protocol.igd_client import IgdClient, NotAnIgdError, RouterError
 from .repair_issues import async_clear_router_moved_issue
 from .router_events import RouterEvents
 from .tunnel_health import TunnelHealth, async_icmp_privilege_of
 from .tunnel_info import TunnelInfoCoordinator
-from .tunnel_sender import async_tunnel_sender
 from .tunnel_subentries import tunnel_credentials, tunnel_subentries
 from .tunnel_updater import TunnelUpdater
 

@@ -2,7 +2,7 @@
 
 The setup flow's tunnel step, reauth and the tunnel subentry's add and reconfigure steps all
 ask for a tunnel's credentials and check them with HE through the tunnel's one sender
-(tunnel_sender); this module maps what HE answered to the field it concerns, nothing more.
+(he_sender); this module maps what HE answered to the field it concerns, nothing more.
 Adding and reconfiguring differ in what an empty update key means: the key of the account's
 other tunnel on this router (ADD_TUNNEL_SCHEMA), or the tunnel's current key
 (RECONFIGURE_TUNNEL_SCHEMA).
@@ -35,17 +35,18 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.util import dt as dt_util
 
+from .clients import create_he_client
 from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY, SUBENTRY_TUNNEL
 from .developer_settings import min_update_interval
 from .devices import async_remove_tunnel_device
 from .endpoint_store import async_get_endpoint_store
+from .he_sender import Situation, TunnelSender, async_tunnel_sender
 from .protocol.he_client import TunnelCredentials, UpdateStatus, held_attempt
 from .protocol.igd_client import IgdClient, RouterConnectionError, RouterError
 from .protocol.update_policy import Caller, Why
 from .protocol.wan_address import WanAddressProblem, wan_address_problem
 from .repair_issues import async_clear_tunnel_issues
 from .runtime_data import TunnelbrokerConfigEntry
-from .tunnel_sender import Situation, TunnelSender, async_tunnel_sender
 from .tunnel_subentries import (
     configured_tunnel_ids,
     tunnel_credentials,
@@ -63,6 +64,10 @@ UPDATE_ERRORS: dict[UpdateStatus, str] = {
     UpdateStatus.BADIP: "address_refused",
     UpdateStatus.ERROR: "he_error",
     UpdateStatus.UNKNOWN: "unknown",
+    # HE's tunnel updates are not known to give these; dns.he.net's record updates do.
+    UpdateStatus.NOTFQDN: "unknown",
+    UpdateStatus.BADAGENT: "client_refused",
+    UpdateStatus.INTERVAL: "interval",
 }
 
 _USERNAME_SELECTOR = TextSelector(
@@ -181,7 +186,7 @@ async def _async_check_with_he(
             assert decision.until is not None
             placeholders["until"] = moment_from_now(decision.until)
             return _WAITS[decision.why], placeholders
-        info = await sender.client.async_get_tunnel_info(credentials)
+        info = await create_he_client(hass).async_get_tunnel_info(credentials)
         if info.info is not None and info.info.client_v4 == wan_ip:
             attempt = held_attempt(wan_ip, dt_util.utcnow(), automatic=False)
             await sender.store.async_confirmed(

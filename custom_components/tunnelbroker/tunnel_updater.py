@@ -1,7 +1,7 @@
 """A tunnel of a loaded router entry: when to send, what each answer leads to, what it shows.
 
 HE blocks clients that send updates that are not needed, so every send is decided by
-update_policy.decide, inside the tunnel's one sender (tunnel_sender), on the facts of that
+update_policy.decide, inside the tunnel's one sender (he_sender), on the facts of that
 moment; Status reads the same decision. Answers only the user can fix raise a reauth flow
 (badauth) or a repair issue (nohost, abuse, ICMP, an answer nobody knows); the next success
 clears them.
@@ -38,6 +38,7 @@ from .const import (
 )
 from .devices import async_fire_device_event
 from .endpoint_store import EndpointRecord
+from .he_sender import Situation, TunnelSender
 from .protocol.he_client import TunnelInfo, UpdateAttempt, UpdateStatus, held_attempt
 from .protocol.update_policy import (
     MIN_UPDATE_INTERVAL,
@@ -55,7 +56,6 @@ from .repair_issues import (
     async_clear_tunnel_issues,
     async_raise_tunnel_issue,
 )
-from .tunnel_sender import Situation, TunnelSender
 from .tunnel_subentries import tunnel_credentials
 from .wording import duration, moment_from_now
 

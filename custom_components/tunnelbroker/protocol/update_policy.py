@@ -1,7 +1,8 @@
-"""When a tunnel's endpoint is sent to HE: one decision, for every caller.
+"""When a tunnel's endpoint, or a dns.he.net record's address, is sent to HE: one decision.
 
 No Home Assistant imports: the rules are plain arithmetic on facts and datetimes, tested on
-their own. Every caller (the automatic update, the Update endpoint button, the action with and
+their own. A dynamic DNS record (its A, and its AAAA, each on its own) follows the same rules
+as a tunnel; HE's `interval` answer (too many updates of a record) is a retry. Every caller (the automatic update, the Update endpoint button, the action with and
 without `force`, the setup/reauth/reconfigure flows) and the tunnel's Status read `decide`;
 nothing else decides.
 
@@ -34,7 +35,7 @@ import random
 from typing import Final
 
 from .he_client import UpdateStatus
-from .wan_address import wan_address_problem
+from .wan_address import WanAddressProblem, ipv6_host_problem, wan_address_problem
 
 RETRY_INITIAL: Final = timedelta(minutes=1)
 RETRY_MAX: Final = timedelta(hours=1)
@@ -120,8 +121,19 @@ class Refusal:
 
     @property
     def needs_user(self) -> bool:
-        """Return whether it is about the tunnel itself (credentials, tunnel id), not the address."""
-        return self.status in (UpdateStatus.BADAUTH, UpdateStatus.NOHOST)
+        """Return whether it is about what is updated (credentials, tunnel id, record), not the address."""
+        return self.status in _ABOUT_THE_TARGET
+
+
+# Refusals that no address can get past: the credentials, the tunnel or record, the client.
+_ABOUT_THE_TARGET: Final = frozenset(
+    {
+        UpdateStatus.BADAUTH,
+        UpdateStatus.NOHOST,
+        UpdateStatus.NOTFQDN,
+        UpdateStatus.BADAGENT,
+    }
+)
 
 
 class Caller(StrEnum):
@@ -197,6 +209,15 @@ class Facts:
     min_interval: timedelta = MIN_UPDATE_INTERVAL
     # When HE answered badauth to this tunnel's requests lately (oldest first).
     failed_auths: tuple[datetime, ...] = ()
+    # The IP version sent: 4 (a tunnel's endpoint, a record's A), 6 (a record's AAAA).
+    version: int = 4
+
+    @property
+    def address_problem(self) -> WanAddressProblem | None:
+        """Return why the address cannot be sent, or None when it can."""
+        if self.version == 6:
+            return ipv6_host_problem(self.address)
+        return wan_address_problem(self.address)
 
     @property
     def in_sync(self) -> bool:
@@ -234,7 +255,7 @@ def decide(
     address = facts.address
     if address is None:
         return _nothing(Why.ROUTER_UNKNOWN)
-    if wan_address_problem(address) is not None:
+    if facts.address_problem is not None:
         return _nothing(Why.NO_USABLE_ADDRESS)
     refusal = facts.refusal
     if refusal is not None and caller is not Caller.FLOW:

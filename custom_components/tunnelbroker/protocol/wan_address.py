@@ -1,9 +1,13 @@
-"""Whether a router's WAN address can be a 6in4 tunnel endpoint (no Home Assistant imports)."""
+"""Whether an address can be sent to HE (no Home Assistant imports).
+
+A router's WAN address as a 6in4 tunnel endpoint or a record's A; a host's IPv6 address as a
+record's AAAA.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 
 # Ranges a router holds when it is itself behind another NAT: RFC 1918, carrier-grade NAT
 # (RFC 6598) and link-local (no DHCP answer upstream).
@@ -48,6 +52,21 @@ def wan_address_problem(address: str | None) -> WanAddressProblem | None:
         return WanAddressProblem.DS_LITE
     if any(parsed in network for network in _BEHIND_NAT_NETWORKS):
         return WanAddressProblem.BEHIND_NAT
+    if not parsed.is_global or parsed.is_multicast:
+        return WanAddressProblem.NOT_PUBLIC
+    return None
+
+
+def ipv6_host_problem(address: str | None) -> WanAddressProblem | None:
+    """Return why `address` cannot be a record's AAAA (a global IPv6 unicast address)."""
+    if not address or not address.strip():
+        return WanAddressProblem.MISSING
+    try:
+        parsed = ip_address(address.strip())
+    except ValueError:
+        return WanAddressProblem.INVALID
+    if not isinstance(parsed, IPv6Address):
+        return WanAddressProblem.INVALID
     if not parsed.is_global or parsed.is_multicast:
         return WanAddressProblem.NOT_PUBLIC
     return None

@@ -1,10 +1,11 @@
-"""The one sender per tunnel: every request HE gets about a tunnel goes through it.
+"""The one sender per tunnel, and per dns.he.net record: every update HE gets goes through it.
 
-Automatic updates, the button, the action and the flows (setup, reauth, reconfigure) all take
-the tunnel's turn (`lock`), decide inside it on the facts of that moment (update_policy), and
+Automatic updates, the buttons, the action and the flows (setup, reauth, reconfigure) all take
+the sender's turn (`lock`), decide inside it on the facts of that moment (update_policy), and
 send through it. So two callers at once cost one request, and a flow's update starts the
-minimum interval like any other. The sender outlives reloads (one per tunnel id per Home
-Assistant); what an entry does with an answer (issues, events, reauth) is the updater's.
+minimum interval like any other. A sender outlives reloads (one per tunnel id, one per record
+name and type, per Home Assistant); what an entry does with an answer (issues, events, reauth)
+is its updater's.
 
 Each request is written ahead: the address is marked unsettled before it goes out, so a reply
 that is lost, a reload or unload that cancels it, or a crash leaves the endpoint unconfirmed,
@@ -15,20 +16,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
+from typing import Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .clients import create_he_client
+from .clients import create_dns_client, create_he_client
 from .const import DOMAIN, LOGGER
 from .endpoint_store import EndpointStore, TunnelMemory, async_get_endpoint_store
+from .protocol.dns_client import RecordCredentials, RecordType
 from .protocol.he_client import (
-    TunnelbrokerClient,
     TunnelCredentials,
     UpdateAttempt,
     UpdateResult,
@@ -45,7 +47,7 @@ from .protocol.update_policy import (
     decide,
 )
 
-DATA_SENDERS: HassKey[dict[str, TunnelSender]] = HassKey(f"{DOMAIN}_senders")
+DATA_SENDERS: HassKey[dict[str, HeSender[Any]]] = HassKey(f"{DOMAIN}_senders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +58,23 @@ class Situation:
     automatic: bool = True
     can_ask_he: bool = False
     min_interval: timedelta = MIN_UPDATE_INTERVAL
+    version: int = 4
 
 
-class TunnelSender:
-    """Serialises and records every HE request of one tunnel."""
+class HeSender[CredentialsT: (TunnelCredentials, RecordCredentials)]:
+    """Serialises and records every HE request of one tunnel, or one record's A or AAAA."""
 
     def __init__(
-        self, tunnel_id: str, client: TunnelbrokerClient, store: EndpointStore
+        self,
+        key: str,
+        name: str,
+        update: Callable[[CredentialsT, str], Awaitable[UpdateResult]],
+        store: EndpointStore,
     ) -> None:
-        """Initialize for one tunnel id."""
-        self.tunnel_id = tunnel_id
-        self.client = client
+        """Initialize for what `key` names in the store; `name` is what the log says."""
+        self.key = key
+        self.name = name
+        self._update: Callable[[CredentialsT, str], Awaitable[UpdateResult]] = update
         self.store = store
         # Held by whoever decides and sends; nobody sends for this tunnel without it.
         self.lock = asyncio.Lock()
@@ -79,7 +87,7 @@ class TunnelSender:
     @property
     def memory(self) -> TunnelMemory:
         """Return what is remembered about the tunnel."""
-        return self.store.memory(self.tunnel_id)
+        return self.store.memory(self.key)
 
     def facts(self, situation: Situation) -> Facts:
         """Return the facts of this moment."""
@@ -95,6 +103,7 @@ class TunnelSender:
             can_ask_he=situation.can_ask_he,
             min_interval=situation.min_interval,
             failed_auths=tuple(self._failed_auths),
+            version=situation.version,
         )
 
     def decide(
@@ -105,7 +114,7 @@ class TunnelSender:
 
     async def async_send(
         self,
-        credentials: TunnelCredentials,
+        credentials: CredentialsT,
         ip: str,
         *,
         caller: Caller,
@@ -118,8 +127,8 @@ class TunnelSender:
         """
         assert self.lock.locked()
         before = self.memory
-        await self.store.async_sending(self.tunnel_id, ip, dt_util.utcnow())
-        result = await self.client.async_update_endpoint(credentials, ip)
+        await self.store.async_sending(self.key, ip, dt_util.utcnow())
+        result = await self._update(credentials, ip)
         attempt = UpdateAttempt(
             ip=ip,
             result=result,
@@ -138,29 +147,30 @@ class TunnelSender:
         backoff = before.backoff or NO_BACKOFF
         if result.success:
             await self.store.async_confirmed(
-                self.tunnel_id, result.ip or attempt.ip, attempt.at
+                self.key, result.ip or attempt.ip, attempt.at
             )
         elif result.unsettled:
-            await self.store.async_failed(
-                self.tunnel_id, backoff.after_failure(attempt.at)
-            )
+            await self.store.async_failed(self.key, backoff.after_failure(attempt.at))
         else:
             # HE answered and changed nothing: what was open before stays open.
             refusal = before.refusal
             if result.status is UpdateStatus.ABUSE:
                 backoff = backoff.after_abuse(attempt.at)
+            elif result.status is UpdateStatus.INTERVAL:
+                # Too many updates of a record lately: a retry, later.
+                backoff = backoff.after_failure(attempt.at)
             elif remember_refusal:
                 refusal = Refusal(ip=attempt.ip, status=result.status)
             await self.store.async_refused(
-                self.tunnel_id,
+                self.key,
                 unsettled=before.unsettled,
                 refusal=refusal,
                 backoff=None if backoff is NO_BACKOFF else backoff,
             )
         LOGGER.log(
             logging.INFO if result.success else logging.WARNING,
-            "Tunnel %s endpoint update to %s: %s %s",
-            self.tunnel_id,
+            "%s update to %s: %s %s",
+            self.name,
             attempt.ip,
             result.status,
             result.message,
@@ -168,9 +178,9 @@ class TunnelSender:
 
     async def async_adopt(self, ip: str) -> None:
         """HE's tunnel information says it holds `ip` (the lock held)."""
-        if not self.store.holds(self.tunnel_id, ip):
-            LOGGER.info("Tunnel %s: HE holds %s as its endpoint", self.tunnel_id, ip)
-            await self.store.async_adopt(self.tunnel_id, ip, dt_util.utcnow())
+        if not self.store.holds(self.key, ip):
+            LOGGER.info("%s: HE holds %s", self.name, ip)
+            await self.store.async_adopt(self.key, ip, dt_util.utcnow())
 
     @callback
     def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -180,17 +190,17 @@ class TunnelSender:
 
     @callback
     def async_changed_by_flow(self) -> None:
-        """Tell the tunnel's loaded updater that a flow sent or read (its Status may change)."""
+        """Tell the loaded updater that a flow sent or read (its Status may change)."""
         for listener in list(self._listeners):
             listener()
 
     async def async_forget(self) -> None:
-        """Forget the tunnel (removed, or its id changed), in its turn."""
+        """Forget it (removed, or its id or name changed), in its turn."""
         async with self.lock:
-            await self.store.async_forget({self.tunnel_id})
+            await self.store.async_forget({self.key})
 
     def note_unshown(self, attempt: UpdateAttempt) -> None:
-        """Keep a flow's attempt for the tunnel's next updater to show."""
+        """Keep a flow's attempt for the next updater to show."""
         self._unshown = attempt
 
     def take_unshown(self) -> UpdateAttempt | None:
@@ -199,13 +209,52 @@ class TunnelSender:
         return attempt
 
 
+type TunnelSender = HeSender[TunnelCredentials]
+type RecordSender = HeSender[RecordCredentials]
+
+
+def record_key(hostname: str, record_type: RecordType) -> str:
+    """Return what the store knows a record's A or AAAA by (a tunnel's is its numeric id)."""
+    return f"record {hostname} {record_type}"
+
+
 async def async_tunnel_sender(hass: HomeAssistant, tunnel_id: str) -> TunnelSender:
     """Return the tunnel's one sender (made on first use, kept across reloads)."""
+    return await _async_sender(
+        hass,
+        tunnel_id,
+        lambda store: HeSender(
+            tunnel_id,
+            f"Tunnel {tunnel_id} endpoint",
+            create_he_client(hass).async_update_endpoint,
+            store,
+        ),
+    )
+
+
+async def async_record_sender(
+    hass: HomeAssistant, hostname: str, record_type: RecordType
+) -> RecordSender:
+    """Return the one sender of a record's A or AAAA (made on first use, kept across reloads)."""
+    key = record_key(hostname, record_type)
+    return await _async_sender(
+        hass,
+        key,
+        lambda store: HeSender(
+            key,
+            f"Record {hostname} {record_type}",
+            create_dns_client(hass).async_update_record,
+            store,
+        ),
+    )
+
+
+async def _async_sender[SenderT: HeSender[Any]](
+    hass: HomeAssistant, key: str, make: Callable[[EndpointStore], SenderT]
+) -> SenderT:
     senders = hass.data.setdefault(DATA_SENDERS, {})
-    if (sender := senders.get(tunnel_id)) is None:
+    if (sender := senders.get(key)) is None:
         store = await async_get_endpoint_store(hass)
         # Another caller may have made it while the store loaded.
-        sender = senders.setdefault(
-            tunnel_id, TunnelSender(tunnel_id, create_he_client(hass), store)
-        )
-    return sender
+        sender = senders.setdefault(key, make(store))
+    return sender  # type: ignore[return-value]
