@@ -316,7 +316,46 @@ def _resolve(node: ast.expr, module: Any) -> set[str]:
         mapping = getattr(module, node.value.id, None)
         if isinstance(mapping, dict):
             return {value for value in mapping.values() if isinstance(value, str)}
+    if isinstance(node, ast.Subscript) and _is_self_attribute(node.value):
+        # A key looked up in a class's mapping (each kind of updater has its own).
+        assert isinstance(node.value, ast.Attribute)
+        return {
+            value
+            for mapping in _class_attributes(node.value.attr)
+            if isinstance(mapping, dict)
+            for value in mapping.values()
+            if isinstance(value, str)
+        }
+    if _is_self_attribute(node):
+        assert isinstance(node, ast.Attribute)
+        return {
+            value for value in _class_attributes(node.attr) if isinstance(value, str)
+        }
     return set()
+
+
+def _is_self_attribute(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    )
+
+
+def _class_attributes(name: str) -> list[Any]:
+    """Return the values of a class attribute on every class of the package that sets it."""
+    modules = [
+        importlib.import_module(f"{integration.__name__}.{module_name}")
+        for module_name in _modules()
+    ]
+    return [
+        vars(cls)[name]
+        for module in modules
+        for cls in vars(module).values()
+        if isinstance(cls, type)
+        and cls.__module__ == module.__name__
+        and name in vars(cls)
+    ]
 
 
 def _call_name(call: ast.Call) -> str | None:

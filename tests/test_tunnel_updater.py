@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components import tunnelbroker
+from custom_components.tunnelbroker.address_updater import REFUSED_REQUEST
 from custom_components.tunnelbroker.const import (
     CONF_AUTOMATIC_UPDATE,
     DOMAIN,
@@ -34,7 +35,6 @@ from custom_components.tunnelbroker.protocol.update_policy import (
     RETRY_INITIAL,
     USER_REFUSALS,
 )
-from custom_components.tunnelbroker.tunnel_updater import REFUSED_REQUEST
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir

@@ -103,7 +103,7 @@ class EndpointSyncBinarySensor(TunnelStatusEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         """Return whether HE's endpoint is not the router's address."""
-        return not self.coordinator.data.holds_router_address
+        return not self.coordinator.data.holds_address
 
 
 class TunnelReachableBinarySensor(TunnelHealthEntity, BinarySensorEntity):

@@ -59,7 +59,7 @@ class TunnelStatusEntity(TunnelEntity):
     @property
     def available(self) -> bool:
         """Return whether the router's address is known."""
-        return self.coordinator.data.router_known
+        return self.coordinator.data.address_known
 
 
 class TunnelHealthEntity(CoordinatorEntity[TunnelHealth]):

@@ -179,7 +179,7 @@ class TunnelHealth(DataUpdateCoordinator[EchoResult | None]):
         if previous is not EchoOutcome.NO_ANSWER:
             self._fire(TRIGGER_TUNNEL_DOWN, result)
         if (
-            self.state_publisher.data.holds_router_address
+            self.state_publisher.data.holds_address
             and now - self.down_since >= health_issue_after(self.hass)
         ):
             async_raise_tunnel_down_issue(
