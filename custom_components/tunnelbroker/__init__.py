@@ -1,7 +1,8 @@
 """The Hurricane Electric Tunnelbroker integration.
 
 One config entry per router (found by SSDP, or by its description URL); one config subentry per
-HE tunnel it serves. The router is polled once, whatever the number of tunnels.
+HE tunnel it serves, and one per dns.he.net record that follows it. The router is polled once,
+whatever the number of tunnels and records.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_TUNNEL_ID, DOMAIN
+from .const import CONF_HOSTNAME, CONF_TUNNEL_ID, DOMAIN
 from .developer_settings import api_url, min_update_interval
-from .he_sender import async_tunnel_sender
-from .repair_issues import async_clear_entry_issues, async_clear_stale_tunnel_issues
+from .he_sender import async_record_sender, async_tunnel_sender
+from .protocol.dns_client import RecordType
+from .record_subentries import configured_record_names, record_subentries
+from .repair_issues import async_clear_entry_issues, async_clear_stale_issues
 from .runtime_data import TunnelbrokerConfigEntry, async_build_runtime_data
 from .services import async_setup_services
 from .tunnel_subentries import configured_tunnel_ids, tunnel_subentries
@@ -46,7 +49,9 @@ async def async_setup_entry(
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     data.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_change))
-    async_clear_stale_tunnel_issues(hass, configured_tunnel_ids(hass))
+    async_clear_stale_issues(
+        hass, configured_tunnel_ids(hass), configured_record_names(hass)
+    )
     return True
 
 
@@ -67,10 +72,18 @@ async def async_unload_entry(
 async def async_remove_entry(
     hass: HomeAssistant, entry: TunnelbrokerConfigEntry
 ) -> None:
-    """Forget what is remembered for the entry's tunnels; drop the entry's repair issues."""
+    """Forget what is remembered for the entry's tunnels and records; drop its repair issues."""
     tunnel_ids = {
         subentry.data[CONF_TUNNEL_ID] for subentry in tunnel_subentries(entry).values()
     }
+    hostnames = {
+        subentry.data[CONF_HOSTNAME] for subentry in record_subentries(entry).values()
+    }
     for tunnel_id in tunnel_ids:
         await (await async_tunnel_sender(hass, tunnel_id)).async_forget()
-    async_clear_entry_issues(hass, entry.entry_id, tunnel_ids)
+    for hostname in hostnames:
+        for record_type in RecordType:
+            await (
+                await async_record_sender(hass, hostname, record_type)
+            ).async_forget()
+    async_clear_entry_issues(hass, entry.entry_id, tunnel_ids, hostnames)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -117,7 +118,8 @@ class AddressUpdater[
     # The device triggers of an update taken and of one that failed.
     updated_trigger: ClassVar[str]
     failed_trigger: ClassVar[str]
-    version: ClassVar[int] = 4
+    # The IP version sent (a record's AAAA: 6).
+    version: int = 4
 
     def __init__(
         self,
@@ -535,3 +537,57 @@ def issues_to_clear[IssueT: StrEnum](
 ) -> list[IssueT]:
     """Return HE's issues to delete: all of them, or all but a block that still runs."""
     return [issue for issue in issues if not (keep_block and issue is abuse)]
+
+
+async def async_request_together(
+    updaters: Sequence[AddressUpdater[Any, Any]],
+    caller: Caller,
+    *,
+    ipv4: str | None = None,
+    force: bool = False,
+) -> list[tuple[AddressUpdater[Any, Any], str, UpdateAttempt | None]]:
+    """Send what a user asked of several updaters at once: all of it or nothing.
+
+    Every sender's turn is taken (in one order: no two requests wait on each other), then
+    every updater is decided before anything is sent. `ipv4` replaces the router's address
+    (a record's AAAA keeps its own). Returns each updater, the address, HE's answer (None:
+    HE held it).
+    """
+    async with AsyncExitStack() as turns:
+        for updater in sorted(updaters, key=lambda updater: updater.sender.key):
+            await turns.enter_async_context(updater.sender.lock)
+        # The router's address of now, in the turns: a request that waited sends it.
+        addresses = [
+            ipv4
+            if ipv4 is not None and updater.version == 4
+            else updater.usable_address()
+            for updater in updaters
+        ]
+        for updater, address in zip(updaters, addresses, strict=True):
+            updater.check_request(caller, address, force=force)
+        return [
+            (
+                updater,
+                address,
+                await updater.async_request_in_turn(caller, address, force=force),
+            )
+            for updater, address in zip(updaters, addresses, strict=True)
+        ]
+
+
+def update_failed_error(
+    answers: Iterable[tuple[AddressUpdater[Any, Any], str, UpdateAttempt | None]],
+) -> HomeAssistantError | None:
+    """Return the error that says which updates HE did not take, if any."""
+    failures = [
+        f"{updater.sender.name}: {attempt.describe()}"
+        for updater, _, attempt in answers
+        if attempt is not None and not attempt.result.success
+    ]
+    if not failures:
+        return None
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="update_failed",
+        translation_placeholders={"details": "; ".join(failures)},
+    )

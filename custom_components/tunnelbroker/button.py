@@ -1,4 +1,4 @@
-"""Buttons: send a tunnel's endpoint to HE now; check now whether the tunnel carries IPv6."""
+"""Buttons: send a tunnel's endpoint (or a record's address) to HE now; check a tunnel now."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .address_updater import async_request_together, update_failed_error
 from .const import DOMAIN
-from .entity import TunnelEntity, TunnelHealthEntity
+from .entity import RecordEntity, TunnelEntity, TunnelHealthEntity
 from .protocol.icmp_echo import EchoOutcome
 from .protocol.update_policy import Caller
+from .record_updater import RecordUpdater
 from .runtime_data import TunnelbrokerConfigEntry
 
 # One press at a time, whichever button: presses do not burst HE.
@@ -22,6 +24,9 @@ UPDATE_ENDPOINT = ButtonEntityDescription(
 CHECK_TUNNEL = ButtonEntityDescription(
     key="check_tunnel", translation_key="check_tunnel"
 )
+UPDATE_RECORD = ButtonEntityDescription(
+    key="update_record", translation_key="update_record"
+)
 
 
 async def async_setup_entry(
@@ -29,7 +34,7 @@ async def async_setup_entry(
     entry: TunnelbrokerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add each tunnel's button under its subentry."""
+    """Add each tunnel's and record's buttons under their subentries."""
     data = entry.runtime_data
     for subentry_id, tunnel in data.tunnels.items():
         async_add_entities(
@@ -37,6 +42,11 @@ async def async_setup_entry(
                 UpdateEndpointButton(tunnel, UPDATE_ENDPOINT),
                 CheckTunnelButton(tunnel, data.health[subentry_id], CHECK_TUNNEL),
             ],
+            config_subentry_id=subentry_id,
+        )
+    for subentry_id, records in data.records.items():
+        async_add_entities(
+            [UpdateRecordButton(records, UPDATE_RECORD)],
             config_subentry_id=subentry_id,
         )
 
@@ -50,15 +60,31 @@ class UpdateEndpointButton(TunnelEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Send the router's address; raise a translated error if refused or not taken."""
-        attempt = await self.tunnel.async_request(Caller.BUTTON)
-        if attempt is not None and not attempt.result.success:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="update_failed",
-                translation_placeholders={
-                    "details": f"{self.tunnel.tunnel_id}: {attempt.describe()}"
-                },
-            )
+        answers = await async_request_together([self.tunnel], Caller.BUTTON)
+        if (error := update_failed_error(answers)) is not None:
+            raise error
+
+
+class UpdateRecordButton(RecordEntity, ButtonEntity):
+    """Sends the record's addresses now: its A (the router's), its AAAA; each its own request.
+
+    Refused as the tunnel's button is, for the same reasons; all of it or nothing.
+    """
+
+    def __init__(
+        self,
+        records: tuple[RecordUpdater, ...],
+        description: ButtonEntityDescription,
+    ) -> None:
+        """Initialize for every type of one record (the A's state makes it available)."""
+        super().__init__(records[0], description)
+        self._records = records
+
+    async def async_press(self) -> None:
+        """Send each address; raise a translated error if refused or not taken."""
+        answers = await async_request_together(self._records, Caller.BUTTON)
+        if (error := update_failed_error(answers)) is not None:
+            raise error
 
 
 class CheckTunnelButton(TunnelHealthEntity, ButtonEntity):

@@ -18,6 +18,11 @@ CONF_TUNNEL_ID: Final = "tunnel_id"
 CONF_AUTOMATIC_UPDATE: Final = "automatic_update"
 DEFAULT_AUTOMATIC_UPDATE: Final = True
 SUBENTRY_TUNNEL: Final = "tunnel"
+# A dns.he.net dynamic record (its name and key; an AAAA address if it has one).
+SUBENTRY_DNS_RECORD: Final = "dns_record"
+CONF_HOSTNAME: Final = "hostname"
+CONF_DNS_KEY: Final = "dns_key"
+CONF_IPV6_ADDRESS: Final = "ipv6_address"
 # Reauth flows name the tunnel whose update key HE refused.
 REAUTH_SUBENTRY_ID: Final = "subentry_id"
 
@@ -76,6 +81,8 @@ TRIGGER_ENDPOINT_UPDATED: Final = "endpoint_updated"
 TRIGGER_ENDPOINT_UPDATE_FAILED: Final = "endpoint_update_failed"
 TRIGGER_TUNNEL_DOWN: Final = "tunnel_down"
 TRIGGER_TUNNEL_UP: Final = "tunnel_up"
+TRIGGER_RECORD_UPDATED: Final = "record_updated"
+TRIGGER_RECORD_UPDATE_FAILED: Final = "record_update_failed"
 ROUTER_TRIGGER_TYPES: Final = (TRIGGER_WAN_IP_CHANGED,)
 TUNNEL_TRIGGER_TYPES: Final = (
     TRIGGER_ENDPOINT_UPDATED,
@@ -83,6 +90,7 @@ TUNNEL_TRIGGER_TYPES: Final = (
     TRIGGER_TUNNEL_DOWN,
     TRIGGER_TUNNEL_UP,
 )
+RECORD_TRIGGER_TYPES: Final = (TRIGGER_RECORD_UPDATED, TRIGGER_RECORD_UPDATE_FAILED)
 
 SERVICE_UPDATE_ENDPOINT: Final = "update_endpoint"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
@@ -94,3 +102,7 @@ ATTR_FORCE: Final = "force"
 TUNNEL_PAGE_URL: Final = "https://tunnelbroker.net/tunnel_detail.php?tid={tunnel_id}"
 # The device identifier of a tunnel (and the prefix of its entities' unique ids).
 TUNNEL_IDENTIFIER_PREFIX: Final = "tunnel_"
+# Where dynamic records are managed (a record's device link, its issues' "learn more").
+DNS_PAGE_URL: Final = "https://dns.he.net/"
+# The device identifier of a dns.he.net record (and the prefix of its entities' unique ids).
+RECORD_IDENTIFIER_PREFIX: Final = "record_"

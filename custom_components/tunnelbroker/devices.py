@@ -1,4 +1,4 @@
-"""The router's and the tunnels' devices: in the device registry, and the event of their triggers.
+"""The router's, tunnels' and records' devices: in the registry, and the event of their triggers.
 
 Since Home Assistant 2026.8 a device belongs to one config entry, and identifiers are unique
 only within an entry: devices are created here at setup and then known by their device id, the
@@ -22,8 +22,16 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 
-from .const import DOMAIN, EVENT_TUNNELBROKER, TUNNEL_IDENTIFIER_PREFIX, TUNNEL_PAGE_URL
+from .const import (
+    DNS_PAGE_URL,
+    DOMAIN,
+    EVENT_TUNNELBROKER,
+    RECORD_IDENTIFIER_PREFIX,
+    TUNNEL_IDENTIFIER_PREFIX,
+    TUNNEL_PAGE_URL,
+)
 from .protocol.igd_client import RouterInfo
+from .record_subentries import record_credentials
 from .tunnel_subentries import tunnel_credentials
 
 
@@ -32,12 +40,26 @@ def tunnel_device_identifier(tunnel_id: str) -> tuple[str, str]:
     return (DOMAIN, f"{TUNNEL_IDENTIFIER_PREFIX}{tunnel_id}")
 
 
-def is_tunnel_device(device: dr.DeviceEntry) -> bool:
-    """Return whether the device is one of this integration's tunnels (not a router)."""
+def record_device_identifier(hostname: str) -> tuple[str, str]:
+    """Return the device registry identifier of a dns.he.net record."""
+    return (DOMAIN, f"{RECORD_IDENTIFIER_PREFIX}{hostname}")
+
+
+def _has_identifier_prefix(device: dr.DeviceEntry, prefix: str) -> bool:
     return any(
-        domain == DOMAIN and identifier.startswith(TUNNEL_IDENTIFIER_PREFIX)
+        domain == DOMAIN and identifier.startswith(prefix)
         for domain, identifier in device.identifiers
     )
+
+
+def is_tunnel_device(device: dr.DeviceEntry) -> bool:
+    """Return whether the device is one of this integration's tunnels."""
+    return _has_identifier_prefix(device, TUNNEL_IDENTIFIER_PREFIX)
+
+
+def is_record_device(device: dr.DeviceEntry) -> bool:
+    """Return whether the device is one of this integration's dns.he.net records."""
+    return _has_identifier_prefix(device, RECORD_IDENTIFIER_PREFIX)
 
 
 def router_device_info(info: RouterInfo) -> DeviceInfo:
@@ -67,12 +89,25 @@ def tunnel_device_info(subentry: ConfigSubentry) -> DeviceInfo:
     )
 
 
+def record_device_info(subentry: ConfigSubentry) -> DeviceInfo:
+    """Return a record's device, a service of HE's DNS that follows the router."""
+    return DeviceInfo(
+        identifiers={record_device_identifier(record_credentials(subentry).hostname)},
+        name=subentry.title,
+        manufacturer="Hurricane Electric",
+        model="Dynamic DNS record",
+        entry_type=DeviceEntryType.SERVICE,
+        configuration_url=DNS_PAGE_URL,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class EntryDevices:
-    """The device ids of a router entry: the router's, and each tunnel's by subentry id."""
+    """The device ids of a router entry: the router's, each tunnel's and record's by subentry."""
 
     router: str
     tunnels: dict[str, str]
+    records: dict[str, str]
 
 
 @callback
@@ -81,23 +116,33 @@ def async_register_devices(
     entry: ConfigEntry,
     router: RouterInfo,
     tunnels: Mapping[str, ConfigSubentry],
+    records: Mapping[str, ConfigSubentry],
 ) -> EntryDevices:
-    """Create (or refresh) the router's device and its tunnels', each tunnel linked to it."""
+    """Create (or refresh) the router's device, its tunnels' and records', linked to it."""
     registry = dr.async_get(hass)
     router_id = registry.async_get_or_create(
         config_entry_id=entry.entry_id, **router_device_info(router)
     ).id
-    tunnel_ids: dict[str, str] = {}
-    for subentry_id, subentry in tunnels.items():
+
+    def linked(subentry_id: str, info: DeviceInfo) -> str:
         device = registry.async_get_or_create(
-            config_entry_id=entry.entry_id,
-            config_subentry_id=subentry_id,
-            **tunnel_device_info(subentry),
+            config_entry_id=entry.entry_id, config_subentry_id=subentry_id, **info
         )
         if device.via_device_id != router_id:
             registry.async_update_device(device.id, via_device_id=router_id)
-        tunnel_ids[subentry_id] = device.id
-    return EntryDevices(router=router_id, tunnels=tunnel_ids)
+        return device.id
+
+    return EntryDevices(
+        router=router_id,
+        tunnels={
+            subentry_id: linked(subentry_id, tunnel_device_info(subentry))
+            for subentry_id, subentry in tunnels.items()
+        },
+        records={
+            subentry_id: linked(subentry_id, record_device_info(subentry))
+            for subentry_id, subentry in records.items()
+        },
+    )
 
 
 def device_event_data(
@@ -118,13 +163,13 @@ def async_fire_device_event(
 
 
 @callback
-def async_remove_tunnel_device(
-    hass: HomeAssistant, entry: ConfigEntry, tunnel_id: str
+def async_remove_device(
+    hass: HomeAssistant, entry: ConfigEntry, identifier: tuple[str, str]
 ) -> None:
-    """Remove the device of a tunnel id the entry no longer uses (its entities go with it)."""
+    """Remove a device the entry no longer uses (a tunnel id, a record name; entities too)."""
     registry = dr.async_get(hass)
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
-        if tunnel_device_identifier(tunnel_id) in device.identifiers:
+        if identifier in device.identifiers:
             registry.async_remove_device(device.id)
 
 

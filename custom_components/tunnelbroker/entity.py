@@ -1,14 +1,16 @@
-"""Base entities: the router device and the tunnel devices."""
+"""Base entities: the router device, the tunnel devices and the record devices."""
 
 from __future__ import annotations
 
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import TUNNEL_IDENTIFIER_PREFIX
+from .address_updater import AddressState, StatePublisher
+from .const import RECORD_IDENTIFIER_PREFIX, TUNNEL_IDENTIFIER_PREFIX
 from .coordinator import RouterCoordinator
-from .devices import router_device_info, tunnel_device_info
+from .devices import record_device_info, router_device_info, tunnel_device_info
 from .protocol.icmp_echo import EchoOutcome, EchoResult
+from .record_updater import RecordUpdater
 from .tunnel_health import TunnelHealth
 from .tunnel_updater import TunnelStatePublisher, TunnelUpdater
 
@@ -93,3 +95,19 @@ class TunnelHealthEntity(CoordinatorEntity[TunnelHealth]):
         """
         echo = self.echo
         return echo is not None and echo.outcome in VERDICTS
+
+
+class RecordEntity(CoordinatorEntity[StatePublisher[AddressState]]):
+    """An entity of a record device, fed by one of its types' published state."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, record: RecordUpdater, description: EntityDescription) -> None:
+        """Initialize for one type (A or AAAA) of a record."""
+        super().__init__(record.state_publisher)
+        self.record = record
+        self.entity_description = description
+        self._attr_unique_id = (
+            f"{RECORD_IDENTIFIER_PREFIX}{record.hostname}_{description.key}"
+        )
+        self._attr_device_info = record_device_info(record.subentry)

@@ -14,7 +14,7 @@ from typing import Final
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, TUNNEL_PAGE_URL
+from .const import DNS_PAGE_URL, DOMAIN, TUNNEL_PAGE_URL
 from .protocol.he_client import ICMP_PROBE_ADDRESS
 from .protocol.update_policy import Backoff
 from .protocol.wan_address import WanAddressProblem, wan_address_problem
@@ -36,6 +36,16 @@ class TunnelIssue(StrEnum):
 HE_ISSUES: Final = tuple(
     issue for issue in TunnelIssue if issue is not TunnelIssue.TUNNEL_DOWN
 )
+
+
+class RecordIssue(StrEnum):
+    """A problem of one dns.he.net record (translation key of its repair issue)."""
+
+    ABUSE = "record_abuse_blocked"
+    # nohost or notfqdn: no dynamic record of that name (deleted, or not marked dynamic).
+    NOT_FOUND = "record_not_found"
+    CLIENT_REFUSED = "record_client_refused"  # badagent
+    UNEXPECTED_ANSWER = "record_unexpected_answer"
 
 
 class StoreIssue(StrEnum):
@@ -103,6 +113,45 @@ def async_clear_tunnel_issues(
     """Delete the tunnel's issues (by default HE's: HE took an update)."""
     for issue in issues:
         ir.async_delete_issue(hass, DOMAIN, _tunnel_issue_id(issue, tunnel_id))
+
+
+def _record_issue_id(issue: RecordIssue, hostname: str) -> str:
+    return f"{issue.value}_{hostname}"
+
+
+@callback
+def async_raise_record_issue(
+    hass: HomeAssistant,
+    issue: RecordIssue,
+    *,
+    hostname: str,
+    backoff: Backoff | None = None,
+    message: str = "",
+) -> None:
+    """Show the record's problem in Repairs (replacing an older one of the same kind)."""
+    placeholders = {"name": hostname, "message": message or "-"}
+    if backoff is not None:
+        placeholders["until"] = moment(backoff.until)
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _record_issue_id(issue, hostname),
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=issue.value,
+        translation_placeholders=placeholders,
+        learn_more_url=DNS_PAGE_URL,
+    )
+
+
+@callback
+def async_clear_record_issues(
+    hass: HomeAssistant, hostname: str, issues: Iterable[RecordIssue] = RecordIssue
+) -> None:
+    """Delete the record's issues (by default all: HE took an update)."""
+    for issue in issues:
+        ir.async_delete_issue(hass, DOMAIN, _record_issue_id(issue, hostname))
 
 
 ROUTER_MOVED_ISSUE = "router_moved"
@@ -254,26 +303,34 @@ def async_clear_events_issues(hass: HomeAssistant, entry_id: str) -> None:
 
 @callback
 def async_clear_entry_issues(
-    hass: HomeAssistant, entry_id: str, tunnel_ids: set[str]
+    hass: HomeAssistant, entry_id: str, tunnel_ids: set[str], hostnames: set[str]
 ) -> None:
-    """Delete the issues of a removed router entry and of its tunnels."""
+    """Delete the issues of a removed router entry, of its tunnels and of its records."""
     ir.async_delete_issue(hass, DOMAIN, _behind_nat_issue_id(entry_id))
     async_clear_router_moved_issue(hass, entry_id)
     async_clear_events_issues(hass, entry_id)
     for tunnel_id in tunnel_ids:
         async_clear_tunnel_issues(hass, tunnel_id, TunnelIssue)
+    for hostname in hostnames:
+        async_clear_record_issues(hass, hostname)
 
 
 @callback
-def async_clear_stale_tunnel_issues(hass: HomeAssistant, tunnel_ids: set[str]) -> None:
-    """Delete the issues of tunnels that are no longer configured (a removed subentry)."""
+def async_clear_stale_issues(
+    hass: HomeAssistant, tunnel_ids: set[str], hostnames: set[str]
+) -> None:
+    """Delete the issues of tunnels and records no longer configured (a removed subentry)."""
+    kinds: list[tuple[StrEnum, set[str]]] = [
+        *((kind, tunnel_ids) for kind in TunnelIssue),
+        *((kind, hostnames) for kind in RecordIssue),
+    ]
     stale = [
         issue_id
         for (domain, issue_id) in ir.async_get(hass).issues
         if domain == DOMAIN
-        for kind in TunnelIssue
+        for kind, configured in kinds
         if issue_id.startswith(f"{kind}_")
-        and issue_id.removeprefix(f"{kind}_") not in tunnel_ids
+        and issue_id.removeprefix(f"{kind}_") not in configured
     ]
     for issue_id in stale:
         ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -1,10 +1,10 @@
-"""What a loaded config entry (one router and its tunnels) holds at run time, and its building."""
+"""What a loaded config entry (a router, its tunnels and records) holds at run time; its building."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 
@@ -19,8 +19,10 @@ from .const import (
 from .coordinator import RouterCoordinator, router_error_translation
 from .developer_settings import min_update_interval
 from .devices import async_register_devices
-from .he_sender import async_tunnel_sender
+from .he_sender import async_record_sender, async_tunnel_sender
 from .protocol.igd_client import IgdClient, NotAnIgdError, RouterError
+from .record_subentries import record_credentials, record_subentries, record_types
+from .record_updater import RecordUpdater
 from .repair_issues import async_clear_router_moved_issue
 from .router_events import RouterEvents
 from .tunnel_health import TunnelHealth, async_icmp_privilege_of
@@ -31,9 +33,10 @@ from .tunnel_updater import TunnelUpdater
 
 @dataclass
 class TunnelbrokerRuntimeData:
-    """The router's coordinator and its events; each tunnel's parts, by subentry id.
+    """The router's coordinator and its events; each tunnel's and record's parts, by subentry id.
 
-    Per tunnel: its updater, HE's information and its health check.
+    Per tunnel: its updater, HE's information and its health check. Per record: an updater
+    per type it holds (its A first, then its AAAA).
     """
 
     router: RouterCoordinator
@@ -41,6 +44,15 @@ class TunnelbrokerRuntimeData:
     tunnels: dict[str, TunnelUpdater]
     tunnel_info: dict[str, TunnelInfoCoordinator]
     health: dict[str, TunnelHealth]
+    records: dict[str, tuple[RecordUpdater, ...]]
+
+    @property
+    def updaters(self) -> list[TunnelUpdater | RecordUpdater]:
+        """Return every updater of the router: its tunnels, then its records."""
+        return [
+            *self.tunnels.values(),
+            *(updater for types in self.records.values() for updater in types),
+        ]
 
     async def async_config_entry_first_refresh(self) -> None:
         """Read the router (not ready if it does not answer) and subscribe to its events.
@@ -50,23 +62,24 @@ class TunnelbrokerRuntimeData:
         await self.router.async_config_entry_first_refresh()
         await self.events.async_start()
         self.router.config_entry.async_on_unload(self.events.async_stop)
-        for tunnel in self.tunnels.values():
-            await tunnel.async_config_entry_first_refresh()
+        for updater in self.updaters:
+            await updater.async_config_entry_first_refresh()
 
     @callback
     def async_start(self) -> None:
-        """Start each tunnel and its health check, in the background; both stop on unload.
+        """Start each tunnel, record and health check, in the background; all stop on unload.
 
         A tunnel reads HE's information (setup neither waits for it nor fails without it),
-        then sends the router's address if it is due. The first echo may take seconds.
+        then sends the router's address if it is due; so does a record. The first echo may
+        take seconds.
         """
         entry = self.router.config_entry
-        for tunnel in self.tunnels.values():
+        for updater in self.updaters:
             entry.async_on_unload(
-                self.router.async_add_listener(tunnel.async_on_router_update)
+                self.router.async_add_listener(updater.async_on_router_update)
             )
-            entry.async_on_unload(tunnel.async_stop)
-            tunnel.async_start()
+            entry.async_on_unload(updater.async_stop)
+            updater.async_start()
         for check in self.health.values():
             entry.async_on_unload(check.async_start())
             entry.async_create_task(
@@ -88,7 +101,8 @@ async def async_build_runtime_data(
     """
     client = await _async_connect_router(hass, entry)
     subentries = tunnel_subentries(entry)
-    devices = async_register_devices(hass, entry, client.info, subentries)
+    records = record_subentries(entry)
+    devices = async_register_devices(hass, entry, client.info, subentries, records)
     router = RouterCoordinator(hass, entry, client, device_id=devices.router)
     he_client = create_he_client(hass)
     privileged = await async_icmp_privilege_of(hass)
@@ -126,6 +140,38 @@ async def async_build_runtime_data(
         tunnels=tunnels,
         tunnel_info=tunnel_info,
         health=health,
+        records={
+            subentry_id: await _async_record_updaters(
+                hass, entry, subentry, router, devices.records[subentry_id]
+            )
+            for subentry_id, subentry in records.items()
+        },
+    )
+
+
+async def _async_record_updaters(
+    hass: HomeAssistant,
+    entry: TunnelbrokerConfigEntry,
+    subentry: ConfigSubentry,
+    router: RouterCoordinator,
+    device_id: str,
+) -> tuple[RecordUpdater, ...]:
+    """Return a record's updaters: one per type it holds, each with its own sender."""
+    hostname = record_credentials(subentry).hostname
+    return tuple(
+        [
+            RecordUpdater(
+                hass,
+                entry,
+                subentry,
+                record_type,
+                router=router,
+                sender=await async_record_sender(hass, hostname, record_type),
+                device_id=device_id,
+                min_interval=min_update_interval(hass),
+            )
+            for record_type in record_types(subentry)
+        ]
     )
 
 

@@ -1,4 +1,7 @@
-"""Sensors: the router's external IP address; each tunnel's endpoint, status and addresses."""
+"""Sensors: the router's WAN address; each tunnel's endpoint, status, addresses; each record's.
+
+A record's: its status and the address it points at (its A's, and its AAAA's if it has one).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,16 @@ from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .address_updater import AddressState
 from .coordinator import RouterCoordinator
-from .entity import RouterEntity, TunnelEntity, TunnelHealthEntity, TunnelStatusEntity
+from .entity import (
+    RecordEntity,
+    RouterEntity,
+    TunnelEntity,
+    TunnelHealthEntity,
+    TunnelStatusEntity,
+)
+from .protocol.dns_client import RecordType
 from .protocol.he_client import TunnelInfo
 from .protocol.igd_client import WanStatus
 from .protocol.update_policy import EndpointStatus
@@ -110,6 +121,40 @@ def _tunnel_link_address(value: str | None) -> str | None:
     return None if value is None else value.split("/", 1)[0]
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecordSensorEntityDescription(SensorEntityDescription):
+    """A record sensor and how its value is read from its type's state."""
+
+    value_fn: Callable[[AddressState], str | None]
+    # Unavailable while the address to send is unknown (the router does not answer).
+    needs_address: bool = False
+
+
+def _record_sensors(prefix: str) -> tuple[RecordSensorEntityDescription, ...]:
+    return (
+        RecordSensorEntityDescription(
+            key=f"{prefix}status",
+            translation_key=f"{prefix}status",
+            device_class=SensorDeviceClass.ENUM,
+            options=[status.value for status in EndpointStatus],
+            value_fn=lambda state: state.status.value if state.status else None,
+            needs_address=True,
+        ),
+        RecordSensorEntityDescription(
+            key=f"{prefix}address",
+            translation_key=f"{prefix}address",
+            value_fn=lambda state: state.record.endpoint if state.record else None,
+        ),
+    )
+
+
+# Per type a record holds: where it stands, and the address HE confirmed it points at.
+RECORD_SENSORS: dict[RecordType, tuple[RecordSensorEntityDescription, ...]] = {
+    RecordType.A: _record_sensors("record_"),
+    RecordType.AAAA: _record_sensors("record_ipv6_"),
+}
+
+
 # The round trip of the last answered echo through the tunnel.
 TUNNEL_ROUND_TRIP = SensorEntityDescription(
     key="tunnel_round_trip",
@@ -186,6 +231,15 @@ async def async_setup_entry(
                 TunnelRoundTripSensor(
                     tunnel, data.health[subentry_id], TUNNEL_ROUND_TRIP
                 ),
+            ],
+            config_subentry_id=subentry_id,
+        )
+    for subentry_id, records in data.records.items():
+        async_add_entities(
+            [
+                RecordSensor(record, description)
+                for record in records
+                for description in RECORD_SENSORS[record.record_type]
             ],
             config_subentry_id=subentry_id,
         )
@@ -280,3 +334,22 @@ class TunnelRoundTripSensor(TunnelHealthEntity, SensorEntity):
         """Return the mean round trip of the answered echoes."""
         echo = self.echo
         return echo.rtt_ms if echo is not None else None
+
+
+class RecordSensor(RecordEntity, SensorEntity):
+    """A value about a record's A or AAAA at dns.he.net."""
+
+    entity_description: RecordSensorEntityDescription
+
+    @property
+    def available(self) -> bool:
+        """Return whether the value can be known (Status needs the address to send)."""
+        return super().available and (
+            self.coordinator.data.address_known
+            or not self.entity_description.needs_address
+        )
+
+    @property
+    def native_value(self) -> str | None:
+        """Return the value from the record's state."""
+        return self.entity_description.value_fn(self.coordinator.data)

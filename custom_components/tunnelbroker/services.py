@@ -1,8 +1,10 @@
-"""The `tunnelbroker.update_endpoint` action: send a tunnel's endpoint to HE on demand."""
+"""The `tunnelbroker.update_endpoint` action: send the router's address to HE on demand.
+
+To a router's tunnels and records, to one tunnel, or to one record (its A; its AAAA keeps the
+host's address).
+"""
 
 from __future__ import annotations
-
-from contextlib import AsyncExitStack
 
 import voluptuous as vol
 
@@ -14,10 +16,11 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
+from .address_updater import async_request_together, update_failed_error
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
@@ -30,6 +33,7 @@ from .devices import async_entry_of_device
 from .protocol.he_client import UpdateAttempt
 from .protocol.update_policy import Caller
 from .protocol.wan_address import wan_address_problem
+from .record_updater import RecordUpdater
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_updater import TunnelUpdater
 from .wording import address_problem_key
@@ -75,92 +79,85 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> TunnelbrokerConfigEntry
     return entry
 
 
-def _target_tunnels(
+def _targets(
     hass: HomeAssistant, call: ServiceCall
-) -> tuple[TunnelbrokerConfigEntry, list[TunnelUpdater]]:
-    """Return the entry and the tunnels the call is about."""
+) -> tuple[TunnelbrokerConfigEntry, list[TunnelUpdater], list[RecordUpdater]]:
+    """Return the entry, and the tunnels and records the call is about."""
     entry_id: str | None = call.data.get(ATTR_CONFIG_ENTRY_ID)
     device_id: str | None = call.data.get(ATTR_DEVICE_ID)
     if entry_id is None and device_id is None:
         raise _validation_error("target_missing")
     if entry_id is not None and device_id is not None:
         raise _validation_error("target_both")
-    if entry_id is not None:
-        entry = _loaded_entry(hass, entry_id)
-        tunnels = list(entry.runtime_data.tunnels.values())
-    else:
+    if entry_id is None:
         assert device_id is not None
-        if (owner := async_entry_of_device(hass, device_id)) is None:
+        if (entry_id := async_entry_of_device(hass, device_id)) is None:
             raise _validation_error("device_not_found", device_id=str(device_id))
-        entry = _loaded_entry(hass, owner)
-        runtime = entry.runtime_data
-        tunnels = [
-            tunnel
-            for tunnel in runtime.tunnels.values()
-            if device_id in (runtime.router.device_id, tunnel.device_id)
-        ]
-    if not tunnels:
+    entry = _loaded_entry(hass, entry_id)
+    runtime = entry.runtime_data
+    everything = device_id in (None, runtime.router.device_id)
+    tunnels = [
+        tunnel
+        for tunnel in runtime.tunnels.values()
+        if everything or tunnel.device_id == device_id
+    ]
+    records = [
+        record
+        for types in runtime.records.values()
+        for record in types
+        if everything or record.device_id == device_id
+    ]
+    if not tunnels and not records:
         raise _validation_error("no_tunnel", title=entry.title)
-    return entry, tunnels
+    return entry, tunnels, records
 
 
-def _address_to_send(entry: TunnelbrokerConfigEntry, requested: str | None) -> str:
-    """Return the address asked for (checked), or the router's as of now.
-
-    The router's is read again in each tunnel's turn: a call that waited sends the address
-    of then.
-    """
-    if requested is not None:
-        if (problem := wan_address_problem(requested)) is not None:
-            raise _validation_error(
-                address_problem_key(problem, router=False), ip=requested
-            )
-        return requested.strip()
-    return entry.runtime_data.router.usable_external_ip()
+def _checked_address(requested: str | None) -> str | None:
+    """Return the address asked for, checked (None: the router's, read in each turn)."""
+    if requested is None:
+        return None
+    if (problem := wan_address_problem(requested)) is not None:
+        raise _validation_error(
+            address_problem_key(problem, router=False), ip=requested
+        )
+    return requested.strip()
 
 
 async def _async_update_endpoint(call: ServiceCall) -> ServiceResponse:
-    entry, tunnels = _target_tunnels(call.hass, call)
-    requested: str | None = call.data.get(ATTR_IP)
-    ip = _address_to_send(entry, requested)
-    force = bool(call.data[ATTR_FORCE])
-    results: list[JsonValueType] = []
-    failures: list[str] = []
-    async with AsyncExitStack() as turns:
-        # Every tunnel's turn (in one order: no two calls wait on each other), then all of
-        # the call or nothing: each tunnel is decided before anything is sent.
-        for tunnel in sorted(tunnels, key=lambda tunnel: tunnel.tunnel_id):
-            await turns.enter_async_context(tunnel.sender.lock)
-        ip = _address_to_send(entry, requested)  # the router's of now, in the turns
-        for tunnel in tunnels:
-            tunnel.check_request(Caller.ACTION, ip, force=force)
-        for tunnel in tunnels:
-            attempt = await tunnel.async_request_in_turn(Caller.ACTION, ip, force=force)
-            results.append(_result(tunnel, ip, attempt))
-            if attempt is not None and not attempt.result.success:
-                failures.append(f"{tunnel.tunnel_id}: {attempt.describe()}")
-    if failures:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="update_failed",
-            translation_placeholders={"details": "; ".join(failures)},
-        )
-    return {"tunnels": results}
+    _, tunnels, records = _targets(call.hass, call)
+    answers = await async_request_together(
+        [*tunnels, *records],
+        Caller.ACTION,
+        ipv4=_checked_address(call.data.get(ATTR_IP)),
+        force=bool(call.data[ATTR_FORCE]),
+    )
+    if (error := update_failed_error(answers)) is not None:
+        raise error
+    response: dict[str, JsonValueType] = {
+        "tunnels": [
+            {"tunnel_id": updater.tunnel_id, **_result(ip, attempt)}
+            for updater, ip, attempt in answers
+            if isinstance(updater, TunnelUpdater)
+        ]
+    }
+    if records:
+        response["records"] = [
+            {
+                "hostname": updater.hostname,
+                "record_type": updater.record_type.value,
+                **_result(ip, attempt),
+            }
+            for updater, ip, attempt in answers
+            if isinstance(updater, RecordUpdater)
+        ]
+    return response
 
 
-def _result(
-    tunnel: TunnelUpdater, ip: str, attempt: UpdateAttempt | None
-) -> JsonValueType:
-    """Return what the action answers for one tunnel (None: HE held the address already)."""
+def _result(ip: str, attempt: UpdateAttempt | None) -> dict[str, JsonValueType]:
+    """Return what the action answers for one update (None: HE held the address already)."""
     if attempt is None:
-        return {
-            "tunnel_id": tunnel.tunnel_id,
-            "ip": ip,
-            "result": "unchanged",
-            "sent": False,
-        }
+        return {"ip": ip, "result": "unchanged", "sent": False}
     return {
-        "tunnel_id": tunnel.tunnel_id,
         "ip": ip,
         "result": attempt.result.status.value,
         "sent": attempt.sent,

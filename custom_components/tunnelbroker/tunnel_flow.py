@@ -38,7 +38,7 @@ from homeassistant.util import dt as dt_util
 from .clients import create_he_client
 from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY, SUBENTRY_TUNNEL
 from .developer_settings import min_update_interval
-from .devices import async_remove_tunnel_device
+from .devices import async_remove_device, tunnel_device_identifier
 from .endpoint_store import async_get_endpoint_store
 from .he_sender import Situation, TunnelSender, async_tunnel_sender
 from .protocol.he_client import TunnelCredentials, UpdateStatus, held_attempt
@@ -399,7 +399,7 @@ async def async_update_tunnel(
     old_id = str(subentry.data[CONF_TUNNEL_ID])
     if old_id != credentials.tunnel_id:
         await (await async_tunnel_sender(hass, old_id)).async_forget()
-        async_remove_tunnel_device(hass, entry, old_id)
+        async_remove_device(hass, entry, tunnel_device_identifier(old_id))
     new = tunnel_subentry(credentials)
     default_title = subentry.title == _default_tunnel_title(old_id)
     async_update_and_reload(
