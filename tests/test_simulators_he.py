@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
+import urllib.request
 
 import aiohttp
 import pytest
@@ -18,7 +19,9 @@ from custom_components.tunnelbroker.protocol.he_client import (
     TunnelCredentials,
     basic_authorization,
 )
+from simulators.__main__ import DEMO_RECORD_KEY, demo_record_names
 from simulators.he import DNS_INTERVAL_LIMIT, DNS_PATH_PREFIX, DnsRecord, HeSimulator
+from tests.support.simulator_process import DNS_BANNER, HE_BANNER, SimulatorProcess
 from tests.support.values import TUNNEL_ID, UPDATE_KEY, USERNAME
 
 HOSTNAME = "home.example.org"
@@ -139,6 +142,13 @@ async def test_without_myip_the_senders_address_is_used(
         ({"hostname": "x.example.org"}, AUTH, {"aiohttp"}, "badagent"),
         ({"hostname": "x.example.org", "myip": V4}, None, set(), "nohost"),
         ({"hostname": HOSTNAME, "myip": "garbage"}, None, set(), "badauth"),
+    ],
+    ids=[
+        "no-name",
+        "notfqdn-before-badagent",
+        "badagent-before-nohost",
+        "nohost-before-badauth",
+        "badauth-before-badip",
     ],
 )
 async def test_answers_come_in_hes_order(
@@ -265,3 +275,36 @@ async def test_state_shows_records_and_dns_requests(
     assert state["tunnels"] == {TUNNEL_ID: "198.51.100.1"}
     assert state["requests"] == []
     assert state["info_requests"] == []
+
+
+def test_demo_record_names() -> None:
+    assert demo_record_names(0) == []
+    assert demo_record_names(5) == [
+        "home.example.org",
+        "vpn.example.org",
+        "mail.example.org",
+        "host3.example.org",
+        "host4.example.org",
+    ]
+
+
+def test_demo_serves_its_records_where_the_integration_looks() -> None:
+    """`python -m simulators --records 2`: its line after HE's, the names under /dyn.dns.he.net."""
+    process = SimulatorProcess(
+        ["--no-router", "--he-port", "0", "--records", "2"], (*HE_BANNER, *DNS_BANNER)
+    )
+    try:
+        assert process.lines[1] == (
+            f"dns.he.net records: home.example.org, vpn.example.org (key {DEMO_RECORD_KEY})\n"
+        )
+        # The integration's DNS base URL, for a simulated HE: <HE URL>/dyn.dns.he.net.
+        base = process.printed(HE_BANNER[0]) + "/dyn.dns.he.net"
+        name = "vpn.example.org"
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{base}/nic/update?hostname={name}&myip={V6}",
+            headers={"Authorization": basic_authorization(name, DEMO_RECORD_KEY)},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            assert answer.read().decode() == f"good {V6}"
+    finally:
+        process.stop()
