@@ -1,9 +1,10 @@
 """Run the simulated router and HE server on loopback: `python -m simulators`.
 
-Prints the router's description URL (for the integration's manual setup), its control page and
-the HE base URL (for TUNNELBROKER_API_URL). Change the router's WAN address while it runs on the
-control page (http://127.0.0.1:<router port>/, button "Change WAN address") or with
-`curl -d external_ip=84.17.1.2 http://127.0.0.1:<router port>/sim/state`.
+Prints the router's description URL (for the integration's manual setup), its control page, the
+HE base URL (for TUNNELBROKER_API_URL) and the dns.he.net records served under that URL's
+/dyn.dns.he.net (where the integration then sends dynamic DNS updates). Change the router's WAN
+address while it runs on the control page (http://127.0.0.1:<router port>/, button "Change WAN
+address") or with `curl -d external_ip=84.17.1.2 http://127.0.0.1:<router port>/sim/state`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .ssdp import SsdpResponder
 DEMO_USERNAME = "demo"
 DEMO_UPDATE_KEY = "demo-update-key"
 DEMO_TUNNEL_ID = "100000"
+DEMO_RECORD_KEY = "demo-dns-key"
+_DEMO_RECORD_NAMES = ("home.example.org", "vpn.example.org", "mail.example.org")
 
 
 def demo_tunnel_ids(count: int) -> list[str]:
@@ -28,6 +31,17 @@ def demo_tunnel_ids(count: int) -> list[str]:
     One update key serves them all, as HE's default update key is the account's password.
     """
     return [str(int(DEMO_TUNNEL_ID) + n) for n in range(count)]
+
+
+def demo_record_names(count: int) -> list[str]:
+    """Return the demo's dynamic DNS names: home, vpn, mail.example.org, host3.example.org, ...
+
+    Each has the key DEMO_RECORD_KEY: dns.he.net gives every name its own, one is easier to type.
+    """
+    return [
+        _DEMO_RECORD_NAMES[n] if n < len(_DEMO_RECORD_NAMES) else f"host{n}.example.org"
+        for n in range(count)
+    ]
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -40,6 +54,8 @@ async def _serve(args: argparse.Namespace) -> None:
     he.state.rtt_seconds = args.he_rtt_ms / 1000
     for tunnel_id in demo_tunnel_ids(args.tunnels):
         he.add_tunnel(DEMO_USERNAME, tunnel_id, DEMO_UPDATE_KEY)
+    for name in demo_record_names(args.records):
+        he.add_record(name, DEMO_RECORD_KEY)
     ssdp: SsdpResponder | None = None
     if not args.no_router:
         add_control_page(router, he)
@@ -57,6 +73,11 @@ async def _serve(args: argparse.Namespace) -> None:
             f"{DEMO_UPDATE_KEY}, tunnel id{'s' * (len(ids) > 1)} {', '.join(ids)})",
             flush=True,
         )
+        if names := demo_record_names(args.records):
+            print(
+                f"dns.he.net records: {', '.join(names)} (key {DEMO_RECORD_KEY})",
+                flush=True,
+            )
     try:
         await asyncio.Event().wait()
     finally:
@@ -86,6 +107,12 @@ def main() -> None:
         type=int,
         default=1,
         help="how many tunnels the demo account has (ids from 100000 up)",
+    )
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=1,
+        help="how many dynamic DNS records dns.he.net has (home.example.org, vpn..., mail...)",
     )
     parser.add_argument(
         "--no-router", action="store_true", help="only HE (next to a real router)"

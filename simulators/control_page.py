@@ -3,7 +3,8 @@
 Served by the router simulator (GET `/`, e.g. http://127.0.0.1:8125/ in scripts/develop): its WAN
 address and connection status, a plain HTML form "Change WAN address" (POST `/sim/change-wan`,
 answered with a redirect back to the page: Post/Redirect/Get) and the last requests the simulated
-HE server received, with the endpoint it holds for each tunnel. "Break the tunnel" / "Mend the
+HE server received, with the endpoint it holds for each tunnel, and its dns.he.net records (what
+each name's A and AAAA records hold, how many DNS updates came). "Break the tunnel" / "Mend the
 tunnel" (POST `/sim/tunnel`) make the tunnel health check's echoes go unanswered, and answered
 again, through the TunnelSwitch (tunnel_switch.py): in a private network only, the page says why
 not elsewhere.
@@ -72,6 +73,13 @@ form {{ margin: 1.5em 0; }}
 <tbody>
 {tunnels}</tbody>
 </table>
+<h3>dns.he.net records (<span id="dns-request-count">{dns_request_count}</span> update \
+requests in all)</h3>
+<table id="he-records">
+<thead><tr><th>Name</th><th>A</th><th>AAAA</th></tr></thead>
+<tbody>
+{records}</tbody>
+</table>
 <h3>Last update requests (newest first, <span id="request-count">{request_count}</span> \
 in all)</h3>
 <table id="he-requests">
@@ -120,9 +128,11 @@ async function refresh() {{
     byId("connection-status").textContent = state.connection_status;
     byId("next-wan-address").textContent = state.next_wan_address;
     byId("request-count").textContent = state.request_count;
+    byId("dns-request-count").textContent = state.dns_request_count;
     byId("tunnel-state").textContent = state.tunnel;
     fillRows("he-tunnels", state.tunnels);
     fillRows("he-requests", state.requests);
+    fillRows("he-records", state.records);
     byId("refresh-note").textContent = "(updates itself every {seconds} s)";
   }} catch (error) {{
     byId("refresh-note").textContent = "(the simulator does not answer; trying again)";
@@ -182,6 +192,11 @@ class _ControlPage:
                 for tunnel in tunnels.values()
             ],
             "requests": [_request_cells(n, r, now) for n, r in shown],
+            "records": [
+                [record.hostname, record.a or "-", record.aaaa or "-"]
+                for record in self._he.state.records.values()
+            ],
+            "dns_request_count": len(self._he.dns_requests),
             "tunnel": TUNNEL_BROKEN if self._tunnel.broken else TUNNEL_PASSING,
         }
 
@@ -199,6 +214,8 @@ class _ControlPage:
             tunnels="".join(_row(*cells) for cells in view["tunnels"]),
             request_count=view["request_count"],
             requests="".join(_row(*cells) for cells in view["requests"]),
+            records="".join(_row(*cells) for cells in view["records"]),
+            dns_request_count=view["dns_request_count"],
             tunnel_state=escape(view["tunnel"]),
             tunnel_path=TUNNEL_PATH,
             disabled="" if unavailable is None else " disabled",

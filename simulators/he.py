@@ -10,9 +10,21 @@ while it runs.
 the account's tunnels; `clientv4` is the endpoint the last update set. An `InfoFault` makes it
 misbehave (refuse, garbage, entity bomb, huge body, an HTTP error status, slow).
 
-Every request is recorded (updates in `requests`, tunnel information in `info_requests`), so
-tests can count them and check that no secret ever appears in a URL. Used by the tests, the
-benchmarks and the demo (scripts/develop).
+dns.he.net's dynamic DNS, under DNS_PATH_PREFIX (the integration's DNS base URL is this
+server's URL + `/dyn.dns.he.net` when TUNNELBROKER_API_URL points here): GET or POST
+`/dyn.dns.he.net/nic/update?hostname=<name>&myip=<address>` (a POST may carry them in its form
+body) with basic auth (the name as the user, the record's key as the password; `password=<key>`
+in the query or body is accepted too, as at HE). One key per name, shared by its A and AAAA
+records; an IPv4 address goes to the A record, an IPv6 one to the AAAA record, each its own
+request. The answers, checked in this order: notfqdn, badagent (no User-Agent, or a blocked
+one), nohost (unknown name, or a record not marked dynamic), badauth, abuse (a `dns_abuse`
+rule), interval (more than 10 updates of a name within 2 minutes), badip (not one global
+address: `myip=v4,v6` included), then good or nochg. A forced DNS reply works as the tunnel one,
+on its own.
+
+Every request is recorded (updates in `requests`, tunnel information in `info_requests`,
+dynamic DNS in `dns_requests`), so tests can count them and check that no secret ever appears
+in a URL. Used by the tests, the benchmarks and the demo (scripts/develop).
 """
 
 from __future__ import annotations
@@ -53,6 +65,13 @@ BOMB_INFO_BODY = (
     + ']>\n<tunnels><tunnel id="1"><description>&i;</description></tunnel></tunnels>'
 )
 HUGE_INFO_SIZE = 1_000_000
+
+# dns.he.net's dynamic DNS, served under this path (HE serves it on its own host).
+DNS_PATH_PREFIX = "/dyn.dns.he.net"
+DNS_UPDATE_PATH = DNS_PATH_PREFIX + "/nic/update"
+# More than this many updates of one name within the window (wall clock, s) → `interval`.
+DNS_INTERVAL_LIMIT = 10
+DNS_INTERVAL_WINDOW = 120.0
 
 
 class InfoFault(StrEnum):
@@ -121,6 +140,32 @@ class UpdateRequest:
     reply: str
     status: int
     client_port: int | None = None  # tells reused connections from new ones
+
+
+@dataclass
+class DnsRecord:
+    """One dynamic name at dns.he.net: its key and what its A and AAAA records hold."""
+
+    hostname: str
+    key: str
+    a: str | None = None
+    aaaa: str | None = None
+    dynamic: bool = True  # marked dynamic in dns.he.net (else HE answers `nohost`)
+
+
+@dataclass(frozen=True)
+class DnsRequest:
+    """One dynamic DNS request as the server saw it."""
+
+    at: float
+    path_qs: str
+    hostname: str | None
+    myip: str | None
+    authorized: bool
+    reply: str
+    status: int
+    client_port: int | None = None
+    username: str | None = None  # the basic auth user (HE wants the name)
 
 
 @dataclass(frozen=True)
@@ -193,7 +238,17 @@ class HeState:
     info_requests: list[InfoRequest] = field(default_factory=list)
     # While set, updates that arrive wait here before HE handles them (a request in flight).
     gate: asyncio.Event | None = None
-    arrived: int = 0  # updates that reached the server, handled or not yet
+    arrived: int = 0  # tunnel updates that reached the server, handled or not yet
+    # dns.he.net: the records by (lower-case) name, and how it answers.
+    records: dict[str, DnsRecord] = field(default_factory=dict)
+    blocked_agents: set[str] = field(default_factory=set)  # User-Agent parts → badagent
+    dns_forced: ForcedReply | None = None
+    dns_abuse: AbuseRule | None = None
+    # Wall-clock times of each name's updates within DNS_INTERVAL_WINDOW (the `interval`
+    # check); an update refused (with interval, or before it) is not counted.
+    dns_updates: dict[str, list[float]] = field(default_factory=dict)
+    dns_requests: list[DnsRequest] = field(default_factory=list)
+    dns_arrived: int = 0  # DNS updates that reached the server, handled or not yet
 
 
 class HeSimulator(LoopbackServer):
@@ -206,6 +261,8 @@ class HeSimulator(LoopbackServer):
         self.app.middlewares.append(self._network_round_trip)
         self.app.router.add_get("/nic/update", self._handle_update)
         self.app.router.add_get("/tunnelInfo.php", self._handle_info)
+        self.app.router.add_get(DNS_UPDATE_PATH, self._handle_dns_update)
+        self.app.router.add_post(DNS_UPDATE_PATH, self._handle_dns_update)
         self.app.router.add_get("/sim/state", self._handle_state)
 
     @web.middleware
@@ -248,6 +305,29 @@ class HeSimulator(LoopbackServer):
                 return tunnels[tunnel_id]
         raise KeyError(tunnel_id)
 
+    def add_record(
+        self,
+        hostname: str,
+        key: str,
+        *,
+        a: str | None = None,
+        aaaa: str | None = None,
+        dynamic: bool = True,
+    ) -> DnsRecord:
+        """Create (or replace) a dynamic name at dns.he.net, its A and AAAA holding `a`, `aaaa`.
+
+        The name is kept as dns.he.net shows it: lower case, without a trailing dot.
+        """
+        record = DnsRecord(
+            hostname=_record_name(hostname), key=key, a=a, aaaa=aaaa, dynamic=dynamic
+        )
+        self.state.records[record.hostname] = record
+        return record
+
+    def record(self, hostname: str) -> DnsRecord:
+        """Return a name's record (any case, a trailing dot or not); KeyError if none."""
+        return self.state.records[_record_name(hostname)]
+
     def force_reply(
         self,
         body: str = "",
@@ -268,6 +348,27 @@ class HeSimulator(LoopbackServer):
         """Answer as HE again."""
         self.state.forced = None
 
+    def force_dns_reply(
+        self,
+        body: str = "",
+        status: int = 200,
+        delay: float = 0.0,
+        *,
+        taken: bool = False,
+    ) -> None:
+        """Answer every dynamic DNS update with this reply until clear_forced_dns_reply().
+
+        As force_reply(), for dns.he.net only (tunnel updates are answered as before).
+        `taken`: HE handles the update as usual first, and only the reply is this one.
+        """
+        self.state.dns_forced = ForcedReply(
+            body=body, status=status, delay=delay, taken=taken
+        )
+
+    def clear_forced_dns_reply(self) -> None:
+        """Answer dynamic DNS updates as HE again."""
+        self.state.dns_forced = None
+
     def set_info_fault(self, fault: InfoFault) -> None:
         """Make tunnelInfo.php misbehave (InfoFault.NONE: answer as HE again)."""
         self.state.info_fault = fault
@@ -282,8 +383,16 @@ class HeSimulator(LoopbackServer):
         """Return every tunnelInfo.php request received, oldest first."""
         return self.state.info_requests
 
+    @property
+    def dns_requests(self) -> list[DnsRequest]:
+        """Return every dynamic DNS update request received, oldest first."""
+        return self.state.dns_requests
+
     def hold_updates(self) -> None:
-        """Keep every update that arrives in flight until release_updates()."""
+        """Keep every update that arrives in flight until release_updates().
+
+        Tunnel updates and dynamic DNS updates alike.
+        """
         self.state.gate = asyncio.Event()
 
     def release_updates(self) -> None:
@@ -293,12 +402,12 @@ class HeSimulator(LoopbackServer):
             self.state.gate = None
 
     async def wait_arrived(self, count: int) -> None:
-        """Return once `count` updates in all have reached the server (bounded wait)."""
-        for _ in range(100_000):
-            if self.state.arrived >= count:
-                return
-            await asyncio.sleep(0)
-        raise TimeoutError(f"{self.state.arrived} of {count} updates arrived")
+        """Return once `count` tunnel updates in all have reached the server (bounded wait)."""
+        await _wait_count(lambda: self.state.arrived, count, "updates")
+
+    async def wait_dns_arrived(self, count: int) -> None:
+        """Return once `count` dynamic DNS updates in all have reached the server (bounded)."""
+        await _wait_count(lambda: self.state.dns_arrived, count, "DNS updates")
 
     async def _handle_update(self, request: web.Request) -> web.Response:
         self.state.arrived += 1
@@ -372,6 +481,104 @@ class HeSimulator(LoopbackServer):
             return ICMP_ERROR, True
         tunnel.endpoint = address
         return f"good {address}", True
+
+    async def _handle_dns_update(self, request: web.Request) -> web.Response:
+        self.state.dns_arrived += 1
+        if (gate := self.state.gate) is not None:
+            await gate.wait()
+        params: dict[str, str] = dict(request.query)
+        if request.method == "POST":
+            form = await request.post()
+            params.update((k, v) for k, v in form.items() if isinstance(v, str))
+        username, password = _basic_auth(request.headers.get("Authorization", ""))
+        forced = self.state.dns_forced
+        if forced is not None:
+            if forced.taken:
+                self._dns_reply(params, username, password, request)
+            if forced.delay:
+                await asyncio.sleep(forced.delay)
+            body, status, authorized = forced.body, forced.status, False
+        else:
+            body, authorized = self._dns_reply(params, username, password, request)
+            status = 200
+        self.state.dns_requests.append(
+            DnsRequest(
+                at=time.monotonic(),
+                path_qs=request.path_qs,
+                hostname=params.get("hostname"),
+                myip=params.get("myip"),
+                authorized=authorized,
+                reply=body,
+                status=status,
+                client_port=_peer_port(request),
+                username=username,
+            )
+        )
+        # A redirect points at a login page, as a web site asking for a session would.
+        headers = {"Location": "/login"} if 300 <= status < 400 else None
+        return web.Response(
+            text=body, status=status, content_type="text/plain", headers=headers
+        )
+
+    def _dns_reply(
+        self,
+        params: dict[str, str],
+        username: str | None,
+        password: str | None,
+        request: web.Request,
+    ) -> tuple[str, bool]:
+        """Return (body, authorized) as dns.he.net answers; set the record on good."""
+        name = _record_name(params.get("hostname", ""))
+        if "." not in name:
+            return "notfqdn", False
+        agent = request.headers.get("User-Agent", "").strip()
+        if not agent or any(part in agent for part in self.state.blocked_agents):
+            return "badagent", False
+        record = self.state.records.get(name)
+        if record is None or not record.dynamic:
+            return "nohost", False
+        by_header = (
+            username is not None
+            and _record_name(username) == name
+            and password == record.key
+        )
+        if not by_header and params.get("password") != record.key:
+            return "badauth", False
+        if self.state.dns_abuse is not None and self.state.dns_abuse.check(name):
+            return "abuse", True
+        if self._dns_too_often(name):
+            return "interval", True
+        address = params.get("myip") or (request.remote or "")
+        try:
+            parsed = ip_address(address)
+        except ValueError:  # garbage, or `v4,v6` in one request
+            return "badip", True
+        if not parsed.is_global or parsed.is_multicast:
+            return "badip", True
+        held = str(parsed)
+        if isinstance(parsed, IPv4Address):
+            if record.a == held:
+                return f"nochg {held}", True
+            record.a = held
+        else:
+            if record.aaaa == held:
+                return f"nochg {held}", True
+            record.aaaa = held
+        return f"good {held}", True
+
+    def _dns_too_often(self, name: str) -> bool:
+        """Count one update of the name; return whether it is one too many (`interval`)."""
+        now = time.time()
+        recent = [
+            t
+            for t in self.state.dns_updates.get(name, [])
+            if t > now - DNS_INTERVAL_WINDOW
+        ]
+        too_often = len(recent) >= DNS_INTERVAL_LIMIT
+        if not too_often:
+            recent.append(now)
+        self.state.dns_updates[name] = recent
+        return too_often
 
     async def _handle_info(self, request: web.Request) -> web.Response:
         username, password = _basic_auth(request.headers.get("Authorization", ""))
@@ -449,8 +656,36 @@ class HeSimulator(LoopbackServer):
                     {"tunnel_id": r.tunnel_id, "status": r.status, "at": r.at}
                     for r in self.state.info_requests
                 ],
+                "records": {
+                    record.hostname: {"A": record.a, "AAAA": record.aaaa}
+                    for record in self.state.records.values()
+                },
+                "dns_requests": [
+                    {
+                        "hostname": r.hostname,
+                        "myip": r.myip,
+                        "reply": r.reply,
+                        "at": r.at,
+                        "client_port": r.client_port,
+                    }
+                    for r in self.state.dns_requests
+                ],
             }
         )
+
+
+def _record_name(name: str) -> str:
+    """Return a name as dns.he.net keeps it: lower case, without a trailing dot."""
+    return name.strip().rstrip(".").lower()
+
+
+async def _wait_count(current: Callable[[], int], count: int, what: str) -> None:
+    """Return once current() reaches `count`, letting other tasks run (bounded wait)."""
+    for _ in range(100_000):
+        if current() >= count:
+            return
+        await asyncio.sleep(0)
+    raise TimeoutError(f"{current()} of {count} {what} arrived")
 
 
 def _peer_port(request: web.Request) -> int | None:

@@ -11,7 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from custom_components.tunnelbroker.protocol.he_client import TunnelCredentials
+from custom_components.tunnelbroker.protocol.he_client import (
+    TunnelCredentials,
+    basic_authorization,
+)
 from simulators.control_page import (
     CHANGE_WAN_PATH,
     CONTROL_STATE_PATH,
@@ -24,11 +27,14 @@ from simulators.control_page import (
     add_control_page,
     next_wan_address,
 )
-from simulators.he import HeSimulator
+from simulators.he import DNS_PATH_PREFIX, HeSimulator
 from simulators.igd import IgdSimulator
 from simulators.tunnel_switch import TunnelSwitch
 
 from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
+
+RECORD_NAME = "home.example.org"
+RECORD_KEY = "dyn-R3cord-K3y"
 
 
 @dataclass
@@ -79,6 +85,14 @@ class Demo:
         ) as response:
             return await response.text()
 
+    async def dns_update(self, myip: str) -> str:
+        async with self.session.get(
+            f"{self.he.url}{DNS_PATH_PREFIX}/nic/update",
+            params={"hostname": RECORD_NAME, "myip": myip},
+            headers={"Authorization": basic_authorization(RECORD_NAME, RECORD_KEY)},
+        ) as response:
+            return await response.text()
+
     async def switch_tunnel(self, broken: str) -> aiohttp.ClientResponse:
         async with self.session.post(
             f"{self.router.url}{TUNNEL_PATH}", data={"broken": broken}
@@ -92,6 +106,7 @@ async def demo(tmp_path: Path) -> AsyncGenerator[Demo]:
     router = IgdSimulator(external_ip=WAN_IP)
     he = HeSimulator()
     he.add_tunnel(USERNAME, TUNNEL_ID, UPDATE_KEY)
+    he.add_record(RECORD_NAME, RECORD_KEY)
     sysctl = tmp_path / "echo_ignore_all"
     sysctl.write_text("0\n")
     interfaces = ["lo"]
@@ -138,6 +153,8 @@ async def test_page_shows_router_state_and_form(demo: Demo) -> None:
     assert _request_rows(page) == []
     assert _cell(page, "request-count") == "0"
     assert f"<td>{TUNNEL_ID}</td><td>-</td>" in page  # HE holds no endpoint yet
+    assert _request_rows(page, "he-records") == [[RECORD_NAME, "-", "-"]]
+    assert _cell(page, "dns-request-count") == "0"
 
 
 async def test_page_refreshes_itself_from_the_state_it_polls(demo: Demo) -> None:
@@ -166,6 +183,28 @@ async def test_page_refreshes_itself_from_the_state_it_polls(demo: Demo) -> None
     assert state["tunnels"] == [[TUNNEL_ID, "84.17.0.20"]]
     assert state["requests"] == _request_rows(page)
     assert state["requests"][0][2:] == [TUNNEL_ID, "84.17.0.20", "good 84.17.0.20"]
+    assert state["records"] == _request_rows(page, "he-records")
+    assert str(state["dns_request_count"]) == _cell(page, "dns-request-count")
+
+
+async def test_records_show_what_dns_updates_set(demo: Demo) -> None:
+    """Each name with what its A and AAAA records hold, and how many DNS updates came."""
+    assert await demo.dns_update("84.17.0.20") == "good 84.17.0.20"
+    assert await demo.dns_update("2001:470:1f0b:e240::10") == (
+        "good 2001:470:1f0b:e240::10"
+    )
+    assert await demo.dns_update("10.0.0.1") == "badip"
+
+    page = await demo.page()
+    state = await demo.state()
+
+    row = [RECORD_NAME, "84.17.0.20", "2001:470:1f0b:e240::10"]
+    assert _request_rows(page, "he-records") == [row]
+    assert state["records"] == [row]
+    assert _cell(page, "dns-request-count") == "3"
+    assert state["dns_request_count"] == 3
+    assert state["request_count"] == 0  # tunnel updates are counted apart
+    assert RECORD_KEY not in page
 
 
 async def test_state_follows_a_change_and_the_he_request_after_it(demo: Demo) -> None:

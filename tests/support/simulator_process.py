@@ -12,6 +12,7 @@ from .lifecycle import Lifecycle
 
 ROUTER_BANNER = ("router description URL: ", "router control page: ")
 HE_BANNER = ("HE API URL: ",)
+DNS_BANNER = ("dns.he.net records: ",)  # after HE's line, when the demo has records
 
 
 def launch_child(
