@@ -41,6 +41,7 @@ from custom_components.tunnelbroker.repair_issues import (
     NO_PUBLIC_IPV4_ISSUE,
     ROUTER_MOVED_ISSUE,
     EventsIssue,
+    RecordIssue,
     StoreIssue,
     TunnelIssue,
 )
@@ -431,6 +432,7 @@ def test_issue_translations(translations: dict[str, Any]) -> None:
         {issue.value for issue in TunnelIssue}
         | {issue.value for issue in EventsIssue}
         | {issue.value for issue in StoreIssue}
+        | {issue.value for issue in RecordIssue}
         | {BEHIND_NAT_ISSUE, NO_PUBLIC_IPV4_ISSUE, ROUTER_MOVED_ISSUE}
     )
     present = _keys(translations, "issues")
@@ -504,6 +506,10 @@ class _FlowSource:
             table = self.dicts.get(value.value.id)
             if table is not None:
                 return {v for item in table.values for v in _resolve(item, self.module)}
+            # A mapping built from others (a | b): its values as the module holds them.
+            mapping = getattr(self.module, value.value.id, None)
+            if isinstance(mapping, dict):
+                return {v for v in mapping.values() if isinstance(v, str)}
         return _resolve(value, self.module)
 
     def _collect(self, function: ast.AST, seen: set[str]) -> None:
@@ -553,9 +559,14 @@ class _FlowSource:
 
 def _flow_sources() -> tuple[ast.Module, Any]:
     """The flow modules as one: their top-level code, and their names."""
-    from custom_components.tunnelbroker import config_flow, options_flow, tunnel_flow
+    from custom_components.tunnelbroker import (
+        config_flow,
+        options_flow,
+        record_flow,
+        tunnel_flow,
+    )
 
-    modules = (options_flow, tunnel_flow, config_flow)
+    modules = (options_flow, tunnel_flow, record_flow, config_flow)
     bodies = [
         ast.parse(Path(module.__file__).read_text(encoding="utf-8")).body
         for module in modules
@@ -596,7 +607,12 @@ def _flows() -> dict[str, _FlowSource]:
 def test_flow_translations(translations: dict[str, Any]) -> None:
     """Every step, error and abort reason of every flow is translated, and nothing more."""
     flows = _flows()
-    assert {"config", "config_subentries.tunnel", "options"} <= set(flows)
+    assert {
+        "config",
+        "config_subentries.tunnel",
+        "config_subentries.dns_record",
+        "options",
+    } <= set(flows)
     problems: list[str] = []
     for section, flow in flows.items():
         assert flow.steps, f"{section}: no step found: is the source walk broken?"
@@ -632,13 +648,22 @@ def test_selector_translations(translations: dict[str, Any]) -> None:
     assert not _report(used - present, present - used, "selector")
 
 
+def _flattened(value: Any) -> list[Any]:
+    """Return the items of nested tuples, lists and mappings' values (a value: itself)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [item for inner in value for item in _flattened(inner)]
+    return [value]
+
+
 def _entity_translation_keys() -> dict[str, dict[str, EntityDescription | None]]:
     """translation_key -> description (or None for _attr_translation_key) by platform."""
     found: dict[str, dict[str, EntityDescription | None]] = {}
     for info in pkgutil.iter_modules([str(PACKAGE)]):
         module = importlib.import_module(f"{integration.__name__}.{info.name}")
         for value in vars(module).values():
-            for description in value if isinstance(value, (tuple, list)) else [value]:
+            for description in _flattened(value):
                 # Plain descriptions (not subclassed) are instances of a frozen twin class
                 # that isinstance(..., EntityDescription) does not recognise: go by name.
                 if type(description).__name__.endswith("EntityDescription") and (

@@ -50,6 +50,7 @@ from .const import (
     REAUTH_SUBENTRY_ID,
     ST_IGD_V1,
     ST_IGD_V2,
+    SUBENTRY_DNS_RECORD,
     SUBENTRY_TUNNEL,
 )
 from .endpoint_store import async_get_endpoint_store
@@ -64,6 +65,14 @@ from .protocol.igd_client import (
     RouterError,
 )
 from .protocol.local_network import default_gateway, followed_location
+from .record_flow import (
+    RecordSubentryFlow,
+    async_record_input,
+    async_update_record,
+    is_record,
+    record_schema,
+    show_record_form,
+)
 from .repair_issues import async_raise_router_moved_issue
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_flow import (
@@ -126,8 +135,11 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Tunnels are added to a router as subentries."""
-        return {SUBENTRY_TUNNEL: TunnelSubentryFlow}
+        """Tunnels and dns.he.net records are added to a router as subentries."""
+        return {
+            SUBENTRY_TUNNEL: TunnelSubentryFlow,
+            SUBENTRY_DNS_RECORD: RecordSubentryFlow,
+        }
 
     # -- discovery -------------------------------------------------------------------------
     async def async_step_ssdp(
@@ -334,6 +346,8 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
         entry: TunnelbrokerConfigEntry = self._get_reauth_entry()
         if (subentry := entry.subentries.get(self._reauth_subentry_id)) is None:
             return self.async_abort(reason="reauth_tunnel_unknown")
+        if is_record(subentry):
+            return await self.async_step_reauth_record()
         step = await async_tunnel_input(
             self.hass, router_client(entry), user_input, entry.title, subentry
         )
@@ -353,6 +367,28 @@ class TunnelbrokerConfigFlow(ConfigFlow, domain=DOMAIN):
             step,
             user_input,
             schema=REAUTH_SCHEMA,
+            current=subentry,
+        )
+
+    async def async_step_reauth_record(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a record's new key (HE refused it); check it with HE."""
+        entry: TunnelbrokerConfigEntry = self._get_reauth_entry()
+        if (subentry := entry.subentries.get(self._reauth_subentry_id)) is None:
+            return self.async_abort(reason="reauth_tunnel_unknown")
+        step = await async_record_input(
+            self.hass, entry, user_input, subentry, keep_ipv6=True
+        )
+        if step.data is not None:
+            await async_update_record(self.hass, entry, subentry, step.data)
+            return self.async_abort(reason="reauth_successful")
+        return show_record_form(
+            self,
+            "reauth_record",
+            step,
+            user_input,
+            record_schema(None, adding=False),
             current=subentry,
         )
 

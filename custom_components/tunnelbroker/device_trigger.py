@@ -1,6 +1,7 @@
-"""Device triggers: a router's WAN address changed; a tunnel was updated, or it went down or up.
+"""Device triggers: a router's WAN address changed; a tunnel or record was updated, or not.
 
 A tunnel's update succeeded or failed at HE; it stopped or started answering its echo check.
+A record's update (its A or AAAA) succeeded or failed at dns.he.net.
 Each trigger listens for the bus event its device fires (devices.device_event_data).
 """
 
@@ -27,13 +28,18 @@ from homeassistant.helpers.typing import ConfigType
 from .const import (
     DOMAIN,
     EVENT_TUNNELBROKER,
+    RECORD_TRIGGER_TYPES,
     ROUTER_TRIGGER_TYPES,
     TUNNEL_TRIGGER_TYPES,
 )
-from .devices import device_event_data, is_tunnel_device
+from .devices import device_event_data, is_record_device, is_tunnel_device
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
-    {vol.Required(CONF_TYPE): vol.In(ROUTER_TRIGGER_TYPES + TUNNEL_TRIGGER_TYPES)}
+    {
+        vol.Required(CONF_TYPE): vol.In(
+            ROUTER_TRIGGER_TYPES + TUNNEL_TRIGGER_TYPES + RECORD_TRIGGER_TYPES
+        )
+    }
 )
 
 
@@ -42,13 +48,17 @@ def _trigger_types(device: dr.DeviceEntry | None) -> tuple[str, ...]:
         return ()
     if not any(domain == DOMAIN for domain, _ in device.identifiers):
         return ()
-    return TUNNEL_TRIGGER_TYPES if is_tunnel_device(device) else ROUTER_TRIGGER_TYPES
+    if is_tunnel_device(device):
+        return TUNNEL_TRIGGER_TYPES
+    if is_record_device(device):
+        return RECORD_TRIGGER_TYPES
+    return ROUTER_TRIGGER_TYPES
 
 
 async def async_get_triggers(
     hass: HomeAssistant, device_id: str
 ) -> list[dict[str, Any]]:
-    """List the triggers of a router or tunnel device."""
+    """List the triggers of a router, tunnel or record device."""
     device = dr.async_get(hass).async_get(device_id)
     return [
         {

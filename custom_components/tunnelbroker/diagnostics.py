@@ -9,7 +9,14 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_TUNNEL_ID, CONF_UPDATE_KEY
+from .address_updater import AddressUpdater
+from .const import (
+    CONF_DNS_KEY,
+    CONF_HOSTNAME,
+    CONF_IPV6_ADDRESS,
+    CONF_TUNNEL_ID,
+    CONF_UPDATE_KEY,
+)
 from .protocol.igd_client import RouterError
 from .runtime_data import TunnelbrokerConfigEntry
 from .tunnel_health import TunnelHealth
@@ -36,52 +43,26 @@ TO_REDACT = {
     "routed_48",
     # The tunnel check's address (HE's server, or the user's own).
     "target",
+    # A dns.he.net record: its name, its key, the host its AAAA points at.
+    CONF_HOSTNAME,
+    CONF_DNS_KEY,
+    CONF_IPV6_ADDRESS,
+    "address",
 }
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: TunnelbrokerConfigEntry
 ) -> dict[str, Any]:
-    """Return the router's and the tunnels' state for a bug report."""
+    """Return the router's, the tunnels' and the records' state for a bug report."""
     data = entry.runtime_data
     router = data.router
     tunnels = []
     for subentry_id, tunnel in data.tunnels.items():
-        state = tunnel.state_publisher.data
-        memory = tunnel.sender.memory
-        record = state.record
-        last = state.last_attempt
         info = data.tunnel_info[subentry_id]
         tunnels.append(
-            {
-                "subentry": dict(tunnel.subentry.data)
-                | {"title": tunnel.subentry.title},
-                "automatic": tunnel.automatic,
-                "status": state.status.value if state.status else None,
-                "next_attempt": state.next_attempt.isoformat()
-                if state.next_attempt
-                else None,
-                "endpoint": record.endpoint if record else None,
-                "confirmed_at": record.updated_at.isoformat() if record else None,
-                "last_attempt": {
-                    "ip": last.ip,
-                    "status": last.result.status.value,
-                    "message": last.result.message,
-                    "at": last.at.isoformat(),
-                    "automatic": last.automatic,
-                    "sent": last.sent,
-                }
-                if last
-                else None,
-                "unsettled": memory.unsettled,
-                "backoff": {
-                    "until": backoff.until.isoformat(),
-                    "failures": backoff.failures,
-                    "abuse_blocks": backoff.abuse_blocks,
-                }
-                if (backoff := memory.backoff)
-                else None,
-                "refusal": memory.refusal.status.value if memory.refusal else None,
+            _updater(tunnel)
+            | {
                 "health": _health(data.health[subentry_id]),
                 "info": asdict(info.data) if info.data else None,
                 "info_refused": _scrubbed(info.refused, tunnel),
@@ -116,9 +97,49 @@ async def async_get_config_entry_diagnostics(
                 "last_error": data.events.last_error,
             },
             "tunnels": tunnels,
+            "records": [
+                _updater(record) | {"record_type": record.record_type.value}
+                for types in data.records.values()
+                for record in types
+            ],
         },
         TO_REDACT,
     )
+
+
+def _updater(updater: AddressUpdater[Any, Any]) -> dict[str, Any]:
+    """Return what a tunnel's or record's updater knows and remembers."""
+    state = updater.state_publisher.data
+    memory = updater.sender.memory
+    record = state.record
+    last = state.last_attempt
+    return {
+        "subentry": dict(updater.subentry.data) | {"title": updater.subentry.title},
+        "automatic": updater.automatic,
+        "status": state.status.value if state.status else None,
+        "next_attempt": state.next_attempt.isoformat() if state.next_attempt else None,
+        "endpoint": record.endpoint if record else None,
+        "confirmed_at": record.updated_at.isoformat() if record else None,
+        "last_attempt": {
+            "ip": last.ip,
+            "status": last.result.status.value,
+            "message": last.result.message,
+            "at": last.at.isoformat(),
+            "automatic": last.automatic,
+            "sent": last.sent,
+        }
+        if last
+        else None,
+        "unsettled": memory.unsettled,
+        "backoff": {
+            "until": backoff.until.isoformat(),
+            "failures": backoff.failures,
+            "abuse_blocks": backoff.abuse_blocks,
+        }
+        if (backoff := memory.backoff)
+        else None,
+        "refusal": memory.refusal.status.value if memory.refusal else None,
+    }
 
 
 def _health(health: TunnelHealth) -> dict[str, Any]:

@@ -181,11 +181,11 @@ async def _async_check_with_he(
     situation = Situation(address=wan_ip, min_interval=min_update_interval(hass))
     async with sender.lock:
         decision = sender.decide(situation, Caller.FLOW)
-        if decision.why in _WAITS:
+        if decision.why in WAITS:
             # Sending now would only prolong HE's block, or add to its count of failures.
             assert decision.until is not None
             placeholders["until"] = moment_from_now(decision.until)
-            return _WAITS[decision.why], placeholders
+            return WAITS[decision.why], placeholders
         info = await create_he_client(hass).async_get_tunnel_info(credentials)
         if info.info is not None and info.info.client_v4 == wan_ip:
             attempt = held_attempt(wan_ip, dt_util.utcnow(), automatic=False)
@@ -205,7 +205,7 @@ async def _async_check_with_he(
     return None, placeholders
 
 
-async def _async_read_wan_ip(client: IgdClient | None) -> str | None:
+async def async_read_wan_ip(client: IgdClient | None) -> str | None:
     """Return the router's WAN address (None: it has none); raise RouterError if it is silent."""
     if client is None:
         raise RouterConnectionError("the router's entry is not loaded")
@@ -213,7 +213,7 @@ async def _async_read_wan_ip(client: IgdClient | None) -> str | None:
 
 
 # Why a flow waits instead of asking HE -> the error that says until when.
-_WAITS: dict[Why, str] = {
+WAITS: dict[Why, str] = {
     Why.BLOCKED: "abuse_block_running",
     Why.AUTH_FAILURES: "too_many_auth_failures",
 }
@@ -262,7 +262,7 @@ async def async_tunnel_input(
             tunnel=current.title, tunnel_id=str(current.data[CONF_TUNNEL_ID])
         )
     try:
-        wan_ip = await _async_read_wan_ip(client)
+        wan_ip = await async_read_wan_ip(client)
     except RouterError as err:
         wan_ip = None
         if user_input is not None:
