@@ -22,6 +22,9 @@ import pytest_socket
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.tunnelbroker.const import (
+    CONF_DNS_KEY,
+    CONF_HOSTNAME,
+    CONF_IPV6_ADDRESS,
     CONF_LOCATION,
     CONF_TUNNEL_ID,
     CONF_UPDATE_KEY,
@@ -30,6 +33,7 @@ from custom_components.tunnelbroker.const import (
     ENV_HEALTH_TARGET,
     ROUTER_POLL_INTERVAL,
     ST_IGD_V2,
+    SUBENTRY_DNS_RECORD,
 )
 from custom_components.tunnelbroker.endpoint_store import (
     DATA_ENDPOINT_STORE,
@@ -56,9 +60,29 @@ from homeassistant.util import dt as dt_util
 from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator, RouterShape
 
-from .support.values import ROUTER_UDN, TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP
+from .support.values import (
+    OTHER_RECORD_KEY,
+    OTHER_RECORD_NAME,
+    RECORD_KEY,
+    RECORD_NAME,
+    ROUTER_UDN,
+    TUNNEL_ID,
+    UPDATE_KEY,
+    USERNAME,
+    WAN_IP,
+)
 
-__all__ = ["ROUTER_UDN", "TUNNEL_ID", "UPDATE_KEY", "USERNAME", "WAN_IP"]
+__all__ = [
+    "OTHER_RECORD_KEY",
+    "OTHER_RECORD_NAME",
+    "RECORD_KEY",
+    "RECORD_NAME",
+    "ROUTER_UDN",
+    "TUNNEL_ID",
+    "UPDATE_KEY",
+    "USERNAME",
+    "WAN_IP",
+]
 
 # The test tunnel, as a user types it into the tunnel step.
 CREDENTIALS = {
@@ -197,15 +221,31 @@ async def igd(request: pytest.FixtureRequest) -> AsyncGenerator[IgdSimulator]:
 
 @pytest.fixture
 async def he(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[HeSimulator]:
-    """A simulated HE server with one tunnel, which the integration is pointed at."""
+    """A simulated HE server with one tunnel and two dynamic records, pointed at.
+
+    The records point elsewhere (an older address) until something updates them.
+    """
     simulator = HeSimulator()
     simulator.add_tunnel(USERNAME, TUNNEL_ID, UPDATE_KEY, endpoint="198.51.100.1")
+    simulator.add_record(RECORD_NAME, RECORD_KEY, a="198.51.100.1")
+    simulator.add_record(OTHER_RECORD_NAME, OTHER_RECORD_KEY, a="198.51.100.1")
     monkeypatch.setenv(ENV_API_URL, await simulator.start())
     yield simulator
     await simulator.stop()
-    # The key travels only in the Authorization header, never in a URL.
-    urls = [r.path_qs for r in [*simulator.requests, *simulator.info_requests]]
-    assert not [url for url in urls if UPDATE_KEY in url]
+    # Keys travel only in the Authorization header, never in a URL.
+    urls = [
+        r.path_qs
+        for r in [
+            *simulator.requests,
+            *simulator.info_requests,
+            *simulator.dns_requests,
+        ]
+    ]
+    assert not [
+        url
+        for url in urls
+        if UPDATE_KEY in url or RECORD_KEY in url or OTHER_RECORD_KEY in url
+    ]
 
 
 def ssdp_discovery(
@@ -230,6 +270,18 @@ def tunnel_subentry(
 ) -> ConfigSubentryData:
     """Return a tunnel subentry as the flows create it (the integration's own builder)."""
     return build_tunnel_subentry(TunnelCredentials(USERNAME, update_key, tunnel_id))
+
+
+def record_subentry(
+    hostname: str = RECORD_NAME, key: str = RECORD_KEY, ipv6: str | None = None
+) -> ConfigSubentryData:
+    """Return a record subentry as the Add DNS record flow creates it."""
+    data = {CONF_HOSTNAME: hostname, CONF_DNS_KEY: key}
+    if ipv6 is not None:
+        data[CONF_IPV6_ADDRESS] = ipv6
+    return ConfigSubentryData(
+        data=data, subentry_type=SUBENTRY_DNS_RECORD, title=hostname, unique_id=hostname
+    )
 
 
 def router_entry(

@@ -1,4 +1,4 @@
-"""The entity ids Home Assistant gives the test router ("Simulated router") and tunnel (123456)."""
+"""The entity ids Home Assistant gives the test router, tunnel (123456) and record."""
 
 EXTERNAL_IP = "sensor.simulated_router_external_ip_address"
 BUTTON = "button.tunnel_123456_update_endpoint"
@@ -6,3 +6,10 @@ ENDPOINT = "sensor.tunnel_123456_tunnel_endpoint"
 EVENT = "event.tunnel_123456_endpoint_update"
 NEXT_ATTEMPT = "sensor.tunnel_123456_next_attempt"
 STATUS = "sensor.tunnel_123456_status"
+# The record home.example.org (device name = the record's name).
+RECORD_STATUS = "sensor.home_example_org_status"
+RECORD_ADDRESS = "sensor.home_example_org_address"
+RECORD_IPV6_STATUS = "sensor.home_example_org_ipv6_status"
+RECORD_IPV6_ADDRESS = "sensor.home_example_org_ipv6_address"
+RECORD_EVENT = "event.home_example_org_record_update"
+RECORD_BUTTON = "button.home_example_org_update_record"
