@@ -6,6 +6,11 @@ Prints one line per finding, the last lines machine-readable:
   first_change after=reload rounds=3 median_ms=.. max_ms=.. he_requests_per_change=..
   reaction mode=poll changes=20 median_ms=.. p95_ms=.. he_requests_per_change=1.00
   router_requests_per_hour_subscribed=.. time_wait_after_burst=..
+  record_reaction rtt_ms=0 records=2 changes=10 median_ms=.. p95_ms=..
+    requests_per_record_per_change=1.00 tunnel_median_ms=..  (one line, and one at 150 ms)
+
+The records are measured on a stack of their own (router, HE, hass): the records added through
+the Add DNS record flow, then `--record-changes` changes at each modelled round trip to HE.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import statistics
 import tempfile
 import time
 
+from simulators.__main__ import demo_record_names
 from tests.support.hass_process import HassProcess
 from tests.support.igd_router import IgdRouter
 from tests.support.real_stack import (
     HE_PORT,
     HeInNamespace,
     add_integration_from_ssdp,
+    add_record,
     soap_requests,
 )
 
@@ -31,6 +38,19 @@ SPACING = 3.0
 # In poll mode a fixed spacing would lock the changes to the poll's phase; a random pause
 # makes each change land anywhere in the 30 s poll interval, as a real one does.
 POLL_JITTER = 30.0
+
+
+# The round trips to HE the records are measured at (ms).
+RECORD_RTTS_MS = (0.0, 150.0)
+# dns.he.net answers `interval` to more than 10 updates of a name within 2 minutes: the
+# record changes are paced to stay under it (on what the simulated HE saw, with a margin).
+DNS_LIMIT = 10
+DNS_WINDOW = 121.0
+ENV = {
+    "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
+    # Changes seconds apart: the event path is what is measured here.
+    "TUNNELBROKER_MIN_UPDATE_INTERVAL": "0",
+}
 
 
 def _p95(values: list[float]) -> float:
@@ -124,6 +144,113 @@ def _first_changes(
     )
 
 
+def _pace_for_dns_limit(he: HeInNamespace, names: list[str]) -> None:
+    """Wait until one more update of each name keeps within dns.he.net's `interval` limit."""
+    now = (
+        time.monotonic()
+    )  # the clock of HE's `at` (one CLOCK_MONOTONIC for every netns)
+    requests = he.dns_requests()
+    wait = 0.0
+    for name in names:
+        recent = sorted(
+            r["at"]
+            for r in requests
+            if r["hostname"] == name and r["at"] > now - DNS_WINDOW
+        )
+        if len(recent) >= DNS_LIMIT:
+            wait = max(wait, recent[len(recent) - DNS_LIMIT] + DNS_WINDOW - now)
+    if wait > 0:
+        print(f"records: {wait:.0f} s for dns.he.net's update limit", flush=True)
+        time.sleep(wait)
+
+
+def _measure_records(
+    router: IgdRouter,
+    he: HeInNamespace,
+    names: list[str],
+    changes: int,
+    first: int,
+    *,
+    spacing: float,
+) -> str:
+    """Change the WAN address `changes` times; return the record_reaction line.
+
+    Each change's delay is until HE handled a record's request (one per record and change);
+    the tunnel's on the same change is given for comparison. Requests are all of the
+    records' DNS requests over the changes (and the 2 s after the last).
+    """
+    delays: list[float] = []
+    tunnel_delays: list[float] = []
+    before = len(he.dns_requests())
+    for i in range(changes):
+        _pace_for_dns_limit(he, names)
+        ip = f"84.17.{first + i // 200}.{20 + i % 200}"
+        changed_wall = router.set_wan(ip)
+        changed = time.monotonic() - (time.time() - changed_wall)
+        handled = he.wait_for_records(ip, names, 120.0)
+        he.wait_for(ip, 120.0)
+        tunnel = next(r["at"] for r in he.requests() if r["myip"] == ip)
+        these = [(r["at"] - changed) * 1000 for r in handled]
+        delays += these
+        tunnel_delays.append((tunnel - changed) * 1000)
+        print(
+            f"records at {he.rtt_ms:.0f} ms: change {i + 1}/{changes} to {ip}: "
+            f"records {', '.join(f'{d:.0f}' for d in these)} ms, "
+            f"tunnel {tunnel_delays[-1]:.0f} ms",
+            flush=True,
+        )
+        time.sleep(spacing)
+    time.sleep(2)  # anything the last change still causes
+    requests = [r for r in he.dns_requests()[before:] if r["hostname"] in names]
+    not_good = [r["reply"] for r in requests if not r["reply"].startswith("good")]
+    if not_good:
+        print(f"records at {he.rtt_ms:.0f} ms: answers not good: {not_good}")
+    connections = len({r["client_port"] for r in requests})
+    print(
+        f"records at {he.rtt_ms:.0f} ms: {len(requests)} DNS requests over "
+        f"{connections} connection(s)"
+    )
+    return (
+        f"record_reaction rtt_ms={he.rtt_ms:.0f} records={len(names)} changes={changes} "
+        f"median_ms={statistics.median(delays):.0f} p95_ms={_p95(delays):.0f} "
+        f"requests_per_record_per_change={len(requests) / (len(names) * changes):.2f} "
+        f"tunnel_median_ms={statistics.median(tunnel_delays):.0f}"
+    )
+
+
+def _record_reactions(
+    tmp: Path, records: int, changes: int, rtts_ms: list[float], *, spacing: float
+) -> list[str]:
+    """On a stack of its own: `records` records added in the UI, then changes at each RTT.
+
+    HE is started anew for each round trip (hass keeps running): each measurement starts
+    with dns.he.net's update counts at zero, the flow's checks included.
+    """
+    names = demo_record_names(records)
+    results: list[str] = []
+    with IgdRouter(state_dir=tmp / "igd-records") as router:
+        he = HeInNamespace(router, records=records)
+        try:
+            with HassProcess(
+                tmp / "hass-records", netns=router.client_ns, env=ENV
+            ) as hass:
+                add_integration_from_ssdp(hass, he)
+                for name in names:
+                    add_record(hass, name)
+                print(f"records: {', '.join(names)} added", flush=True)
+                for n, rtt_ms in enumerate(rtts_ms):
+                    he.close()
+                    he = HeInNamespace(router, rtt_ms=rtt_ms, records=records)
+                    results.append(
+                        _measure_records(
+                            router, he, names, changes, 10 + 2 * n, spacing=spacing
+                        )
+                    )
+        finally:
+            he.close()
+    return results
+
+
 def _time_wait(router: IgdRouter) -> int:
     """TIME_WAIT sockets of hass in the client namespace (the bench's own curls to HE excluded)."""
     result = router.run_in_client(["ss", "-Htan", "state", "time-wait"])
@@ -162,22 +289,48 @@ def main() -> None:
         default=3,
         help="rounds of restart-then-change and of reload-then-change (0: none)",
     )
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=2,
+        help="dns.he.net records to measure (0: none), on a stack of their own",
+    )
+    parser.add_argument(
+        "--record-changes",
+        type=int,
+        default=10,
+        help="changes per round trip for the records (beyond 10: paced to HE's limit)",
+    )
+    parser.add_argument(
+        "--record-rtts-ms",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=list(RECORD_RTTS_MS),
+        help="round trips to HE to measure the records at (comma-separated)",
+    )
+    parser.add_argument(
+        "--records-only", action="store_true", help="only the records' measurements"
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [] if args.records_only else _tunnel_reactions(args, Path(tmp))
+        if args.records and args.record_changes:
+            results += _record_reactions(
+                Path(tmp),
+                args.records,
+                args.record_changes,
+                args.record_rtts_ms,
+                spacing=args.spacing,
+            )
+    _print(results)
+
+
+def _tunnel_reactions(args: argparse.Namespace, tmp: Path) -> list[str]:
+    """Measure the tunnel (events, first changes, soak, polling); return the lines."""
     results: list[str] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        IgdRouter(state_dir=Path(tmp) / "igd") as router,
-    ):
+    with IgdRouter(state_dir=tmp / "igd") as router:
         he = HeInNamespace(router, rtt_ms=args.he_rtt_ms)
-        env = {
-            "TUNNELBROKER_API_URL": f"http://127.0.0.1:{HE_PORT}",
-            # Changes seconds apart: the event path is what is measured here.
-            "TUNNELBROKER_MIN_UPDATE_INTERVAL": "0",
-        }
         try:
-            with HassProcess(
-                Path(tmp) / "hass", netns=router.client_ns, env=env
-            ) as hass:
+            with HassProcess(tmp / "hass", netns=router.client_ns, env=ENV) as hass:
                 add_integration_from_ssdp(hass, he)
                 time.sleep(8)  # subscribed, initial NOTIFY seen
 
@@ -206,8 +359,7 @@ def main() -> None:
                         )
                 if args.events_only:
                     results.append(f"time_wait_after_burst={time_wait}")
-                    _print(results)
-                    return
+                    return results
 
                 # Subscribed soak: how many SOAP requests does the router see per hour?
                 soap_before = soap_requests(router)
@@ -236,7 +388,7 @@ def main() -> None:
                 )
         finally:
             he.close()
-    _print(results)
+    return results
 
 
 def _print(results: list[str]) -> None:

@@ -12,11 +12,13 @@ import time
 
 import pytest
 
+from simulators.__main__ import demo_record_names
 from tests.support.hass_process import HassProcess
 from tests.support.igd_router import IgdRouter
 from tests.support.real_stack import (
     HeInNamespace,
     add_integration_from_ssdp,
+    add_record,
     external_ip,
     hass_next_to_he,
     reboot_router_then_change,
@@ -46,6 +48,22 @@ def hass_with_he(
         tmp_path / "hass-config",
         # Changes seconds apart: the event path is what is measured here.
         TUNNELBROKER_MIN_UPDATE_INTERVAL="0",
+    ) as hass:
+        yield hass
+
+
+@pytest.fixture
+def he_with_records(igd_router: IgdRouter) -> Generator[HeInNamespace]:
+    with HeInNamespace(igd_router, records=2) as he:
+        yield he
+
+
+@pytest.fixture
+def hass_with_records_he(
+    igd_router: IgdRouter, he_with_records: HeInNamespace, tmp_path: Path
+) -> Generator[HassProcess]:
+    with hass_next_to_he(
+        igd_router, tmp_path / "hass-config", TUNNELBROKER_MIN_UPDATE_INTERVAL="0"
     ) as hass:
         yield hass
 
@@ -99,3 +117,38 @@ def test_discovered_router_pushes_changes_to_he(
     )
     assert len(he_in_client.requests()) == count
     print(f"timings: {hass.log_path}")  # noqa: T201
+
+
+def test_records_added_in_the_ui_follow_the_router(
+    igd_router: IgdRouter,
+    he_with_records: HeInNamespace,
+    hass_with_records_he: HassProcess,
+    record_property: Callable[[str, object], None],
+) -> None:
+    he, hass = he_with_records, hass_with_records_he
+    names = demo_record_names(2)
+    add_integration_from_ssdp(hass, he)
+
+    # Two records added as the UI adds them: each checked by one request with the router's
+    # address, which points its A at home.
+    for name in names:
+        add_record(hass, name)
+    assert [(r["hostname"], r["myip"], r["reply"]) for r in he.dns_requests()] == [
+        (name, "84.17.0.10", "good 84.17.0.10") for name in names
+    ]
+    assert he.records() == {name: {"A": "84.17.0.10", "AAAA": None} for name in names}
+    # The reloads that adding them caused sent the tunnel nothing.
+    assert [r["myip"] for r in he.requests()] == ["84.17.0.10"]
+
+    # One change on the router: one tunnel update and one request per record, pushed.
+    igd_router.set_wan("84.17.0.20")
+    start = time.monotonic()
+    he.wait_for("84.17.0.20", PUSH_DEADLINE)
+    he.wait_for_records("84.17.0.20", names, PUSH_DEADLINE)
+    record_property("records_reaction_s", round(time.monotonic() - start, 3))
+    time.sleep(2)  # miniupnpd's repeated NOTIFYs must not cause a second request
+    assert [r["myip"] for r in he.requests()] == ["84.17.0.10", "84.17.0.20"]
+    assert sorted(
+        (r["hostname"], r["myip"], r["reply"]) for r in he.dns_requests()[len(names) :]
+    ) == [(name, "84.17.0.20", "good 84.17.0.20") for name in sorted(names)]
+    assert he.records() == {name: {"A": "84.17.0.20", "AAAA": None} for name in names}
