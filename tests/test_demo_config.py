@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import re
 
+from simulators.__main__ import (
+    DEMO_RECORD_KEY,
+    DEMO_TUNNEL_ID,
+    DEMO_UPDATE_KEY,
+    DEMO_USERNAME,
+    demo_record_names,
+)
 from tests.support.hass_process import DEMO_CONFIGURATION, DEMO_INCLUDES, REPO
 
 DEVELOP = REPO / "scripts" / "develop"
@@ -34,3 +41,12 @@ def test_the_demo_discovers_and_restarts() -> None:
     develop = DEVELOP.read_text()
     assert "scripts/hass-restarting" in develop
     assert "--ssdp" in develop
+
+
+def test_develop_says_what_to_type_for_the_tunnel_and_the_record() -> None:
+    """Its instructions give the simulators' demo credentials, as their banner prints them."""
+    develop = DEVELOP.read_text()
+    tunnel = f"username {DEMO_USERNAME}, update key {DEMO_UPDATE_KEY}, tunnel ID {DEMO_TUNNEL_ID}"
+    assert tunnel in develop
+    # The first of the simulated dns.he.net's records (`python -m simulators` serves one).
+    assert f"name {demo_record_names(1)[0]}, key {DEMO_RECORD_KEY}" in develop

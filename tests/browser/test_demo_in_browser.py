@@ -4,10 +4,13 @@ The test starts what `scripts/develop` starts -- the simulated router and HE ser
 (`python -m simulators`) and a real `hass` with the frontend, pointed at the simulated HE -- and
 then does in the browser what a new user does: onboard Home Assistant in the UI (owner account,
 home location, country, analytics), add the integration by description URL with the demo
-tunnel's credentials, open the router's and the tunnel's device pages, press "Change WAN
-address" on the simulator's control page, and watch both pages follow; then "Break the tunnel"
-there, press "Check tunnel" and see *Tunnel reachable* disconnected, and connected again once
-the tunnel is mended.
+tunnel's credentials, add the demo's dns.he.net record on the integration's page ("Add DNS
+record": a wrong key refused on its field, then the right one), open the router's, the
+tunnel's and the record's device pages, press "Change WAN address" on the simulator's control
+page, and watch them follow (one update each to HE for the tunnel and the record); then "Break
+the tunnel" there, press "Check tunnel" and see *Tunnel reachable* disconnected, and connected
+again once the tunnel is mended; last, restart Home Assistant from the UI: the tunnel's and the
+record's states come back, and nothing is sent.
 
 Everything runs in a network namespace the test creates, with only loopback (as scripts/develop
 runs the demo in a private network, simulators/private_network.py): onboarding sets up
@@ -47,11 +50,21 @@ from playwright.sync_api import (
 import pytest
 
 from homeassistant.const import __version__ as HA_VERSION
-from simulators.__main__ import DEMO_TUNNEL_ID, DEMO_UPDATE_KEY, DEMO_USERNAME
+from simulators.__main__ import (
+    DEMO_RECORD_KEY,
+    DEMO_TUNNEL_ID,
+    DEMO_UPDATE_KEY,
+    DEMO_USERNAME,
+)
 from simulators.control_page import TUNNEL_BROKEN, TUNNEL_PASSING
 from simulators.private_network import DEMO_LAN_IP
 from tests.support.hass_process import HassProcess
-from tests.support.simulator_process import HE_BANNER, ROUTER_BANNER, SimulatorProcess
+from tests.support.simulator_process import (
+    DNS_BANNER,
+    HE_BANNER,
+    ROUTER_BANNER,
+    SimulatorProcess,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +86,12 @@ CHROMIUM_ARGS = [
 INTEGRATION_NAME = "Hurricane Electric Tunnelbroker"
 FIRST_WAN_IP = "84.17.0.10"  # python -m simulators' default
 NEXT_WAN_IP = "84.17.0.11"  # what the control page's button changes it to
+# The demo's dns.he.net record (the first of `python -m simulators --records`), and its
+# record's entities.
+RECORD = "home.example.org"
+RECORD_STATUS = "sensor.home_example_org_status"
+RECORD_ADDRESS = "sensor.home_example_org_address"
+WRONG_RECORD_KEY = "not-the-record-key"
 # The developer setting's minimum interval between two updates in this test (seconds).
 MIN_INTERVAL_S = 30
 UI_TIMEOUT_MS = (
@@ -138,9 +157,23 @@ class Simulators:
     location: str  # the router's description URL
     control_page: str
     he_url: str
+    record: str  # the first dns.he.net record the banner names
 
     def he_requests(self) -> list[dict[str, Any]]:
         """The update requests the simulated HE received, oldest first."""
+        return list(self.he_state()["requests"])
+
+    def dns_requests(self) -> list[tuple[str, str]]:
+        """The dynamic DNS requests the simulated HE received: (address, reply), oldest first."""
+        return [(r["myip"], r["reply"]) for r in self.he_state()["dns_requests"]]
+
+    def record_a(self, name: str) -> str | None:
+        """What the simulated dns.he.net's record holds as its A."""
+        a: str | None = self.he_state()["records"][name]["A"]
+        return a
+
+    def he_state(self) -> dict[str, Any]:
+        """The simulated HE's /sim/state."""
         answer = subprocess.run(  # noqa: S603 - fixed arguments
             [
                 str(IP),
@@ -156,7 +189,8 @@ class Simulators:
             check=True,
             timeout=20,
         )
-        return list(json.loads(answer.stdout)["requests"])
+        state: dict[str, Any] = json.loads(answer.stdout)
+        return state
 
 
 @pytest.fixture
@@ -171,7 +205,8 @@ def simulators(netns: str) -> Generator[Simulators]:
             *("--he-port", str(HE_PORT)),
             *("--host", DEMO_LAN_IP, "--ssdp"),
         ],
-        (*ROUTER_BANNER, *HE_BANNER),
+        # As scripts/develop: one dns.he.net record, named in the banner.
+        (*ROUTER_BANNER, *HE_BANNER, *DNS_BANNER),
         in_netns,
     ) as process:
         yield Simulators(
@@ -180,6 +215,7 @@ def simulators(netns: str) -> Generator[Simulators]:
             location=process.printed(router_url),
             control_page=process.printed(control_page),
             he_url=process.printed(HE_BANNER[0]),
+            record=process.printed(DNS_BANNER[0]).rstrip(","),
         )
 
 
@@ -210,6 +246,8 @@ def demo_hass(
         yield hass
         log = hass.log_text() + hass.output_path.read_text(errors="replace")
         assert DEMO_UPDATE_KEY not in log, "the update key is in hass's log"
+        for key in (DEMO_RECORD_KEY, WRONG_RECORD_KEY):
+            assert key not in log, "a record's key is in hass's log"
 
 
 @pytest.fixture
@@ -371,6 +409,17 @@ def test_onboard_add_the_discovered_router_and_follow_a_wan_change(
     # Checking the credentials was the one update: HE now holds the router's address.
     assert [r["myip"] for r in simulators.he_requests()] == [FIRST_WAN_IP]
 
+    # A dns.he.net record, the demo's (its banner names it), added on the integration's page:
+    # checked by pointing its A at the router's address, a wrong key refused first.
+    assert simulators.record == RECORD
+    record_page = _add_dns_record_in_the_ui(page, hass, screenshots)
+    assert simulators.record_a(RECORD) == FIRST_WAN_IP
+    assert simulators.dns_requests() == [
+        (FIRST_WAN_IP, "badauth"),
+        (FIRST_WAN_IP, f"good {FIRST_WAN_IP}"),
+    ]
+    assert len(simulators.he_requests()) == 1  # nothing more for the tunnel
+
     # The integration's page lists the router's device and, under its tunnel, the tunnel's.
     # The router's device page: the External IP sensor shows the simulated address.
     page.goto(hass.base_url + "/config/integrations/integration/tunnelbroker")
@@ -434,19 +483,38 @@ def test_onboard_add_the_discovered_router_and_follow_a_wan_change(
         f"good {NEXT_WAN_IP}"
     )
     expect(control.locator("#he-requests tbody tr")).to_have_count(2)
+    # The record follows as well (its own minimum interval since the flow's update): its A at
+    # the simulated dns.he.net, with one request for the change, and its device page.
+    record_row = control.locator("#he-records tbody tr", has_text=RECORD)
+    expect(record_row).to_contain_text(
+        NEXT_WAN_IP, timeout=UI_TIMEOUT_MS + MIN_INTERVAL_S * 1000
+    )
+    expect(control.locator("#dns-request-count")).to_have_text("3")
     _screenshot(control, screenshots, "simulator-control-page")
+    assert simulators.record_a(RECORD) == NEXT_WAN_IP
+    assert simulators.dns_requests()[2:] == [(NEXT_WAN_IP, f"good {NEXT_WAN_IP}")]
+    page.goto(record_page)
+    expect(page.get_by_text(NEXT_WAN_IP)).to_be_visible()
+    expect(page.get_by_text("Up to date")).to_be_visible()
+    expect(page.get_by_text(FIRST_WAN_IP)).to_have_count(0)
+    assert hass.state_of(RECORD_ADDRESS) == NEXT_WAN_IP
+    _screenshot(page, screenshots, "dns-record-followed")
 
     # A second change at once: HE took an update moments ago, so the next waits for the
     # minimum interval, and the tunnel's page says so, with the time of the next attempt.
     control.get_by_role("button", name="Change WAN address").click()
     expect(control.locator("#wan-address")).not_to_have_text(NEXT_WAN_IP)
-    page.go_back()
+    third_wan_ip = control.locator("#wan-address").inner_text()
+    page.goto(tunnel_page)
     expect(page.get_by_text("Status", exact=True)).to_be_visible()
     expect(page.get_by_text("Waiting for the rate limit")).to_be_visible()
     expect(page.get_by_text("Next attempt")).to_be_visible()
     assert hass.state_of("sensor.tunnel_100000_status") == "rate_limited"
     assert hass.state_of("sensor.tunnel_100000_next_attempt") not in ("unknown", "")
     assert len(simulators.he_requests()) == 2  # nothing sent meanwhile
+    # The record waits too.
+    assert hass.state_of(RECORD_STATUS) == "rate_limited"
+    assert len(simulators.dns_requests()) == 3
     _screenshot(page, screenshots, "device-tunnel-rate-limited")
 
     # The control page breaks the tunnel (in this namespace only, as in scripts/develop's
@@ -494,6 +562,15 @@ def test_onboard_add_the_discovered_router_and_follow_a_wan_change(
     )
     endpoint = hass.state_of("sensor.tunnel_100000_tunnel_endpoint")
     sent = len(simulators.he_requests())
+    # ... and the record's A the router's address after the wait, with one more request.
+    page.goto(record_page)
+    expect(page.get_by_text("Up to date")).to_be_visible(
+        timeout=UI_TIMEOUT_MS + MIN_INTERVAL_S * 1000
+    )
+    expect(page.get_by_text(third_wan_ip)).to_be_visible()
+    assert simulators.record_a(RECORD) == third_wan_ip
+    dns_sent = simulators.dns_requests()
+    assert dns_sent[3:] == [(third_wan_ip, f"good {third_wan_ip}")]
     _restart_in_the_ui(page, hass)
     page.goto(tunnel_page)
     expect(page.get_by_text("In sync")).to_be_visible()
@@ -502,6 +579,53 @@ def test_onboard_add_the_discovered_router_and_follow_a_wan_change(
     assert hass.state_of(automation) == "on"
     assert len(simulators.he_requests()) == sent  # a restart sends nothing
     _screenshot(page, screenshots, "device-tunnel-after-restart")
+    # The record's states are back too, and nothing was sent for it either.
+    page.goto(record_page)
+    expect(page.get_by_text("Up to date")).to_be_visible()
+    expect(page.get_by_text(third_wan_ip)).to_be_visible()
+    assert hass.state_of(RECORD_ADDRESS) == third_wan_ip
+    assert simulators.dns_requests() == dns_sent
+
+
+def _add_dns_record_in_the_ui(page: Page, hass: HassProcess, screenshots: Path) -> str:
+    """The integration's page -> Add DNS record, a wrong key first; return its device page."""
+    page.goto(hass.base_url + "/config/integrations/integration/tunnelbroker")
+    page.get_by_role("button", name="Add DNS record").click()
+    expect(page.get_by_title("Add a dns.he.net record")).to_be_visible()
+    name = page.get_by_role("textbox", name="Name")
+    key = page.get_by_role("textbox", name="Key")
+    name.fill(RECORD)
+    key.fill(WRONG_RECORD_KEY)
+    _screenshot(page, screenshots, "dns-record-add")
+    page.get_by_role("button", name="Submit").click()
+    # HE's badauth, in words, on the key field (a field's error stands just above it); the
+    # name stays as typed, the refused key is gone.
+    refused = f"dns.he.net refused this key for {RECORD}"
+    key_error = page.locator(
+        f"ha-alert[own-margin]:has-text('{refused}') + ha-selector"
+    )
+    expect(key_error.get_by_role("textbox", name="Key")).to_be_visible()
+    expect(name).to_have_value(RECORD)
+    expect(key).to_have_value("")
+    _screenshot(page, screenshots, "dns-record-key-refused")
+    key.fill(DEMO_RECORD_KEY)
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text(f"Created configuration for {RECORD}.")).to_be_visible()
+    page.get_by_role("button", name="Finish").click()
+    # The page lists the record (a sub-entry, "DNS record") and under it its device, a
+    # "Dynamic DNS record".
+    page.get_by_text("Dynamic DNS record").click()
+    expect(page.get_by_text("Record update")).to_be_visible()
+    expect(page.get_by_text("Status", exact=True)).to_be_visible()
+    expect(page.get_by_text("Up to date")).to_be_visible()
+    expect(page.get_by_text("Address", exact=True)).to_be_visible()
+    expect(page.get_by_text(FIRST_WAN_IP)).to_be_visible()
+    expect(page.get_by_text("Update record")).to_be_visible()
+    assert _cut_off_names(page) == []
+    assert hass.state_of(RECORD_STATUS) == "in_sync"
+    assert hass.state_of(RECORD_ADDRESS) == FIRST_WAN_IP
+    _screenshot(page, screenshots, "dns-record-device")
+    return page.url
 
 
 def _cut_off_names(page: Page) -> list[str]:
