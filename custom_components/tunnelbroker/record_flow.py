@@ -41,7 +41,7 @@ from .he_sender import RecordSender, Situation, async_record_sender
 from .protocol.dns_client import RecordCredentials, RecordType, is_fqdn, normalized_name
 from .protocol.he_client import UpdateStatus
 from .protocol.igd_client import IgdClient, RouterError
-from .protocol.update_policy import Caller
+from .protocol.update_policy import Caller, Why
 from .protocol.wan_address import ipv6_host_problem, wan_address_problem
 from .record_subentries import (
     configured_record_names,
@@ -51,7 +51,6 @@ from .record_subentries import (
 from .repair_issues import async_clear_record_issues
 from .tunnel_flow import (
     UPDATE_ERRORS,
-    WAITS,
     async_read_wan_ip,
     async_update_and_reload,
     router_client,
@@ -63,6 +62,12 @@ RECORD_ERRORS: dict[UpdateStatus, str] = UPDATE_ERRORS | {
     UpdateStatus.BADAUTH: "record_key_refused",
     UpdateStatus.NOHOST: "record_not_found",
     UpdateStatus.NOTFQDN: "not_fqdn",
+    UpdateStatus.ABUSE: "record_abuse",
+}
+# Why a record form waits instead of asking HE -> the error that says until when.
+RECORD_WAITS: dict[Why, str] = {
+    Why.BLOCKED: "record_abuse_block_running",
+    Why.AUTH_FAILURES: "record_too_many_key_failures",
 }
 
 # Errors about one field are shown on it; the others above the form.
@@ -72,13 +77,13 @@ _FIELD_OF_ERROR: dict[str, str] = {
     "record_already_configured": CONF_HOSTNAME,
     "record_key_refused": CONF_DNS_KEY,
     "dns_key_required": CONF_DNS_KEY,
-    "too_many_auth_failures": CONF_DNS_KEY,
+    "record_too_many_key_failures": CONF_DNS_KEY,
     "ipv6_not_global": CONF_IPV6_ADDRESS,
     "ipv6_not_in_prefix": CONF_IPV6_ADDRESS,
     "ipv6_refused": CONF_IPV6_ADDRESS,
 }
 # Errors that say the key is wrong: the form asks for it anew.
-_KEY_ERRORS = {"record_key_refused", "too_many_auth_failures"}
+_KEY_ERRORS = {"record_key_refused", "record_too_many_key_failures"}
 
 _HOSTNAME_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.TEXT))
 _KEY_SELECTOR = TextSelector(
@@ -249,10 +254,10 @@ async def _async_send_for_check(
     try:
         async with sender.lock:
             decision = sender.decide(situation, Caller.FLOW)
-            if decision.why in WAITS:
+            if decision.why in RECORD_WAITS:
                 assert decision.until is not None
                 step.placeholders["until"] = moment_from_now(decision.until)
-                return WAITS[decision.why]
+                return RECORD_WAITS[decision.why]
             attempt = await sender.async_send(
                 credentials, address, caller=Caller.FLOW, remember_refusal=False
             )
