@@ -191,7 +191,7 @@ async def test_names_are_matched_as_dns_names(
     assert he.record("home.EXAMPLE.org.") is record
     assert record.a == V4
     with pytest.raises(KeyError):
-        he.record("vpn.example.org")
+        he.record("nas.example.org")
 
 
 async def test_interval_is_counted_per_name(
