@@ -35,6 +35,7 @@ from custom_components.tunnelbroker.protocol.update_policy import (
 )
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from simulators.he import AbuseRule, HeSimulator
 from simulators.igd import IgdSimulator
@@ -58,6 +59,7 @@ from .conftest import (
 )
 from .support.entity_ids import (
     RECORD_ADDRESS,
+    RECORD_BUTTON,
     RECORD_EVENT,
     RECORD_IPV6_ADDRESS,
     RECORD_IPV6_STATUS,
@@ -792,3 +794,31 @@ async def test_removing_the_router_forgets_its_records(
         f"nochg {WAN_IP}",
     ]
     assert shown(hass, RECORD_STATUS) == "in_sync"
+
+
+async def test_one_types_success_keeps_the_other_types_issue(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    with_aaaa: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The A fails oddly while the AAAA is taken: Repairs still says what the A met."""
+    host = routed_host(he)
+    # An answer that fits the AAAA's request only (an IPv6 address for the A's).
+    he.force_dns_reply(f"good {host}")
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            "button", "press", {"entity_id": RECORD_BUTTON}, blocking=True
+        )
+    assert err.value.translation_key == "update_failed"
+    assert shown(hass, RECORD_STATUS) == "retrying"
+    assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
+    unexpected = issue(hass, "record_unexpected_answer")
+    assert unexpected is not None
+    assert unexpected.translation_placeholders["message"] == f"good {host}"
+    # The A taken at last: now it goes.
+    he.clear_forced_dns_reply()
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert shown(hass, RECORD_STATUS) == "in_sync"
+    assert issue(hass, "record_unexpected_answer") is None
