@@ -127,7 +127,10 @@ def auto_socket_enabled(socket_enabled: None) -> None:
 
 @pytest.fixture(autouse=True)
 def update_key_never_logged(caplog: pytest.LogCaptureFixture) -> Generator[None]:
-    """Fail any test in which the update key shows up in a log record, at any level."""
+    """Fail any test in which the update key, or a record's key, shows up in a log record.
+
+    At any level.
+    """
     caplog.set_level(logging.DEBUG)
     yield
     records = [
@@ -137,8 +140,13 @@ def update_key_never_logged(caplog: pytest.LogCaptureFixture) -> Generator[None]
     ]
     # The whole record as a handler writes it: message, traceback and stack included.
     formatter = logging.Formatter()
-    leaked = [r.getMessage() for r in records if UPDATE_KEY in formatter.format(r)]
-    assert not leaked, f"update key in log records: {leaked}"
+    secrets = (UPDATE_KEY, RECORD_KEY, OTHER_RECORD_KEY)
+    leaked = [
+        r.getMessage()
+        for r in records
+        if any(secret in formatter.format(r) for secret in secrets)
+    ]
+    assert not leaked, f"a key in log records: {leaked}"
 
 
 @pytest.fixture(autouse=True)
