@@ -22,9 +22,12 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.tunnelbroker.const import (
+    CONF_AUTOMATIC_UPDATE,
     DOMAIN,
     EVENT_TUNNELBROKER,
     ROUTER_POLL_INTERVAL,
+    SAFETY_POLL_INTERVAL,
+    SERVICE_UPDATE_ENDPOINT,
     SUBENTRY_DNS_RECORD,
 )
 from custom_components.tunnelbroker.protocol.update_policy import (
@@ -38,7 +41,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from simulators.he import AbuseRule, HeSimulator
-from simulators.igd import IgdSimulator
+from simulators.igd import Fault, IgdSimulator
 
 from .conftest import (
     OTHER_RECORD_KEY,
@@ -822,3 +825,71 @@ async def test_one_types_success_keeps_the_other_types_issue(
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     assert shown(hass, RECORD_STATUS) == "in_sync"
     assert issue(hass, "record_unexpected_answer") is None
+
+
+# -- what is not sent --------------------------------------------------------------------------
+@pytest.mark.parametrize("address", ["", "10.0.0.2", "100.72.3.4", "192.0.0.2"])
+async def test_unusable_router_address_sends_nothing(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    loaded: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    address: str,
+) -> None:
+    await wan_change(hass, igd, freezer, address)
+    await poll(hass, freezer, timedelta(hours=1))
+    assert he.dns_requests == []
+    assert shown(hass, RECORD_STATUS) == "no_public_address"
+    assert shown(hass, RECORD_ADDRESS) == WAN_IP
+    # Public again: sent once.
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert sorted(dns(he)) == [(RECORD_NAME, NEW_IP), (OTHER_RECORD_NAME, NEW_IP)]
+
+
+async def test_automatic_update_off_leaves_it_to_the_action(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, he=he)
+    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
+    await setup_entry(hass, entry, options={CONF_AUTOMATIC_UPDATE: False})
+    await wan_change(hass, igd, freezer, NEW_IP)
+    await poll(hass, freezer, timedelta(hours=1))
+    assert he.dns_requests == []
+    assert shown(hass, RECORD_STATUS) == "automatic_off"
+    response = await hass.services.async_call(
+        DOMAIN,
+        SERVICE_UPDATE_ENDPOINT,
+        {"config_entry_id": entry.entry_id},
+        blocking=True,
+        return_response=True,
+    )
+    assert [r["result"] for r in response["records"]] == ["good", "good"]
+    assert shown(hass, RECORD_STATUS) == "in_sync"
+
+
+async def test_a_router_that_does_not_answer_leaves_the_aaaa_known(
+    hass: HomeAssistant,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    with_aaaa: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The A's Status needs the router's address; the AAAA's is the host's."""
+    igd.set_fault(Fault.HTTP_500)
+    await poll(hass, freezer, SAFETY_POLL_INTERVAL)
+    await with_aaaa.runtime_data.router.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert shown(hass, RECORD_STATUS) == "unavailable"
+    assert shown(hass, RECORD_ADDRESS) == WAN_IP
+    assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
+    igd.set_fault(Fault.NONE)
+    await wan_change(hass, igd, freezer, NEW_IP)
+    assert dns(he) == [(RECORD_NAME, NEW_IP)]
+    assert shown(hass, RECORD_STATUS) == "in_sync"
