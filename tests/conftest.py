@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import timedelta
 import logging
 from typing import Any
@@ -39,7 +39,8 @@ from custom_components.tunnelbroker.endpoint_store import (
     DATA_ENDPOINT_STORE,
     STORAGE_KEY,
 )
-from custom_components.tunnelbroker.he_sender import DATA_SENDERS
+from custom_components.tunnelbroker.he_sender import DATA_SENDERS, record_key
+from custom_components.tunnelbroker.protocol.dns_client import RecordType
 from custom_components.tunnelbroker.protocol.he_client import TunnelCredentials
 from custom_components.tunnelbroker.tunnel_flow import (
     tunnel_subentry as build_tunnel_subentry,
@@ -126,7 +127,10 @@ def auto_socket_enabled(socket_enabled: None) -> None:
 
 @pytest.fixture(autouse=True)
 def update_key_never_logged(caplog: pytest.LogCaptureFixture) -> Generator[None]:
-    """Fail any test in which the update key shows up in a log record, at any level."""
+    """Fail any test in which the update key, or a record's key, shows up in a log record.
+
+    At any level.
+    """
     caplog.set_level(logging.DEBUG)
     yield
     records = [
@@ -136,8 +140,13 @@ def update_key_never_logged(caplog: pytest.LogCaptureFixture) -> Generator[None]
     ]
     # The whole record as a handler writes it: message, traceback and stack included.
     formatter = logging.Formatter()
-    leaked = [r.getMessage() for r in records if UPDATE_KEY in formatter.format(r)]
-    assert not leaked, f"update key in log records: {leaked}"
+    secrets = (UPDATE_KEY, RECORD_KEY, OTHER_RECORD_KEY)
+    leaked = [
+        r.getMessage()
+        for r in records
+        if any(secret in formatter.format(r) for secret in secrets)
+    ]
+    assert not leaked, f"a key in log records: {leaked}"
 
 
 @pytest.fixture(autouse=True)
@@ -192,6 +201,33 @@ def seed_endpoint(
             tunnel_id: {"endpoint": endpoint, "updated_at": "2026-11-01T10:00:00+00:00"}
         },
     }
+
+
+def seed_record(
+    hass_storage: dict[str, Any],
+    hostname: str = RECORD_NAME,
+    a: str | None = WAN_IP,
+    aaaa: str | None = None,
+    he: HeSimulator | None = None,
+) -> None:
+    """Make the integration remember that dns.he.net holds the record's `a` (and `aaaa`).
+
+    Added to what seed_endpoint (or an earlier seed_record) remembers. With `he`, the
+    simulated dns.he.net holds them too.
+    """
+    if he is not None:
+        he.record(hostname).a = a
+        he.record(hostname).aaaa = aaaa
+    stored = hass_storage.setdefault(
+        STORAGE_KEY,
+        {"version": 1, "minor_version": 1, "key": STORAGE_KEY, "data": {}},
+    )
+    for record_type, address in ((RecordType.A, a), (RecordType.AAAA, aaaa)):
+        if address is not None:
+            stored["data"][record_key(hostname, record_type)] = {
+                "endpoint": address,
+                "updated_at": "2026-11-01T10:00:00+00:00",
+            }
 
 
 @pytest.fixture(autouse=True)
@@ -399,13 +435,19 @@ async def router_announces(
     await hass.async_block_till_done()
 
 
-async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+async def restart(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    while_stopped: Callable[[], object] | None = None,
+) -> None:
     """Stop the entry and start it as a new Home Assistant would: from .storage only.
 
     What lived in memory is gone: the loaded store, the tunnels' senders, and the repair
-    issues (they are not kept).
+    issues (they are not kept). `while_stopped` runs in between (the router changes, say).
     """
     assert await hass.config_entries.async_unload(entry.entry_id)
+    if while_stopped is not None:
+        while_stopped()
     issues = ir.async_get(hass)
     for domain, issue_id in list(issues.issues):
         if domain == DOMAIN:

@@ -1,9 +1,10 @@
-"""The "Update endpoint" button: sends the router's address now, with translated failures."""
+"""The "Update endpoint" and "Update record" buttons: send now, with translated failures."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 import re
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -13,13 +14,31 @@ from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INT
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
-from .conftest import TUNNEL_ID, WAN_IP, poll, wan_change
-from .support.entity_ids import BUTTON
+from .conftest import (
+    RECORD_NAME,
+    TUNNEL_ID,
+    WAN_IP,
+    poll,
+    record_subentry,
+    router_entry,
+    seed_endpoint,
+    seed_record,
+    setup_entry,
+    tunnel_subentry,
+    wan_change,
+)
+from .support.entity_ids import (
+    BUTTON,
+    RECORD_BUTTON,
+    RECORD_EVENT,
+    RECORD_IPV6_STATUS,
+    RECORD_STATUS,
+)
 
 
 async def press(hass: HomeAssistant) -> None:
@@ -127,3 +146,134 @@ async def test_presses_in_a_hurry_send_one_update(
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     await press(hass)
     assert len(he.requests) == 2
+
+
+# -- a dns.he.net record's Update record button ------------------------------------------------
+def _routed_host(he: HeSimulator) -> str:
+    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
+
+
+async def _record_loaded(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    ipv6: str | None = None,
+) -> MockConfigEntry:
+    """The tunnel and home.example.org (with an AAAA at `ipv6`), HE holding them."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, aaaa=ipv6, he=he)
+    entry = router_entry(igd.location, tunnel_subentry(), record_subentry(ipv6=ipv6))
+    await setup_entry(hass, entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert he.dns_requests == []
+    return entry
+
+
+async def press_record(hass: HomeAssistant) -> None:
+    await hass.services.async_call(
+        BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: RECORD_BUTTON}, blocking=True
+    )
+
+
+async def test_record_press_sends_the_a_even_when_held(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _record_loaded(hass, hass_storage, igd, he)
+    await press_record(hass)
+    assert [(r.hostname, r.myip, r.reply) for r in he.dns_requests] == [
+        (RECORD_NAME, WAN_IP, f"nochg {WAN_IP}")
+    ]
+    assert he.requests == []  # the tunnel's endpoint is not the record's button's
+    assert hass.states.get(RECORD_STATUS).state == "in_sync"
+    event = hass.states.get(RECORD_EVENT)
+    assert event.attributes["event_type"] == "unchanged"
+    assert event.attributes["automatic"] is False
+
+
+async def test_record_press_within_the_interval_is_refused_in_words(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _record_loaded(hass, hass_storage, igd, he)
+    await press_record(hass)
+    freezer.tick(timedelta(seconds=5))
+    with pytest.raises(ServiceValidationError) as err:
+        await press_record(hass)
+    assert err.value.translation_key == "update_too_soon"
+    assert err.value.translation_placeholders["tunnel"] == RECORD_NAME
+    assert str(err.value).startswith(
+        f"Nothing was sent: Hurricane Electric took an update of {RECORD_NAME}"
+    )
+    assert len(he.dns_requests) == 1
+    # A WAN change just sent counts the same.
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await wan_change(hass, igd, freezer, "84.17.3.5")
+    assert len(he.dns_requests) == 2
+    with pytest.raises(ServiceValidationError) as err:
+        await press_record(hass)
+    assert err.value.translation_key == "update_too_soon"
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await press_record(hass)
+    assert [r.reply for r in he.dns_requests][-1] == "nochg 84.17.3.5"
+
+
+async def test_record_press_with_an_aaaa_sends_both_each_its_own_request(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    host = _routed_host(he)
+    await _record_loaded(hass, hass_storage, igd, he, ipv6=host)
+    await press_record(hass)
+    assert sorted((r.myip, r.reply) for r in he.dns_requests) == sorted(
+        [(WAN_IP, f"nochg {WAN_IP}"), (host, f"nochg {host}")]
+    )
+    assert hass.states.get(RECORD_IPV6_STATUS).state == "in_sync"
+    # All or nothing: within the A's interval the AAAA is not sent alone either.
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await wan_change(hass, igd, freezer, "84.17.3.6")
+    assert len(he.dns_requests) == 3
+    with pytest.raises(ServiceValidationError) as err:
+        await press_record(hass)
+    assert err.value.translation_key == "update_too_soon"
+    assert len(he.dns_requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("refuse", "key"),
+    [
+        (lambda he: he.force_dns_reply("abuse"), "record_abuse_block_running"),
+        (lambda he: setattr(he.record(RECORD_NAME), "key", "new"), "record_refused"),
+    ],
+)
+async def test_record_press_refused_after_he_refused(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+    refuse: Any,
+    key: str,
+) -> None:
+    """HE blocked the record, or refused its key: a press sends nothing, and says why."""
+    await _record_loaded(hass, hass_storage, igd, he)
+    refuse(he)
+    await wan_change(hass, igd, freezer, "84.17.3.7")
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    assert len(he.dns_requests) == 1
+    with pytest.raises(ServiceValidationError) as err:
+        await press_record(hass)
+    assert err.value.translation_key == key
+    assert str(err.value).startswith("Nothing was sent")
+    assert RECORD_NAME in str(err.value)
+    assert len(he.dns_requests) == 1

@@ -1,4 +1,4 @@
-"""Device triggers listed for router and tunnel devices, and firing real automations."""
+"""Device triggers listed for router, tunnel and record devices, and firing real automations."""
 
 from __future__ import annotations
 
@@ -22,13 +22,18 @@ from simulators.he import HeSimulator
 from simulators.igd import IgdSimulator
 
 from .conftest import (
+    RECORD_NAME,
     ROUTER_UDN,
     TUNNEL_ID,
     WAN_IP,
     find_device,
     poll,
+    record_subentry,
+    router_entry,
     seed_endpoint,
+    seed_record,
     setup_entry,
+    tunnel_subentry,
     wan_change,
 )
 
@@ -135,4 +140,69 @@ async def test_triggers_fire_automations(
     assert [call.data["some"] for call in service_calls][2:] == [
         "wan_ip_changed 84.17.5.6",
         "endpoint_update_failed 84.17.5.6",
+    ]
+
+
+async def test_record_triggers_listed_and_firing(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+    service_calls: list[ServiceCall],
+) -> None:
+    """A dns.he.net record's device: its update taken, or not, as automation triggers."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, he=he)
+    await setup_entry(
+        hass, router_entry(igd.location, tunnel_subentry(), record_subentry())
+    )
+    record = _device(hass, f"record_{RECORD_NAME}")
+    base = {"platform": "device", "domain": DOMAIN, "metadata": {}}
+    triggers = await async_get_device_automations(
+        hass, DeviceAutomationType.TRIGGER, record.id
+    )
+    assert [t for t in triggers if t["domain"] == DOMAIN] == unordered(
+        [
+            {**base, "device_id": record.id, "type": "record_updated"},
+            {**base, "device_id": record.id, "type": "record_update_failed"},
+        ]
+    )
+
+    def automation_for(trigger_type: str) -> dict[str, Any]:
+        return {
+            "trigger": {
+                "platform": "device",
+                "domain": DOMAIN,
+                "device_id": record.id,
+                "type": trigger_type,
+            },
+            "action": {
+                "service": "test.automation",
+                "data_template": {
+                    "some": f"{trigger_type} {{{{ trigger.event.data.hostname }}}}"
+                    " {{ trigger.event.data.ip }} {{ trigger.event.data.result }}"
+                },
+            },
+        }
+
+    assert await async_setup_component(
+        hass,
+        automation.DOMAIN,
+        {
+            automation.DOMAIN: [
+                automation_for("record_updated"),
+                automation_for("record_update_failed"),
+            ]
+        },
+    )
+    await wan_change(hass, igd, freezer, "84.17.5.5")
+    assert [call.data["some"] for call in service_calls] == [
+        f"record_updated {RECORD_NAME} 84.17.5.5 good"
+    ]
+    he.force_dns_reply("abuse")
+    await poll(hass, freezer, MIN_UPDATE_INTERVAL)
+    await wan_change(hass, igd, freezer, "84.17.5.6")
+    assert [call.data["some"] for call in service_calls][1:] == [
+        f"record_update_failed {RECORD_NAME} 84.17.5.6 abuse"
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -17,7 +18,24 @@ from homeassistant.core import HomeAssistant
 from simulators.he import HeSimulator, InfoFault
 from simulators.igd import IgdSimulator
 
-from .conftest import TUNNEL_ID, UPDATE_KEY, USERNAME, WAN_IP, setup_entry, wan_change
+from .conftest import (
+    RECORD_KEY,
+    RECORD_NAME,
+    TUNNEL_ID,
+    UPDATE_KEY,
+    USERNAME,
+    WAN_IP,
+    record_subentry,
+    router_entry,
+    seed_endpoint,
+    seed_record,
+    setup_entry,
+    tunnel_subentry,
+    wan_change,
+)
+
+# An address of the simulated tunnel's routed /64 (the record's AAAA).
+ROUTED_HOST = "2001:470:1f0b:e240::10"
 
 # What changes from run to run: the simulators' free ports, the clock.
 VOLATILE = (
@@ -123,3 +141,71 @@ async def test_diagnostics_snapshot(
     """The whole report, as a reviewer of a bug report reads it (ports and times aside)."""
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded)
     assert diagnostics == snapshot(exclude=props(*VOLATILE))
+
+
+async def _with_record(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> MockConfigEntry:
+    """The tunnel and home.example.org with an AAAA in the routed /64, held by HE."""
+    assert he.tunnel(TUNNEL_ID).routed_64 == "2001:470:1f0b:e240::/64"
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, aaaa=ROUTED_HOST, he=he)
+    entry = router_entry(
+        igd.location, tunnel_subentry(), record_subentry(ipv6=ROUTED_HOST)
+    )
+    await setup_entry(hass, entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
+
+
+async def test_diagnostics_redact_records(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    hass_client: ClientSessionGenerator,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A record's name, key and addresses stay out; what happened to it is in."""
+    entry = await _with_record(hass, hass_storage, igd, he)
+    he.force_dns_reply("<html><body>home.example.org is down</body></html>")
+    await wan_change(hass, igd, freezer, "84.17.9.9")
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics)
+    for secret in (RECORD_KEY, RECORD_NAME, ROUTED_HOST, WAN_IP, "84.17.9.9"):
+        assert secret not in text
+    a, aaaa = diagnostics["records"]
+    assert (a["record_type"], aaaa["record_type"]) == ("A", "AAAA")
+    assert a["subentry"] == {
+        "hostname": "**REDACTED**",
+        "dns_key": "**REDACTED**",
+        "ipv6_address": "**REDACTED**",
+        "title": "**REDACTED**",
+    }
+    assert a["status"] == "retrying"
+    assert a["endpoint"] == "**REDACTED**"
+    assert a["unsettled"] == "**REDACTED**"
+    assert a["last_attempt"]["status"] == "unknown"
+    assert a["last_attempt"]["message"] == "**REDACTED**"
+    assert a["backoff"]["failures"] == 1
+    assert aaaa["status"] == "in_sync"
+    assert aaaa["endpoint"] == "**REDACTED**"
+    assert aaaa["last_attempt"] is None
+
+
+async def test_diagnostics_snapshot_with_a_record(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    hass_client: ClientSessionGenerator,
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """The records' part of the report, as a reviewer reads it (ports and times aside)."""
+    entry = await _with_record(hass, hass_storage, igd, he)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["records"] == snapshot(exclude=props(*VOLATILE))

@@ -1,7 +1,11 @@
-"""The tunnelbroker.update_endpoint action: response data and every validation error."""
+"""The tunnelbroker.update_endpoint action: response data and every validation error.
+
+For tunnels, and for dns.he.net records (their A follows the address sent; an AAAA keeps its own).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 import re
@@ -27,13 +31,21 @@ from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
 from .conftest import (
+    OTHER_RECORD_KEY,
+    OTHER_RECORD_NAME,
+    RECORD_NAME,
     ROUTER_UDN,
     TUNNEL_ID,
     WAN_IP,
     find_device,
+    record_subentry,
+    router_entry,
     seed_endpoint,
+    seed_record,
     setup_entry,
+    tunnel_subentry,
 )
+from .support.entity_ids import RECORD_ADDRESS
 
 # A snake_case word such as behind_nat: an internal code, not something to show a user.
 INTERNAL_CODE = re.compile(r"\b[a-z]+_[a-z_]+\b")
@@ -276,3 +288,171 @@ async def test_forced_sends_are_not_repeated_within_the_interval(
     response = await call(hass, config_entry_id=loaded.entry_id, ip="84.17.8.9")
     assert response["tunnels"][0]["result"] == "good"
     assert len(he.requests) == 2
+
+
+# -- dns.he.net records ------------------------------------------------------------------------
+NEW_IP = "84.17.2.2"
+
+
+async def _with_records(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    ipv6: str | None = None,
+) -> MockConfigEntry:
+    """The tunnel and both records (home.example.org with an AAAA at `ipv6`), all held."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, aaaa=ipv6, he=he)
+    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
+    entry = router_entry(
+        igd.location,
+        tunnel_subentry(),
+        record_subentry(ipv6=ipv6),
+        record_subentry(OTHER_RECORD_NAME, OTHER_RECORD_KEY),
+    )
+    await setup_entry(hass, entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert he.dns_requests == []
+    return entry
+
+
+def _routed_host(he: HeSimulator) -> str:
+    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
+
+
+def _good(ip: str) -> dict[str, Any]:
+    return {"ip": ip, "result": "good", "sent": True, "message": f"good {ip}"}
+
+
+async def test_router_entry_updates_its_tunnels_and_records(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> None:
+    entry = await _with_records(hass, hass_storage, igd, he)
+    response = await call(hass, config_entry_id=entry.entry_id)
+    unchanged = {"ip": WAN_IP, "result": "unchanged", "sent": False}
+    assert response == {
+        "tunnels": [{"tunnel_id": TUNNEL_ID, **unchanged}],
+        "records": [
+            {"hostname": RECORD_NAME, "record_type": "A", **unchanged},
+            {"hostname": OTHER_RECORD_NAME, "record_type": "A", **unchanged},
+        ],
+    }
+    assert he.dns_requests == []
+    response = await call(hass, config_entry_id=entry.entry_id, ip=NEW_IP)
+    assert response == {
+        "tunnels": [{"tunnel_id": TUNNEL_ID, **_good(NEW_IP)}],
+        "records": [
+            {"hostname": RECORD_NAME, "record_type": "A", **_good(NEW_IP)},
+            {"hostname": OTHER_RECORD_NAME, "record_type": "A", **_good(NEW_IP)},
+        ],
+    }
+    assert he.record(RECORD_NAME).a == he.record(OTHER_RECORD_NAME).a == NEW_IP
+    assert hass.states.get(RECORD_ADDRESS).state == NEW_IP
+
+
+async def test_record_device_updates_that_record_only(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> None:
+    await _with_records(hass, hass_storage, igd, he)
+    response = await call(
+        hass, device_id=device_id(hass, f"record_{RECORD_NAME}"), force=True
+    )
+    assert response == {
+        "tunnels": [],
+        "records": [
+            {
+                "hostname": RECORD_NAME,
+                "record_type": "A",
+                "ip": WAN_IP,
+                "result": "nochg",
+                "sent": True,
+                "message": f"nochg {WAN_IP}",
+            }
+        ],
+    }
+    assert [(r.hostname, r.myip) for r in he.dns_requests] == [(RECORD_NAME, WAN_IP)]
+    assert he.requests == []
+
+
+async def test_an_ip_given_goes_to_the_a_not_the_aaaa(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    host = _routed_host(he)
+    await _with_records(hass, hass_storage, igd, he, ipv6=host)
+    record = device_id(hass, f"record_{RECORD_NAME}")
+    response = await call(hass, device_id=record, ip=NEW_IP)
+    assert response["records"] == [
+        {"hostname": RECORD_NAME, "record_type": "A", **_good(NEW_IP)},
+        {
+            "hostname": RECORD_NAME,
+            "record_type": "AAAA",
+            "ip": host,
+            "result": "unchanged",
+            "sent": False,
+        },
+    ]
+    assert [r.myip for r in he.dns_requests] == [NEW_IP]
+    assert (he.record(RECORD_NAME).a, he.record(RECORD_NAME).aaaa) == (NEW_IP, host)
+    # Forced: the AAAA is sent its own address, each its own request.
+    freezer.tick(MIN_UPDATE_INTERVAL)
+    response = await call(hass, device_id=record, ip=NEW_IP, force=True)
+    assert [(r["record_type"], r["ip"], r["result"]) for r in response["records"]] == [
+        ("A", NEW_IP, "nochg"),
+        ("AAAA", host, "nochg"),
+    ]
+    assert [r.myip for r in he.dns_requests] == [NEW_IP, NEW_IP, host]
+
+
+async def test_two_calls_at_once_cost_one_request_per_record(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> None:
+    entry = await _with_records(hass, hass_storage, igd, he)
+    first, second = await asyncio.gather(
+        call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
+        call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
+    )
+    assert sorted((r.hostname, r.myip) for r in he.dns_requests) == [
+        (RECORD_NAME, NEW_IP),
+        (OTHER_RECORD_NAME, NEW_IP),
+    ]
+    assert [r.myip for r in he.requests] == [NEW_IP]
+    for hostname in (RECORD_NAME, OTHER_RECORD_NAME):
+        results = sorted(
+            record["result"]
+            for response in (first, second)
+            for record in response["records"]
+            if record["hostname"] == hostname
+        )
+        assert results == ["good", "unchanged"]
+
+
+async def test_a_record_he_refuses_fails_the_call_in_words(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> None:
+    entry = await _with_records(hass, hass_storage, igd, he)
+    he.record(OTHER_RECORD_NAME).dynamic = False
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, config_entry_id=entry.entry_id, ip=NEW_IP)
+    assert err.value.translation_key == "update_failed"
+    assert f"Record {OTHER_RECORD_NAME} A" in str(err.value)
+    assert "nohost" in str(err.value)
+    # The others were sent: HE took them.
+    assert he.record(RECORD_NAME).a == NEW_IP
+    assert he.tunnel(TUNNEL_ID).endpoint == NEW_IP

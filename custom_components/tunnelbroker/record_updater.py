@@ -3,17 +3,20 @@
 What to send and when, and what an answer leads to, is every updater's (address_updater): the
 same decision, the same minimum interval, nothing sent when HE holds the address (after a
 restart too), nothing after unload. A record has one updater per type it holds, each with its
-own sender: dns.he.net takes an IPv4 and an IPv6 address only in separate requests.
+own sender: dns.he.net takes an IPv4 and an IPv6 address only in separate requests. Their
+repair issues are the record's (one per kind and name), shared: one type taken does not clear
+what the other still meets (RecordIssues).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from .address_updater import (
@@ -45,6 +48,54 @@ RECORD_REFUSED_REQUEST: dict[Why, str] = REFUSED_REQUEST | {
 }
 
 
+class RecordIssues:
+    """A record's repair issues, and which of its types (A, AAAA) each one stands for.
+
+    An issue is the record's (its id is the kind and the name), but the A and the AAAA are
+    sent apart: an issue goes only once no type still stands for it.
+    """
+
+    def __init__(self, hass: HomeAssistant, hostname: str) -> None:
+        """Initialize for one record: no issue raised yet."""
+        self._hass = hass
+        self._hostname = hostname
+        self._raised: dict[RecordType, set[RecordIssue]] = {}
+
+    @callback
+    def async_raise(
+        self,
+        record_type: RecordType,
+        issue: RecordIssue,
+        backoff: Backoff | None,
+        message: str,
+    ) -> None:
+        """Show the problem one type met in Repairs."""
+        self._raised.setdefault(record_type, set()).add(issue)
+        async_raise_record_issue(
+            self._hass,
+            issue,
+            hostname=self._hostname,
+            backoff=backoff,
+            message=message,
+        )
+
+    @callback
+    def async_clear(
+        self, record_type: RecordType, issues: Iterable[RecordIssue]
+    ) -> None:
+        """One type no longer meets these problems: delete those no other type meets."""
+        gone = set(issues)
+        self._raised.setdefault(record_type, set()).difference_update(gone)
+        standing = set[RecordIssue]().union(
+            *(
+                raised
+                for kind, raised in self._raised.items()
+                if kind is not record_type
+            )
+        )
+        async_clear_record_issues(self._hass, self._hostname, gone - standing)
+
+
 class RecordUpdater(AddressUpdater[RecordCredentials, AddressState]):
     """One record's A (the router's WAN address) or AAAA (a host of the routed prefix)."""
 
@@ -65,10 +116,12 @@ class RecordUpdater(AddressUpdater[RecordCredentials, AddressState]):
         router: RouterCoordinator,
         sender: RecordSender,
         device_id: str,
+        issues: RecordIssues,
         min_interval: timedelta = MIN_UPDATE_INTERVAL,
     ) -> None:
-        """Initialize for one type of the record's subentry."""
+        """Initialize for one type of the record's subentry (`issues`: the record's)."""
         self.record_type = record_type
+        self._issues = issues
         self.version = 6 if record_type is RecordType.AAAA else 4
         super().__init__(
             hass,
@@ -122,18 +175,11 @@ class RecordUpdater(AddressUpdater[RecordCredentials, AddressState]):
     ) -> None:
         if self.stopped:
             return
-        async_raise_record_issue(
-            self.hass,
-            RecordIssue(issue),
-            hostname=self.hostname,
-            backoff=backoff,
-            message=message,
-        )
+        self._issues.async_raise(self.record_type, RecordIssue(issue), backoff, message)
 
     def _clear_issues(self, *, keep_block: bool = False) -> None:
-        async_clear_record_issues(
-            self.hass,
-            self.hostname,
+        self._issues.async_clear(
+            self.record_type,
             issues_to_clear(RecordIssue, RecordIssue.ABUSE, keep_block=keep_block),
         )
 

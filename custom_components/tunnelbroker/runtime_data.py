@@ -22,7 +22,7 @@ from .devices import async_register_devices
 from .he_sender import async_record_sender, async_tunnel_sender
 from .protocol.igd_client import IgdClient, NotAnIgdError, RouterError
 from .record_subentries import record_credentials, record_subentries, record_types
-from .record_updater import RecordUpdater
+from .record_updater import RecordIssues, RecordUpdater
 from .repair_issues import async_clear_router_moved_issue
 from .router_events import RouterEvents
 from .tunnel_health import TunnelHealth, async_icmp_privilege_of
@@ -156,8 +156,12 @@ async def _async_record_updaters(
     router: RouterCoordinator,
     device_id: str,
 ) -> tuple[RecordUpdater, ...]:
-    """Return a record's updaters: one per type it holds, each with its own sender."""
+    """Return a record's updaters: one per type it holds, each with its own sender.
+
+    They share the record's repair issues.
+    """
     hostname = record_credentials(subentry).hostname
+    issues = RecordIssues(hass, hostname)
     return tuple(
         [
             RecordUpdater(
@@ -168,6 +172,7 @@ async def _async_record_updaters(
                 router=router,
                 sender=await async_record_sender(hass, hostname, record_type),
                 device_id=device_id,
+                issues=issues,
                 min_interval=min_update_interval(hass),
             )
             for record_type in record_types(subentry)
