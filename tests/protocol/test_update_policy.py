@@ -269,3 +269,32 @@ def test_every_reason_a_person_can_meet_has_its_words() -> None:
         if endpoint_status(automatic) is EndpointStatus.IN_SYNC:
             assert sample.confirmed and sample.endpoint == sample.address
     assert seen == USER_REFUSALS
+
+
+def test_a_records_aaaa_is_decided_on_an_ipv6_host_address() -> None:
+    """A record's AAAA: an IPv6 host address is sendable, the router's kind of check is not."""
+    host, other = "2001:470:1f0b:1234::10", "2001:470:1f0b:1234::11"
+    held = facts(address=host, endpoint=host, version=6, can_ask_he=False)
+    assert decide(held, Caller.AUTOMATIC, NOW) == Decision(Act.NOTHING, Why.IN_SYNC)
+    moved = facts(address=other, endpoint=host, version=6, can_ask_he=False)
+    assert decide(moved, Caller.AUTOMATIC, NOW) == Decision(Act.SEND, Why.DUE)
+    not_global = facts(address="fd00::1", endpoint=host, version=6)
+    assert decide(not_global, Caller.BUTTON, NOW).why is Why.NO_USABLE_ADDRESS
+    # An IPv4 address is no AAAA, and an IPv6 one no tunnel endpoint.
+    assert decide(facts(address=A, version=6), Caller.ACTION, NOW).why is (
+        Why.NO_USABLE_ADDRESS
+    )
+    assert decide(facts(address=host), Caller.ACTION, NOW).why is Why.NO_USABLE_ADDRESS
+
+
+@pytest.mark.parametrize(
+    "status", [UpdateStatus.NOTFQDN, UpdateStatus.BADAGENT, UpdateStatus.NOHOST]
+)
+def test_a_refused_record_waits_for_the_user(status: UpdateStatus) -> None:
+    """No such record, or HE refusing this client: no address gets past it by itself."""
+    refused = facts(address=B, refusal=Refusal(ip=A, status=status))
+    assert decide(refused, Caller.AUTOMATIC, NOW) == Decision(
+        Act.NOTHING, Why.NEEDS_USER
+    )
+    # A press may follow a fix on dns.he.net.
+    assert decide(refused, Caller.BUTTON, NOW).act is Act.SEND

@@ -1,4 +1,4 @@
-"""Which router addresses can be a 6in4 endpoint."""
+"""Which router addresses can be a 6in4 endpoint (or a record's A); which hosts an AAAA."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from custom_components.tunnelbroker.protocol.wan_address import (
     WanAddressProblem,
+    ipv6_host_problem,
     wan_address_problem,
 )
 
@@ -41,3 +42,25 @@ def test_wan_address_problem(
     address: str | None, problem: WanAddressProblem | None
 ) -> None:
     assert wan_address_problem(address) is problem
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("2001:470:1f0b:1234::10", None),  # a host of an HE routed /64
+        (" 2001:470:1f0b:1234::10 ", None),
+        (None, WanAddressProblem.MISSING),
+        ("", WanAddressProblem.MISSING),
+        ("84.17.0.10", WanAddressProblem.INVALID),  # IPv4 goes to the A
+        ("fe80::1", WanAddressProblem.NOT_PUBLIC),  # link-local
+        ("fd00::1", WanAddressProblem.NOT_PUBLIC),  # unique local
+        ("::1", WanAddressProblem.NOT_PUBLIC),
+        ("ff02::1", WanAddressProblem.NOT_PUBLIC),
+        ("2001:db8::1", WanAddressProblem.NOT_PUBLIC),  # documentation
+        ("2001:470::1::2", WanAddressProblem.INVALID),
+    ],
+)
+def test_ipv6_host_problem(
+    address: str | None, problem: WanAddressProblem | None
+) -> None:
+    assert ipv6_host_problem(address) is problem
