@@ -8,6 +8,7 @@ concerns, and what was typed is kept.
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -260,3 +261,111 @@ async def test_wrong_key_later_asks_for_it_in_reauth(
     assert _record(entry).data[CONF_DNS_KEY] == "new-key"
     assert he.record(RECORD_NAME).a == "84.17.0.77"
     assert hass.states.get(STATUS).state == "in_sync"
+
+
+async def test_offers_this_home_assistants_addresses_in_the_prefix(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    """The AAAA field lists this host's addresses inside a routed prefix, and only those."""
+    entry = router_entry(igd.location, tunnel_subentry())
+    await setup_entry(hass, entry)
+    host = _routed_host(he)
+    adapters = [
+        {
+            "name": "eth0",
+            "enabled": True,
+            "auto": True,
+            "default": True,
+            "index": 2,
+            "ipv4": [],
+            "ipv6": [
+                {"address": host, "flowinfo": 0, "scope_id": 0, "network_prefix": 64},
+                {
+                    "address": "2a00:1450::5",
+                    "flowinfo": 0,
+                    "scope_id": 0,
+                    "network_prefix": 64,
+                },
+                {
+                    "address": "fe80::5",
+                    "flowinfo": 0,
+                    "scope_id": 2,
+                    "network_prefix": 64,
+                },
+            ],
+        },
+        {
+            "name": "eth1",
+            "enabled": False,
+            "auto": False,
+            "default": False,
+            "index": 3,
+            "ipv4": [],
+            "ipv6": [
+                {
+                    "address": _routed_host(he)[:-2] + "99",
+                    "flowinfo": 0,
+                    "scope_id": 0,
+                    "network_prefix": 64,
+                }
+            ],
+        },
+    ]
+    with patch(
+        "homeassistant.components.network.async_get_adapters", return_value=adapters
+    ):
+        result = await _start(hass, entry)
+    (selector,) = (
+        value
+        for key, value in result["data_schema"].schema.items()
+        if str(key) == CONF_IPV6_ADDRESS
+    )
+    assert selector.config["options"] == [host]
+    assert selector.config["custom_value"] is True
+
+
+async def test_reconfigure_adds_an_aaaa_with_its_one_request(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    """The key unchanged and the A held: only the new AAAA goes to dns.he.net."""
+    entry = router_entry(igd.location, tunnel_subentry())
+    await setup_entry(hass, entry)
+    await _submit(
+        hass,
+        await _start(hass, entry),
+        {CONF_HOSTNAME: RECORD_NAME, CONF_DNS_KEY: RECORD_KEY},
+    )
+    host = _routed_host(he)
+    before = len(he.dns_requests)
+    record = _record(entry)
+    result = await entry.start_subentry_reconfigure_flow(hass, record.subentry_id)
+    result = await _submit(hass, result, {CONF_IPV6_ADDRESS: host})
+    assert result["reason"] == "reconfigure_successful"
+    assert [(r.myip, r.reply) for r in he.dns_requests[before:]] == [
+        (host, f"good {host}")
+    ]
+    await hass.async_block_till_done()
+    assert _record(entry).data[CONF_IPV6_ADDRESS] == host
+    assert hass.states.get(IPV6_ADDRESS).state == host
+    # After the reload the AAAA is held: nothing more is sent.
+    assert len(he.dns_requests) == before + 1
+
+
+async def test_refused_keys_then_the_form_waits(
+    hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
+) -> None:
+    """Three refused keys in a row: the fourth try waits (HE blocks such clients)."""
+    entry = router_entry(igd.location, tunnel_subentry())
+    await setup_entry(hass, entry)
+    result = await _start(hass, entry)
+    for attempt in range(3):
+        result = await _submit(
+            hass, result, {CONF_HOSTNAME: RECORD_NAME, CONF_DNS_KEY: f"wrong-{attempt}"}
+        )
+        assert result["errors"] == {CONF_DNS_KEY: "record_key_refused"}
+    result = await _submit(
+        hass, result, {CONF_HOSTNAME: RECORD_NAME, CONF_DNS_KEY: RECORD_KEY}
+    )
+    assert result["errors"] == {CONF_DNS_KEY: "record_too_many_key_failures"}
+    assert "until" in result["description_placeholders"]
+    assert len(he.dns_requests) == 3
