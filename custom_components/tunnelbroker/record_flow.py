@@ -40,7 +40,6 @@ from .developer_settings import min_update_interval
 from .he_sender import RecordSender, Situation, async_record_sender
 from .protocol.dns_client import RecordCredentials, RecordType, is_fqdn, normalized_name
 from .protocol.he_client import UpdateStatus
-from .protocol.igd_client import IgdClient, RouterError
 from .protocol.update_policy import Caller, Why
 from .protocol.wan_address import ipv6_host_problem, wan_address_problem
 from .record_subentries import (
@@ -51,7 +50,7 @@ from .record_subentries import (
 from .repair_issues import async_clear_record_issues
 from .tunnel_flow import (
     UPDATE_ERRORS,
-    async_read_wan_ip,
+    async_form_wan_ip,
     async_update_and_reload,
     router_client,
 )
@@ -168,15 +167,9 @@ async def async_record_input(
     )
     if current is not None:
         step.placeholders["record"] = current.title
-    client: IgdClient | None = router_client(entry)
-    try:
-        wan_ip = await async_read_wan_ip(client)
-    except RouterError as err:
-        wan_ip = None
-        if user_input is not None:
-            step.errors["base"] = "cannot_read_wan_address"
-            step.placeholders["error"] = str(err)
-    step.placeholders["ip"] = wan_ip or "unknown"
+    wan_ip = await async_form_wan_ip(
+        router_client(entry), user_input is not None, step.errors, step.placeholders
+    )
     if user_input is None or step.errors:
         return step
     data = _typed(user_input, current)

@@ -66,8 +66,9 @@ class EventsIssue(StrEnum):
     CANNOT_LISTEN = "events_cannot_listen"
 
 
-def _tunnel_issue_id(issue: TunnelIssue, tunnel_id: str) -> str:
-    return f"{issue.value}_{tunnel_id}"
+def _issue_id(issue: StrEnum, subject: str) -> str:
+    """Return the id of a tunnel's issue (its id) or a record's (its name)."""
+    return f"{issue.value}_{subject}"
 
 
 def _behind_nat_issue_id(entry_id: str) -> str:
@@ -85,24 +86,43 @@ def async_raise_tunnel_issue(
     message: str = "",
 ) -> None:
     """Show the tunnel's problem in Repairs (replacing an older one of the same kind)."""
-    placeholders = {
-        "tunnel_id": tunnel_id,
-        "name": tunnel_name,
-        "probe": ICMP_PROBE_ADDRESS,
-        "message": message or "-",
-    }
+    _raise_he_issue(
+        hass,
+        issue,
+        _issue_id(issue, tunnel_id),
+        {
+            "tunnel_id": tunnel_id,
+            "name": tunnel_name,
+            "probe": ICMP_PROBE_ADDRESS,
+            "message": message or "-",
+        },
+        backoff=backoff,
+        learn_more_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel_id),
+    )
+
+
+def _raise_he_issue(
+    hass: HomeAssistant,
+    issue: StrEnum,
+    issue_id: str,
+    placeholders: dict[str, str],
+    *,
+    backoff: Backoff | None,
+    learn_more_url: str,
+) -> None:
+    """Show a problem HE's answer raised: until when a wait runs, where to fix it."""
     if backoff is not None:
         placeholders["until"] = moment(backoff.until)
     ir.async_create_issue(
         hass,
         DOMAIN,
-        _tunnel_issue_id(issue, tunnel_id),
+        issue_id,
         is_fixable=False,
         is_persistent=False,
         severity=ir.IssueSeverity.ERROR,
         translation_key=issue.value,
         translation_placeholders=placeholders,
-        learn_more_url=TUNNEL_PAGE_URL.format(tunnel_id=tunnel_id),
+        learn_more_url=learn_more_url,
     )
 
 
@@ -112,11 +132,7 @@ def async_clear_tunnel_issues(
 ) -> None:
     """Delete the tunnel's issues (by default HE's: HE took an update)."""
     for issue in issues:
-        ir.async_delete_issue(hass, DOMAIN, _tunnel_issue_id(issue, tunnel_id))
-
-
-def _record_issue_id(issue: RecordIssue, hostname: str) -> str:
-    return f"{issue.value}_{hostname}"
+        ir.async_delete_issue(hass, DOMAIN, _issue_id(issue, tunnel_id))
 
 
 @callback
@@ -129,18 +145,12 @@ def async_raise_record_issue(
     message: str = "",
 ) -> None:
     """Show the record's problem in Repairs (replacing an older one of the same kind)."""
-    placeholders = {"name": hostname, "message": message or "-"}
-    if backoff is not None:
-        placeholders["until"] = moment(backoff.until)
-    ir.async_create_issue(
+    _raise_he_issue(
         hass,
-        DOMAIN,
-        _record_issue_id(issue, hostname),
-        is_fixable=False,
-        is_persistent=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=issue.value,
-        translation_placeholders=placeholders,
+        issue,
+        _issue_id(issue, hostname),
+        {"name": hostname, "message": message or "-"},
+        backoff=backoff,
         learn_more_url=DNS_PAGE_URL,
     )
 
@@ -151,7 +161,7 @@ def async_clear_record_issues(
 ) -> None:
     """Delete the record's issues (by default all: HE took an update)."""
     for issue in issues:
-        ir.async_delete_issue(hass, DOMAIN, _record_issue_id(issue, hostname))
+        ir.async_delete_issue(hass, DOMAIN, _issue_id(issue, hostname))
 
 
 ROUTER_MOVED_ISSUE = "router_moved"
@@ -257,7 +267,7 @@ def async_raise_tunnel_down_issue(
     ir.async_create_issue(
         hass,
         DOMAIN,
-        _tunnel_issue_id(TunnelIssue.TUNNEL_DOWN, tunnel_id),
+        _issue_id(TunnelIssue.TUNNEL_DOWN, tunnel_id),
         is_fixable=False,
         is_persistent=False,
         severity=ir.IssueSeverity.ERROR,

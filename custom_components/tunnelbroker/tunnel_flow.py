@@ -205,6 +205,27 @@ async def _async_check_with_he(
     return None, placeholders
 
 
+async def async_form_wan_ip(
+    client: IgdClient | None,
+    submitted: bool,
+    errors: dict[str, str],
+    placeholders: dict[str, str],
+) -> str | None:
+    """Return the router's WAN address for a form, which says it (`ip`); None: unknown.
+
+    A router that does not answer is an error only once the form was `submitted`.
+    """
+    try:
+        wan_ip = await async_read_wan_ip(client)
+    except RouterError as err:
+        wan_ip = None
+        if submitted:
+            errors["base"] = "cannot_read_wan_address"
+            placeholders["error"] = str(err)
+    placeholders["ip"] = wan_ip or "unknown"
+    return wan_ip
+
+
 async def async_read_wan_ip(client: IgdClient | None) -> str | None:
     """Return the router's WAN address (None: it has none); raise RouterError if it is silent."""
     if client is None:
@@ -261,15 +282,9 @@ async def async_tunnel_input(
         step.placeholders.update(
             tunnel=current.title, tunnel_id=str(current.data[CONF_TUNNEL_ID])
         )
-    try:
-        wan_ip = await async_read_wan_ip(client)
-    except RouterError as err:
-        wan_ip = None
-        if user_input is not None:
-            step.errors["base"] = "cannot_read_wan_address"
-            step.placeholders["error"] = str(err)
-    # The form says which address would be sent.
-    step.placeholders["ip"] = wan_ip or "unknown"
+    wan_ip = await async_form_wan_ip(
+        client, user_input is not None, step.errors, step.placeholders
+    )
     if user_input is None or step.errors:
         return step
     replacing = None if current is None else str(current.data[CONF_TUNNEL_ID])

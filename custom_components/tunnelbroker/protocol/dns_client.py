@@ -24,10 +24,9 @@ from .he_client import (
     MAX_REPLY_BYTES,
     UPDATE_PATH,
     UpdateResult,
-    UpdateStatus,
     async_basic_get,
     basic_authorization,
-    parse_update_reply,
+    update_result,
     validate_api_url,
 )
 
@@ -107,13 +106,7 @@ class DnsClient:
             limit=MAX_REPLY_BYTES,
             client_timeout=self._timeout,
         )
-        if isinstance(reply, str):
-            result = UpdateResult(UpdateStatus.UNAVAILABLE, message=reply)
-        else:
-            status, raw = reply
-            result = parse_update_reply(
-                status, raw.decode("utf-8", errors="replace"), version
-            )
+        result = update_result(reply, version)
         _LOGGER.debug(
             "Record %s update to %s: %s %s",
             credentials.hostname,

@@ -200,6 +200,14 @@ def parse_update_reply(http_status: int, body: str, version: int = 4) -> UpdateR
     return UpdateResult(UpdateStatus.UNKNOWN, message=message or f"HTTP {http_status}")
 
 
+def update_result(reply: tuple[int, bytes] | str, version: int = 4) -> UpdateResult:
+    """Return an update's result: HE's reply parsed, or unavailable (why no reply came)."""
+    if isinstance(reply, str):
+        return UpdateResult(UpdateStatus.UNAVAILABLE, message=reply)
+    status, raw = reply
+    return parse_update_reply(status, raw.decode("utf-8", errors="replace"), version)
+
+
 def parse_tunnel_info(body: bytes | str, tunnel_id: str) -> TunnelInfoResult:
     """Find tunnel `tunnel_id` in a tunnelInfo.php reply.
 
@@ -348,19 +356,16 @@ class TunnelbrokerClient:
     ) -> UpdateResult:
         """Ask HE to set the tunnel's IPv4 endpoint to `ip`."""
         params = {"hostname": credentials.tunnel_id, "myip": ip}
-        reply = await async_basic_get(
-            self._session,
-            self._update_url,
-            params=params,
-            authorization=credentials.authorization(),
-            limit=MAX_REPLY_BYTES,
-            client_timeout=self._timeout,
+        result = update_result(
+            await async_basic_get(
+                self._session,
+                self._update_url,
+                params=params,
+                authorization=credentials.authorization(),
+                limit=MAX_REPLY_BYTES,
+                client_timeout=self._timeout,
+            )
         )
-        if isinstance(reply, str):
-            result = UpdateResult(UpdateStatus.UNAVAILABLE, message=reply)
-        else:
-            status, raw = reply
-            result = parse_update_reply(status, raw.decode("utf-8", errors="replace"))
         _LOGGER.debug(
             "Tunnel %s endpoint update to %s: %s %s",
             credentials.tunnel_id,
