@@ -44,7 +44,7 @@ from .conftest import (
     tunnel_subentry,
 )
 from .support.entity_ids import EXTERNAL_IP, RECORD_IPV6_STATUS, RECORD_STATUS
-from .support.sequences import HeModes, SequenceRun
+from .support.sequences import HeModes, SequenceRun, modes_with
 
 SEEDS = range(8)
 STEPS = 60
@@ -69,25 +69,8 @@ class Run(SequenceRun):
     """One sequence on the records: the steps, and the invariants after each."""
 
     he_name = "dns.he.net"
-    he_modes: ClassVar[HeModes] = {
-        "normal": None,
-        "down": ("", 503, False),
-        "lost reply": ("", 502, True),
-        "maintenance page": ("<html><body>Maintenance</body></html>", 200, False),
-        "interval": ("interval", 200, False),
-        "abuse": ("abuse", 200, False),
-    }
-    weights: ClassVar[dict[str, int]] = {
-        "wan": 30,
-        "wait": 25,
-        "he_mode": 15,
-        "press": 8,
-        "action": 7,
-        "two_actions_at_once": 3,
-        "reload": 5,
-        "restart": 4,
-        "unloaded_for_a_while": 3,
-    }
+    he_modes: ClassVar[HeModes] = modes_with("interval", ("interval", 200, False))
+    weights: ClassVar[dict[str, int]] = SequenceRun.weights | {"press": 8, "reload": 5}
 
     def __init__(self, *args: Any) -> None:
         """Start a run; home.example.org's AAAA is the routed /64's host."""

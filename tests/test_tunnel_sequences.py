@@ -27,7 +27,7 @@ from simulators.igd import IgdSimulator
 
 from .conftest import TUNNEL_ID
 from .support.entity_ids import BUTTON, EXTERNAL_IP, STATUS
-from .support.sequences import HeModes, SequenceRun
+from .support.sequences import HeModes, SequenceRun, modes_with
 
 SEEDS = range(10)
 STEPS = 60
@@ -37,25 +37,7 @@ class Run(SequenceRun):
     """One sequence on the tunnel: the steps, and the invariants after each."""
 
     he_name = "HE"
-    he_modes: ClassVar[HeModes] = {
-        "normal": None,
-        "down": ("", 503, False),
-        "lost reply": ("", 502, True),
-        "maintenance page": ("<html><body>Maintenance</body></html>", 200, False),
-        "redirect": ("", 302, True),
-        "abuse": ("abuse", 200, False),
-    }
-    weights: ClassVar[dict[str, int]] = {
-        "wan": 30,
-        "wait": 25,
-        "he_mode": 15,
-        "press": 7,
-        "action": 7,
-        "two_actions_at_once": 3,
-        "reload": 6,
-        "restart": 4,
-        "unloaded_for_a_while": 3,
-    }
+    he_modes: ClassVar[HeModes] = modes_with("redirect", ("", 302, True))
 
     def force_reply(self, body: str, status: int, *, taken: bool) -> None:
         self.he.force_reply(body, status, taken=taken)

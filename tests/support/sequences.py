@@ -47,13 +47,35 @@ WAITS = [
 type HeModes = dict[str, tuple[str, int, bool] | None]
 
 
+def modes_with(odd: str, reply: tuple[str, int, bool]) -> HeModes:
+    """Return the six modes: normal, down, a lost reply, a maintenance page, `odd`, abuse."""
+    return {
+        "normal": None,
+        "down": ("", 503, False),
+        "lost reply": ("", 502, True),
+        "maintenance page": ("<html><body>Maintenance</body></html>", 200, False),
+        odd: reply,
+        "abuse": ("abuse", 200, False),
+    }
+
+
 class SequenceRun:
     """One sequence: the steps, and the invariants after each (filled in by a subclass)."""
 
     he_name: ClassVar[str]  # how the log names HE ("HE", "dns.he.net")
-    he_modes: ClassVar[HeModes]  # six modes, "normal" (None) first
+    he_modes: ClassVar[HeModes]  # six modes, as `modes_with` gives them
     # How often each step comes, by the name of its method.
-    weights: ClassVar[dict[str, int]]
+    weights: ClassVar[dict[str, int]] = {
+        "wan": 30,
+        "wait": 25,
+        "he_mode": 15,
+        "press": 7,
+        "action": 7,
+        "two_actions_at_once": 3,
+        "reload": 6,
+        "restart": 4,
+        "unloaded_for_a_while": 3,
+    }
 
     def __init__(
         self,
