@@ -146,6 +146,46 @@ async def router_changes(
     await poll(hass, freezer, then)
 
 
+async def set_up(
+    hass: HomeAssistant, entry: MockConfigEntry, options: dict[str, Any] | None = None
+) -> None:
+    """Set the entry up and let the updates it starts run to their end."""
+    await setup_entry(hass, entry, options)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def restarted(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    while_stopped: Callable[[], object] | None = None,
+) -> None:
+    """Restart the entry (see conftest's restart) and let what follows run to its end."""
+    await restart(hass, entry, while_stopped)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def he_holds_everything(hass_storage: dict[str, Any], he: HeSimulator) -> None:
+    """HE holds the router's address for the tunnel and both records, as remembered."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, he=he)
+    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
+
+
+def _he_blocks_the_record(he: HeSimulator, hostname: str = RECORD_NAME) -> None:
+    """HE's own rule: the record is blocked already (updated too often elsewhere)."""
+    he.state.dns_abuse = AbuseRule()
+    he.state.dns_abuse.blocked_until[hostname] = (
+        time.time() + ABUSE_INITIAL.total_seconds()
+    )
+
+
+async def press_record_button(hass: HomeAssistant) -> None:
+    """Press home.example.org's Update record."""
+    await hass.services.async_call(
+        "button", "press", {"entity_id": RECORD_BUTTON}, blocking=True
+    )
+
+
 @pytest.fixture
 def entry(igd: IgdSimulator) -> MockConfigEntry:
     """A router entry with the tunnel and both records."""
@@ -166,11 +206,8 @@ async def loaded(
     freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
     """The entry set up, HE holding the router's address for the tunnel and both records."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, he=he)
-    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    he_holds_everything(hass_storage, he)
+    await set_up(hass, entry)
     assert he.requests == []
     assert he.dns_requests == []
     return entry
@@ -189,8 +226,7 @@ async def with_aaaa(
     entry = router_entry(igd.location, tunnel_subentry(), record_subentry(ipv6=host))
     seed_endpoint(hass_storage, WAN_IP, he=he)
     seed_record(hass_storage, RECORD_NAME, aaaa=host, he=he)
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, entry)
     assert he.dns_requests == []
     return entry
 
@@ -267,8 +303,7 @@ async def test_setup_points_each_record_at_the_router_once(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Nothing remembered (HE points them elsewhere): one request per record, then none."""
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, entry)
     assert sorted(dns(he)) == [(RECORD_NAME, WAN_IP), (OTHER_RECORD_NAME, WAN_IP)]
     assert he.record(RECORD_NAME).a == WAN_IP
     await poll(hass, freezer, timedelta(hours=1))
@@ -304,10 +339,9 @@ async def test_setup_sends_the_a_and_the_aaaa_each_its_own_request(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     host = routed_host(he)
-    await setup_entry(
+    await set_up(
         hass, router_entry(igd.location, tunnel_subentry(), record_subentry(ipv6=host))
     )
-    await hass.async_block_till_done(wait_background_tasks=True)
     assert sorted(dns(he)) == sorted([(RECORD_NAME, WAN_IP), (RECORD_NAME, host)])
     assert (he.record(RECORD_NAME).a, he.record(RECORD_NAME).aaaa) == (WAN_IP, host)
     assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
@@ -324,11 +358,9 @@ async def test_restart_with_nothing_changed_sends_nothing(
     entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, entry)
     assert len(he.dns_requests) == 2
-    await restart(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, entry)
     await poll(hass, freezer, timedelta(hours=1))
     assert len(he.dns_requests) == 2
     assert shown(hass, RECORD_STATUS) == "in_sync"
@@ -341,16 +373,14 @@ async def test_restart_after_a_change_while_stopped_sends_once(
     loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await restart(hass, loaded, while_stopped=lambda: igd.set_external_ip(NEW_IP))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, loaded, while_stopped=lambda: igd.set_external_ip(NEW_IP))
     assert sorted(dns(he)) == [(RECORD_NAME, NEW_IP), (OTHER_RECORD_NAME, NEW_IP)]
     assert [r.myip for r in he.requests] == [NEW_IP]
     await poll(hass, freezer, timedelta(hours=1))
     assert len(he.dns_requests) == 2
     assert shown(hass, RECORD_STATUS) == "in_sync"
     # And the minimum interval counts across the next restart too.
-    await restart(hass, loaded, while_stopped=lambda: igd.set_external_ip(OTHER_IP))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, loaded, while_stopped=lambda: igd.set_external_ip(OTHER_IP))
     assert len(he.dns_requests) == 4
 
 
@@ -361,8 +391,7 @@ async def test_restart_keeps_the_aaaa(
     with_aaaa: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await restart(hass, with_aaaa, while_stopped=lambda: igd.set_external_ip(NEW_IP))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, with_aaaa, while_stopped=lambda: igd.set_external_ip(NEW_IP))
     await poll(hass, freezer, timedelta(hours=1))
     assert dns(he) == [(RECORD_NAME, NEW_IP)]
     assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
@@ -451,12 +480,7 @@ async def test_nohost_raises_a_repair_and_stops_that_record(
     assert issue(hass, "record_not_found", OTHER_RECORD_NAME) is None
     # The user ticks "dynamic" again and presses the record's button: the issue goes.
     he.record(RECORD_NAME).dynamic = True
-    await hass.services.async_call(
-        "button",
-        "press",
-        {"entity_id": "button.home_example_org_update_record"},
-        blocking=True,
-    )
+    await press_record_button(hass)
     assert replies(he)[-1] == f"good {OTHER_IP}"
     assert issue(hass, "record_not_found") is None
     assert shown(hass, RECORD_STATUS) == "in_sync"
@@ -486,14 +510,6 @@ async def test_badauth_starts_reauth_and_stops_sending(
     flows = list(loaded.async_get_active_flows(hass, {SOURCE_REAUTH}))
     assert [f["context"]["entry_id"] for f in flows] == [loaded.entry_id]
     assert replies(he, OTHER_RECORD_NAME)[-1] == f"good {OTHER_IP}"
-
-
-def _he_blocks_the_record(he: HeSimulator) -> None:
-    """HE's own rule: the record is blocked already (updated too often elsewhere)."""
-    he.state.dns_abuse = AbuseRule()
-    he.state.dns_abuse.blocked_until[RECORD_NAME] = (
-        time.time() + ABUSE_INITIAL.total_seconds()
-    )
 
 
 def _he_answers_abuse(he: HeSimulator) -> None:
@@ -692,13 +708,9 @@ async def test_refusals_and_blocks_outlive_a_restart(
 ) -> None:
     """One record refused (nohost), the other blocked: neither is sent again by a restart."""
     he.record(RECORD_NAME).dynamic = False
-    he.state.dns_abuse = AbuseRule()
-    he.state.dns_abuse.blocked_until[OTHER_RECORD_NAME] = (
-        time.time() + ABUSE_INITIAL.total_seconds()
-    )
+    _he_blocks_the_record(he, OTHER_RECORD_NAME)
     await wan_change(hass, igd, freezer, NEW_IP)
-    await restart(hass, loaded)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, loaded)
     assert len(he.dns_requests) == 2
     assert issue(hass, "record_not_found") is not None
     assert issue(hass, "record_abuse_blocked", OTHER_RECORD_NAME) is not None
@@ -790,8 +802,7 @@ async def test_removing_the_router_forgets_its_records(
         record_subentry(),
         record_subentry(OTHER_RECORD_NAME, OTHER_RECORD_KEY),
     )
-    await setup_entry(hass, again)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, again)
     assert sorted(replies(he) + replies(he, OTHER_RECORD_NAME)) == [
         f"nochg {WAN_IP}",
         f"nochg {WAN_IP}",
@@ -811,9 +822,7 @@ async def test_one_types_success_keeps_the_other_types_issue(
     # An answer that fits the AAAA's request only (an IPv6 address for the A's).
     he.force_dns_reply(f"good {host}")
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            "button", "press", {"entity_id": RECORD_BUTTON}, blocking=True
-        )
+        await press_record_button(hass)
     assert err.value.translation_key == "update_failed"
     assert shown(hass, RECORD_STATUS) == "retrying"
     assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
@@ -855,9 +864,7 @@ async def test_automatic_update_off_leaves_it_to_the_action(
     entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, he=he)
-    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
+    he_holds_everything(hass_storage, he)
     await setup_entry(hass, entry, options={CONF_AUTOMATIC_UPDATE: False})
     await wan_change(hass, igd, freezer, NEW_IP)
     await poll(hass, freezer, timedelta(hours=1))
