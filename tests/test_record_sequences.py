@@ -30,18 +30,11 @@ from simulators.he import AbuseRule, HeSimulator
 from simulators.igd import IgdSimulator
 
 from .conftest import (
-    OTHER_RECORD_KEY,
     OTHER_RECORD_NAME,
     RECORD_NAME,
-    TUNNEL_ID,
-    WAN_IP,
     find_device,
-    record_subentry,
-    router_entry,
-    seed_endpoint,
-    seed_record,
-    setup_entry,
-    tunnel_subentry,
+    records_loaded,
+    routed_host,
 )
 from .support.entity_ids import EXTERNAL_IP, RECORD_IPV6_STATUS, RECORD_STATUS
 from .support.sequences import HeModes, SequenceRun, modes_with
@@ -58,11 +51,6 @@ BUTTONS = {
     RECORD_NAME: "button.home_example_org_update_record",
     OTHER_RECORD_NAME: "button.vpn_example_org_update_record",
 }
-
-
-def routed_host(he: HeSimulator) -> str:
-    """Return an address of the tunnel's routed /64 (home.example.org's AAAA)."""
-    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
 
 
 class Run(SequenceRun):
@@ -156,15 +144,5 @@ async def test_random_sequences_keep_the_invariants(
     host = routed_host(he)
     # dns.he.net's own rule too: a client that updated a name too often would be blocked.
     he.state.dns_abuse = AbuseRule()
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, aaaa=host, he=he)
-    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
-    entry = router_entry(
-        igd.location,
-        tunnel_subentry(),
-        record_subentry(ipv6=host),
-        record_subentry(OTHER_RECORD_NAME, OTHER_RECORD_KEY),
-    )
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    entry = await records_loaded(hass, hass_storage, igd, he, ipv6=host)
     await Run(hass, igd, he, entry, freezer, seed).run(STEPS)

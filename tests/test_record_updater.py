@@ -47,12 +47,13 @@ from .conftest import (
     OTHER_RECORD_KEY,
     OTHER_RECORD_NAME,
     RECORD_NAME,
-    TUNNEL_ID,
     WAN_IP,
     find_device,
     poll,
     record_subentry,
+    records_loaded,
     restart,
+    routed_host,
     router_entry,
     seed_endpoint,
     seed_record,
@@ -106,11 +107,6 @@ def replies(he: HeSimulator, hostname: str = RECORD_NAME) -> list[str]:
 def issue(hass: HomeAssistant, kind: str, hostname: str = RECORD_NAME) -> Any:
     """Return the record's repair issue of that kind, or None."""
     return ir.async_get(hass).async_get_issue(DOMAIN, f"{kind}_{hostname}")
-
-
-def routed_host(he: HeSimulator) -> str:
-    """Return an address of the tunnel's routed /64 (where a record's AAAA may point)."""
-    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
 
 
 def record_subentry_id(entry: MockConfigEntry, hostname: str = RECORD_NAME) -> str:
@@ -201,15 +197,13 @@ def entry(igd: IgdSimulator) -> MockConfigEntry:
 async def loaded(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
+    igd: IgdSimulator,
     he: HeSimulator,
-    entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
     """The entry set up, HE holding the router's address for the tunnel and both records."""
-    he_holds_everything(hass_storage, he)
-    await set_up(hass, entry)
+    entry = await records_loaded(hass, hass_storage, igd, he)
     assert he.requests == []
-    assert he.dns_requests == []
     return entry
 
 
@@ -222,13 +216,9 @@ async def with_aaaa(
     freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
     """The tunnel and home.example.org with an AAAA in the routed /64, both held by HE."""
-    host = routed_host(he)
-    entry = router_entry(igd.location, tunnel_subentry(), record_subentry(ipv6=host))
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, aaaa=host, he=he)
-    await set_up(hass, entry)
-    assert he.dns_requests == []
-    return entry
+    return await records_loaded(
+        hass, hass_storage, igd, he, ipv6=routed_host(he), both=False
+    )
 
 
 # -- a WAN change ------------------------------------------------------------------------------

@@ -31,19 +31,16 @@ from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
 from .conftest import (
-    OTHER_RECORD_KEY,
     OTHER_RECORD_NAME,
     RECORD_NAME,
     ROUTER_UDN,
     TUNNEL_ID,
     WAN_IP,
     find_device,
-    record_subentry,
-    router_entry,
+    records_loaded,
+    routed_host,
     seed_endpoint,
-    seed_record,
     setup_entry,
-    tunnel_subentry,
 )
 from .support.entity_ids import RECORD_ADDRESS
 
@@ -294,33 +291,6 @@ async def test_forced_sends_are_not_repeated_within_the_interval(
 NEW_IP = "84.17.2.2"
 
 
-async def _with_records(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
-    he: HeSimulator,
-    ipv6: str | None = None,
-) -> MockConfigEntry:
-    """The tunnel and both records (home.example.org with an AAAA at `ipv6`), all held."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, aaaa=ipv6, he=he)
-    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
-    entry = router_entry(
-        igd.location,
-        tunnel_subentry(),
-        record_subentry(ipv6=ipv6),
-        record_subentry(OTHER_RECORD_NAME, OTHER_RECORD_KEY),
-    )
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert he.dns_requests == []
-    return entry
-
-
-def _routed_host(he: HeSimulator) -> str:
-    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
-
-
 def _good(ip: str) -> dict[str, Any]:
     return {"ip": ip, "result": "good", "sent": True, "message": f"good {ip}"}
 
@@ -331,7 +301,7 @@ async def test_router_entry_updates_its_tunnels_and_records(
     igd: IgdSimulator,
     he: HeSimulator,
 ) -> None:
-    entry = await _with_records(hass, hass_storage, igd, he)
+    entry = await records_loaded(hass, hass_storage, igd, he)
     response = await call(hass, config_entry_id=entry.entry_id)
     unchanged = {"ip": WAN_IP, "result": "unchanged", "sent": False}
     assert response == {
@@ -360,7 +330,7 @@ async def test_record_device_updates_that_record_only(
     igd: IgdSimulator,
     he: HeSimulator,
 ) -> None:
-    await _with_records(hass, hass_storage, igd, he)
+    await records_loaded(hass, hass_storage, igd, he)
     response = await call(
         hass, device_id=device_id(hass, f"record_{RECORD_NAME}"), force=True
     )
@@ -388,8 +358,8 @@ async def test_an_ip_given_goes_to_the_a_not_the_aaaa(
     he: HeSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    host = _routed_host(he)
-    await _with_records(hass, hass_storage, igd, he, ipv6=host)
+    host = routed_host(he)
+    await records_loaded(hass, hass_storage, igd, he, ipv6=host)
     record = device_id(hass, f"record_{RECORD_NAME}")
     response = await call(hass, device_id=record, ip=NEW_IP)
     assert response["records"] == [
@@ -420,7 +390,7 @@ async def test_two_calls_at_once_cost_one_request_per_record(
     igd: IgdSimulator,
     he: HeSimulator,
 ) -> None:
-    entry = await _with_records(hass, hass_storage, igd, he)
+    entry = await records_loaded(hass, hass_storage, igd, he)
     first, second = await asyncio.gather(
         call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
         call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
@@ -446,7 +416,7 @@ async def test_a_record_he_refuses_fails_the_call_in_words(
     igd: IgdSimulator,
     he: HeSimulator,
 ) -> None:
-    entry = await _with_records(hass, hass_storage, igd, he)
+    entry = await records_loaded(hass, hass_storage, igd, he)
     he.record(OTHER_RECORD_NAME).dynamic = False
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, config_entry_id=entry.entry_id, ip=NEW_IP)
