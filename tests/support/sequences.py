@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+import itertools
 import random
 from typing import Any, ClassVar
 
@@ -24,6 +25,7 @@ from custom_components.tunnelbroker.const import (
     DOMAIN,
     SERVICE_UPDATE_ENDPOINT,
 )
+from custom_components.tunnelbroker.protocol.update_policy import MIN_UPDATE_INTERVAL
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
@@ -129,6 +131,13 @@ class SequenceRun:
     def check(self) -> None:
         """Check the invariants after a step."""
         raise NotImplementedError
+
+    def assert_spaced(self, times: list[float], what: str) -> None:
+        """Assert that no two of these requests came within the minimum interval."""
+        for earlier, later in itertools.pairwise(times):
+            assert later - earlier >= MIN_UPDATE_INTERVAL.total_seconds(), self.fail(
+                f"{what}two requests {later - earlier:.0f} s apart"
+            )
 
     def check_settled(self) -> None:
         """Check the end: HE answers again, the router is public, time has passed."""
