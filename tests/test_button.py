@@ -145,6 +145,18 @@ async def test_presses_in_a_hurry_send_one_update(
 
 
 # -- a dns.he.net record's Update record button ------------------------------------------------
+@pytest.fixture
+async def record_loaded(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """The tunnel and home.example.org, HE holding both."""
+    return await records_loaded(hass, hass_storage, igd, he, both=False)
+
+
 async def press_record(hass: HomeAssistant) -> None:
     await hass.services.async_call(
         BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: RECORD_BUTTON}, blocking=True
@@ -153,12 +165,10 @@ async def press_record(hass: HomeAssistant) -> None:
 
 async def test_record_press_sends_the_a_even_when_held(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    record_loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await records_loaded(hass, hass_storage, igd, he, both=False)
     await press_record(hass)
     assert [(r.hostname, r.myip, r.reply) for r in he.dns_requests] == [
         (RECORD_NAME, WAN_IP, f"nochg {WAN_IP}")
@@ -172,12 +182,11 @@ async def test_record_press_sends_the_a_even_when_held(
 
 async def test_record_press_within_the_interval_is_refused_in_words(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
+    record_loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await records_loaded(hass, hass_storage, igd, he, both=False)
     await press_record(hass)
     freezer.tick(timedelta(seconds=5))
     with pytest.raises(ServiceValidationError) as err:
@@ -233,15 +242,14 @@ async def test_record_press_with_an_aaaa_sends_both_each_its_own_request(
 )
 async def test_record_press_refused_after_he_refused(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
+    record_loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
     refuse: Any,
     key: str,
 ) -> None:
     """HE blocked the record, or refused its key: a press sends nothing, and says why."""
-    await records_loaded(hass, hass_storage, igd, he, both=False)
     refuse(he)
     await wan_change(hass, igd, freezer, "84.17.3.7")
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)

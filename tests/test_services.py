@@ -60,6 +60,17 @@ def device_id(hass: HomeAssistant, identifier: str) -> str:
     return device.id
 
 
+@pytest.fixture
+async def records_entry(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> MockConfigEntry:
+    """The tunnel and both records, HE holding all three."""
+    return await records_loaded(hass, hass_storage, igd, he)
+
+
 async def test_unchanged_address_is_not_sent(
     hass: HomeAssistant, loaded: MockConfigEntry, he: HeSimulator
 ) -> None:
@@ -297,12 +308,10 @@ def _good(ip: str) -> dict[str, Any]:
 
 async def test_router_entry_updates_its_tunnels_and_records(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    entry = await records_loaded(hass, hass_storage, igd, he)
-    response = await call(hass, config_entry_id=entry.entry_id)
+    response = await call(hass, config_entry_id=records_entry.entry_id)
     unchanged = {"ip": WAN_IP, "result": "unchanged", "sent": False}
     assert response == {
         "tunnels": [{"tunnel_id": TUNNEL_ID, **unchanged}],
@@ -312,7 +321,7 @@ async def test_router_entry_updates_its_tunnels_and_records(
         ],
     }
     assert he.dns_requests == []
-    response = await call(hass, config_entry_id=entry.entry_id, ip=NEW_IP)
+    response = await call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP)
     assert response == {
         "tunnels": [{"tunnel_id": TUNNEL_ID, **_good(NEW_IP)}],
         "records": [
@@ -326,11 +335,9 @@ async def test_router_entry_updates_its_tunnels_and_records(
 
 async def test_record_device_updates_that_record_only(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    await records_loaded(hass, hass_storage, igd, he)
     response = await call(
         hass, device_id=device_id(hass, f"record_{RECORD_NAME}"), force=True
     )
@@ -386,14 +393,12 @@ async def test_an_ip_given_goes_to_the_a_not_the_aaaa(
 
 async def test_two_calls_at_once_cost_one_request_per_record(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    entry = await records_loaded(hass, hass_storage, igd, he)
     first, second = await asyncio.gather(
-        call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
-        call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
+        call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP),
+        call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP),
     )
     assert sorted((r.hostname, r.myip) for r in he.dns_requests) == [
         (RECORD_NAME, NEW_IP),
@@ -412,14 +417,12 @@ async def test_two_calls_at_once_cost_one_request_per_record(
 
 async def test_a_record_he_refuses_fails_the_call_in_words(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    entry = await records_loaded(hass, hass_storage, igd, he)
     he.record(OTHER_RECORD_NAME).dynamic = False
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, config_entry_id=entry.entry_id, ip=NEW_IP)
+        await call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP)
     assert err.value.translation_key == "update_failed"
     assert f"Record {OTHER_RECORD_NAME} A" in str(err.value)
     assert "nohost" in str(err.value)
