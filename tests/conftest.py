@@ -425,6 +425,20 @@ async def records_loaded(
     return entry
 
 
+@pytest.fixture
+async def with_aaaa(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """The tunnel and home.example.org with an AAAA in the routed /64, both held by HE."""
+    return await records_loaded(
+        hass, hass_storage, igd, he, ipv6=routed_host(he), both=False
+    )
+
+
 def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
     """Return the device (DOMAIN, identifier) of any of this integration's entries.
 

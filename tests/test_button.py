@@ -211,13 +211,12 @@ async def test_record_press_within_the_interval_is_refused_in_words(
 
 async def test_record_press_with_an_aaaa_sends_both_each_its_own_request(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
+    with_aaaa: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     host = routed_host(he)
-    await records_loaded(hass, hass_storage, igd, he, ipv6=host, both=False)
     await press_record(hass)
     assert sorted((r.myip, r.reply) for r in he.dns_requests) == sorted(
         [(WAN_IP, f"nochg {WAN_IP}"), (host, f"nochg {host}")]

@@ -207,20 +207,6 @@ async def loaded(
     return entry
 
 
-@pytest.fixture
-async def with_aaaa(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
-    he: HeSimulator,
-    freezer: FrozenDateTimeFactory,
-) -> MockConfigEntry:
-    """The tunnel and home.example.org with an AAAA in the routed /64, both held by HE."""
-    return await records_loaded(
-        hass, hass_storage, igd, he, ipv6=routed_host(he), both=False
-    )
-
-
 # -- a WAN change ------------------------------------------------------------------------------
 async def test_a_wan_change_costs_one_request_per_record(
     hass: HomeAssistant,
