@@ -90,6 +90,13 @@ def shown(hass: HomeAssistant, entity_id: str) -> str:
     return state.state
 
 
+def fired(hass: HomeAssistant, entity_id: str = RECORD_EVENT) -> dict[str, Any]:
+    """Return what a record's event entity last fired (its attributes)."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return dict(state.attributes)
+
+
 def dns(he: HeSimulator, hostname: str | None = None) -> list[tuple[str, str]]:
     """Return (name, address) of every DNS update HE got, of one record or all."""
     return [
@@ -229,11 +236,10 @@ async def test_a_wan_change_costs_one_request_per_record(
     ):
         assert (shown(hass, status), shown(hass, address)) == ("in_sync", NEW_IP)
     assert shown(hass, STATUS) == "in_sync"
-    event = hass.states.get(RECORD_EVENT)
-    assert event is not None
-    assert event.attributes["event_type"] == "updated"
-    assert event.attributes["ip"] == NEW_IP
-    assert event.attributes["automatic"] is True
+    event = fired(hass)
+    assert event["event_type"] == "updated"
+    assert event["ip"] == NEW_IP
+    assert event["automatic"] is True
     # Each record's device fires its trigger's event, with the record's name and address.
     home = find_device(hass, f"record_{RECORD_NAME}")
     vpn = find_device(hass, f"record_{OTHER_RECORD_NAME}")
@@ -442,10 +448,9 @@ async def test_nohost_raises_a_repair_and_stops_that_record(
     assert found.translation_placeholders["name"] == RECORD_NAME
     assert shown(hass, RECORD_STATUS) == "refused"
     assert shown(hass, RECORD_ADDRESS) == WAN_IP  # what HE last confirmed
-    event = hass.states.get(RECORD_EVENT)
-    assert event is not None
-    assert event.attributes["event_type"] == "failed"
-    assert event.attributes["result"] == "nohost"
+    event = fired(hass)
+    assert event["event_type"] == "failed"
+    assert event["result"] == "nohost"
     # Nothing automatic afterwards, not even for a new address.
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     await wan_change(hass, igd, freezer, OTHER_IP)
@@ -616,9 +621,8 @@ async def test_a_lost_reply_is_sent_again_and_settles(
         "in_sync",
         NEW_IP,
     )
-    event = hass.states.get(RECORD_EVENT)
-    assert event is not None
-    assert event.attributes["event_type"] == "unchanged"
+    event = fired(hass)
+    assert event["event_type"] == "unchanged"
 
 
 async def test_a_lost_reply_then_a_flap_back_is_sent(
