@@ -394,6 +394,51 @@ async def setup_entry(
     await hass.async_block_till_done()
 
 
+def routed_host(he: HeSimulator) -> str:
+    """Return an address of the tunnel's routed /64 (where a record's AAAA may point)."""
+    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
+
+
+async def records_loaded(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    *,
+    ipv6: str | None = None,
+    both: bool = True,
+) -> MockConfigEntry:
+    """Set up the tunnel and home.example.org (with an AAAA at `ipv6`), HE holding them.
+
+    With `both`, vpn.example.org too. Nothing is sent to dns.he.net at setup.
+    """
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, aaaa=ipv6, he=he)
+    records = [record_subentry(ipv6=ipv6)]
+    if both:
+        seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
+        records.append(record_subentry(OTHER_RECORD_NAME, OTHER_RECORD_KEY))
+    entry = router_entry(igd.location, tunnel_subentry(), *records)
+    await setup_entry(hass, entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert he.dns_requests == []
+    return entry
+
+
+@pytest.fixture
+async def with_aaaa(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+    freezer: FrozenDateTimeFactory,
+) -> MockConfigEntry:
+    """The tunnel and home.example.org with an AAAA in the routed /64, both held by HE."""
+    return await records_loaded(
+        hass, hass_storage, igd, he, ipv6=routed_host(he), both=False
+    )
+
+
 def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
     """Return the device (DOMAIN, identifier) of any of this integration's entries.
 

@@ -24,12 +24,8 @@ from .conftest import (
     TUNNEL_ID,
     WAN_IP,
     poll,
-    record_subentry,
-    router_entry,
-    seed_endpoint,
-    seed_record,
-    setup_entry,
-    tunnel_subentry,
+    records_loaded,
+    routed_host,
     wan_change,
 )
 from .support.entity_ids import (
@@ -149,25 +145,16 @@ async def test_presses_in_a_hurry_send_one_update(
 
 
 # -- a dns.he.net record's Update record button ------------------------------------------------
-def _routed_host(he: HeSimulator) -> str:
-    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
-
-
-async def _record_loaded(
+@pytest.fixture
+async def record_loaded(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
-    ipv6: str | None = None,
+    freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
-    """The tunnel and home.example.org (with an AAAA at `ipv6`), HE holding them."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, aaaa=ipv6, he=he)
-    entry = router_entry(igd.location, tunnel_subentry(), record_subentry(ipv6=ipv6))
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert he.dns_requests == []
-    return entry
+    """The tunnel and home.example.org, HE holding both."""
+    return await records_loaded(hass, hass_storage, igd, he, both=False)
 
 
 async def press_record(hass: HomeAssistant) -> None:
@@ -178,12 +165,10 @@ async def press_record(hass: HomeAssistant) -> None:
 
 async def test_record_press_sends_the_a_even_when_held(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    record_loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await _record_loaded(hass, hass_storage, igd, he)
     await press_record(hass)
     assert [(r.hostname, r.myip, r.reply) for r in he.dns_requests] == [
         (RECORD_NAME, WAN_IP, f"nochg {WAN_IP}")
@@ -197,12 +182,11 @@ async def test_record_press_sends_the_a_even_when_held(
 
 async def test_record_press_within_the_interval_is_refused_in_words(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
+    record_loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await _record_loaded(hass, hass_storage, igd, he)
     await press_record(hass)
     freezer.tick(timedelta(seconds=5))
     with pytest.raises(ServiceValidationError) as err:
@@ -227,13 +211,12 @@ async def test_record_press_within_the_interval_is_refused_in_words(
 
 async def test_record_press_with_an_aaaa_sends_both_each_its_own_request(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
+    with_aaaa: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    host = _routed_host(he)
-    await _record_loaded(hass, hass_storage, igd, he, ipv6=host)
+    host = routed_host(he)
     await press_record(hass)
     assert sorted((r.myip, r.reply) for r in he.dns_requests) == sorted(
         [(WAN_IP, f"nochg {WAN_IP}"), (host, f"nochg {host}")]
@@ -258,15 +241,14 @@ async def test_record_press_with_an_aaaa_sends_both_each_its_own_request(
 )
 async def test_record_press_refused_after_he_refused(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
+    record_loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
     refuse: Any,
     key: str,
 ) -> None:
     """HE blocked the record, or refused its key: a press sends nothing, and says why."""
-    await _record_loaded(hass, hass_storage, igd, he)
     refuse(he)
     await wan_change(hass, igd, freezer, "84.17.3.7")
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)

@@ -25,12 +25,8 @@ from .conftest import (
     UPDATE_KEY,
     USERNAME,
     WAN_IP,
-    record_subentry,
-    router_entry,
-    seed_endpoint,
-    seed_record,
+    records_loaded,
     setup_entry,
-    tunnel_subentry,
     wan_change,
 )
 
@@ -151,14 +147,9 @@ async def _with_record(
 ) -> MockConfigEntry:
     """The tunnel and home.example.org with an AAAA in the routed /64, held by HE."""
     assert he.tunnel(TUNNEL_ID).routed_64 == "2001:470:1f0b:e240::/64"
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, aaaa=ROUTED_HOST, he=he)
-    entry = router_entry(
-        igd.location, tunnel_subentry(), record_subentry(ipv6=ROUTED_HOST)
+    return await records_loaded(
+        hass, hass_storage, igd, he, ipv6=ROUTED_HOST, both=False
     )
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    return entry
 
 
 async def test_diagnostics_redact_records(

@@ -33,6 +33,7 @@ from .conftest import (
     TUNNEL_ID,
     WAN_IP,
     record_subentry,
+    routed_host,
     router_entry,
     setup_entry,
     tunnel_subentry,
@@ -46,7 +47,6 @@ from .support.entity_ids import (
 )
 
 # The simulated HE's tunnel: its routed /64 (the AAAA's address must be in it).
-HOST_IN_PREFIX_SUFFIX = "::10"
 
 
 async def _start(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
@@ -84,11 +84,16 @@ def _record(entry: MockConfigEntry) -> ConfigSubentry:
     return record
 
 
-def _routed_host(he: HeSimulator) -> str:
-    """Return an address of the tunnel's routed /64 (as HE's tunnel information says)."""
-    return (
-        he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + HOST_IN_PREFIX_SUFFIX
+async def _record_added(hass: HomeAssistant, igd: IgdSimulator) -> MockConfigEntry:
+    """Set up a router with the tunnel, and add home.example.org through the flow."""
+    entry = router_entry(igd.location, tunnel_subentry())
+    await setup_entry(hass, entry)
+    await _submit(
+        hass,
+        await _start(hass, entry),
+        {CONF_HOSTNAME: RECORD_NAME, CONF_DNS_KEY: RECORD_KEY},
     )
+    return entry
 
 
 async def test_add_record_each_answer_on_its_field(
@@ -183,7 +188,7 @@ async def test_aaaa_must_be_a_host_of_the_routed_prefix(
     """The AAAA's address: global, inside the tunnel's routed prefix; its own request."""
     entry = router_entry(igd.location, tunnel_subentry())
     await setup_entry(hass, entry)
-    host = _routed_host(he)
+    host = routed_host(he)
     result = await _start(hass, entry)
     # The form names the prefix the address must be in.
     assert (
@@ -211,13 +216,7 @@ async def test_aaaa_must_be_a_host_of_the_routed_prefix(
 async def test_reconfigure_unchanged_sends_nothing(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
 ) -> None:
-    entry = router_entry(igd.location, tunnel_subentry())
-    await setup_entry(hass, entry)
-    await _submit(
-        hass,
-        await _start(hass, entry),
-        {CONF_HOSTNAME: RECORD_NAME, CONF_DNS_KEY: RECORD_KEY},
-    )
+    entry = await _record_added(hass, igd)
     requests = len(he.dns_requests)
     record = _record(entry)
     result = await entry.start_subentry_reconfigure_flow(hass, record.subentry_id)
@@ -269,7 +268,7 @@ async def test_offers_this_home_assistants_addresses_in_the_prefix(
     """The AAAA field lists this host's addresses inside a routed prefix, and only those."""
     entry = router_entry(igd.location, tunnel_subentry())
     await setup_entry(hass, entry)
-    host = _routed_host(he)
+    host = routed_host(he)
     adapters = [
         {
             "name": "eth0",
@@ -303,7 +302,7 @@ async def test_offers_this_home_assistants_addresses_in_the_prefix(
             "ipv4": [],
             "ipv6": [
                 {
-                    "address": _routed_host(he)[:-2] + "99",
+                    "address": routed_host(he)[:-2] + "99",
                     "flowinfo": 0,
                     "scope_id": 0,
                     "network_prefix": 64,
@@ -328,14 +327,8 @@ async def test_reconfigure_adds_an_aaaa_with_its_one_request(
     hass: HomeAssistant, igd: IgdSimulator, he: HeSimulator
 ) -> None:
     """The key unchanged and the A held: only the new AAAA goes to dns.he.net."""
-    entry = router_entry(igd.location, tunnel_subentry())
-    await setup_entry(hass, entry)
-    await _submit(
-        hass,
-        await _start(hass, entry),
-        {CONF_HOSTNAME: RECORD_NAME, CONF_DNS_KEY: RECORD_KEY},
-    )
-    host = _routed_host(he)
+    entry = await _record_added(hass, igd)
+    host = routed_host(he)
     before = len(he.dns_requests)
     record = _record(entry)
     result = await entry.start_subentry_reconfigure_flow(hass, record.subentry_id)

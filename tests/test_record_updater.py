@@ -47,12 +47,13 @@ from .conftest import (
     OTHER_RECORD_KEY,
     OTHER_RECORD_NAME,
     RECORD_NAME,
-    TUNNEL_ID,
     WAN_IP,
     find_device,
     poll,
     record_subentry,
+    records_loaded,
     restart,
+    routed_host,
     router_entry,
     seed_endpoint,
     seed_record,
@@ -89,6 +90,13 @@ def shown(hass: HomeAssistant, entity_id: str) -> str:
     return state.state
 
 
+def fired(hass: HomeAssistant, entity_id: str = RECORD_EVENT) -> dict[str, Any]:
+    """Return what a record's event entity last fired (its attributes)."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return dict(state.attributes)
+
+
 def dns(he: HeSimulator, hostname: str | None = None) -> list[tuple[str, str]]:
     """Return (name, address) of every DNS update HE got, of one record or all."""
     return [
@@ -106,11 +114,6 @@ def replies(he: HeSimulator, hostname: str = RECORD_NAME) -> list[str]:
 def issue(hass: HomeAssistant, kind: str, hostname: str = RECORD_NAME) -> Any:
     """Return the record's repair issue of that kind, or None."""
     return ir.async_get(hass).async_get_issue(DOMAIN, f"{kind}_{hostname}")
-
-
-def routed_host(he: HeSimulator) -> str:
-    """Return an address of the tunnel's routed /64 (where a record's AAAA may point)."""
-    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
 
 
 def record_subentry_id(entry: MockConfigEntry, hostname: str = RECORD_NAME) -> str:
@@ -146,6 +149,46 @@ async def router_changes(
     await poll(hass, freezer, then)
 
 
+async def set_up(
+    hass: HomeAssistant, entry: MockConfigEntry, options: dict[str, Any] | None = None
+) -> None:
+    """Set the entry up and let the updates it starts run to their end."""
+    await setup_entry(hass, entry, options)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def restarted(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    while_stopped: Callable[[], object] | None = None,
+) -> None:
+    """Restart the entry (see conftest's restart) and let what follows run to its end."""
+    await restart(hass, entry, while_stopped)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def he_holds_everything(hass_storage: dict[str, Any], he: HeSimulator) -> None:
+    """HE holds the router's address for the tunnel and both records, as remembered."""
+    seed_endpoint(hass_storage, WAN_IP, he=he)
+    seed_record(hass_storage, RECORD_NAME, he=he)
+    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
+
+
+def _he_blocks_the_record(he: HeSimulator, hostname: str = RECORD_NAME) -> None:
+    """HE's own rule: the record is blocked already (updated too often elsewhere)."""
+    he.state.dns_abuse = AbuseRule()
+    he.state.dns_abuse.blocked_until[hostname] = (
+        time.time() + ABUSE_INITIAL.total_seconds()
+    )
+
+
+async def press_record_button(hass: HomeAssistant) -> None:
+    """Press home.example.org's Update record."""
+    await hass.services.async_call(
+        "button", "press", {"entity_id": RECORD_BUTTON}, blocking=True
+    )
+
+
 @pytest.fixture
 def entry(igd: IgdSimulator) -> MockConfigEntry:
     """A router entry with the tunnel and both records."""
@@ -161,37 +204,13 @@ def entry(igd: IgdSimulator) -> MockConfigEntry:
 async def loaded(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
-    he: HeSimulator,
-    entry: MockConfigEntry,
-    freezer: FrozenDateTimeFactory,
-) -> MockConfigEntry:
-    """The entry set up, HE holding the router's address for the tunnel and both records."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, he=he)
-    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert he.requests == []
-    assert he.dns_requests == []
-    return entry
-
-
-@pytest.fixture
-async def with_aaaa(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
     igd: IgdSimulator,
     he: HeSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
-    """The tunnel and home.example.org with an AAAA in the routed /64, both held by HE."""
-    host = routed_host(he)
-    entry = router_entry(igd.location, tunnel_subentry(), record_subentry(ipv6=host))
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, aaaa=host, he=he)
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert he.dns_requests == []
+    """The entry set up, HE holding the router's address for the tunnel and both records."""
+    entry = await records_loaded(hass, hass_storage, igd, he)
+    assert he.requests == []
     return entry
 
 
@@ -217,11 +236,10 @@ async def test_a_wan_change_costs_one_request_per_record(
     ):
         assert (shown(hass, status), shown(hass, address)) == ("in_sync", NEW_IP)
     assert shown(hass, STATUS) == "in_sync"
-    event = hass.states.get(RECORD_EVENT)
-    assert event is not None
-    assert event.attributes["event_type"] == "updated"
-    assert event.attributes["ip"] == NEW_IP
-    assert event.attributes["automatic"] is True
+    event = fired(hass)
+    assert event["event_type"] == "updated"
+    assert event["ip"] == NEW_IP
+    assert event["automatic"] is True
     # Each record's device fires its trigger's event, with the record's name and address.
     home = find_device(hass, f"record_{RECORD_NAME}")
     vpn = find_device(hass, f"record_{OTHER_RECORD_NAME}")
@@ -267,8 +285,7 @@ async def test_setup_points_each_record_at_the_router_once(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Nothing remembered (HE points them elsewhere): one request per record, then none."""
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, entry)
     assert sorted(dns(he)) == [(RECORD_NAME, WAN_IP), (OTHER_RECORD_NAME, WAN_IP)]
     assert he.record(RECORD_NAME).a == WAN_IP
     await poll(hass, freezer, timedelta(hours=1))
@@ -304,10 +321,9 @@ async def test_setup_sends_the_a_and_the_aaaa_each_its_own_request(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     host = routed_host(he)
-    await setup_entry(
+    await set_up(
         hass, router_entry(igd.location, tunnel_subentry(), record_subentry(ipv6=host))
     )
-    await hass.async_block_till_done(wait_background_tasks=True)
     assert sorted(dns(he)) == sorted([(RECORD_NAME, WAN_IP), (RECORD_NAME, host)])
     assert (he.record(RECORD_NAME).a, he.record(RECORD_NAME).aaaa) == (WAN_IP, host)
     assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
@@ -324,11 +340,9 @@ async def test_restart_with_nothing_changed_sends_nothing(
     entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, entry)
     assert len(he.dns_requests) == 2
-    await restart(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, entry)
     await poll(hass, freezer, timedelta(hours=1))
     assert len(he.dns_requests) == 2
     assert shown(hass, RECORD_STATUS) == "in_sync"
@@ -341,16 +355,14 @@ async def test_restart_after_a_change_while_stopped_sends_once(
     loaded: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await restart(hass, loaded, while_stopped=lambda: igd.set_external_ip(NEW_IP))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, loaded, while_stopped=lambda: igd.set_external_ip(NEW_IP))
     assert sorted(dns(he)) == [(RECORD_NAME, NEW_IP), (OTHER_RECORD_NAME, NEW_IP)]
     assert [r.myip for r in he.requests] == [NEW_IP]
     await poll(hass, freezer, timedelta(hours=1))
     assert len(he.dns_requests) == 2
     assert shown(hass, RECORD_STATUS) == "in_sync"
     # And the minimum interval counts across the next restart too.
-    await restart(hass, loaded, while_stopped=lambda: igd.set_external_ip(OTHER_IP))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, loaded, while_stopped=lambda: igd.set_external_ip(OTHER_IP))
     assert len(he.dns_requests) == 4
 
 
@@ -361,8 +373,7 @@ async def test_restart_keeps_the_aaaa(
     with_aaaa: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    await restart(hass, with_aaaa, while_stopped=lambda: igd.set_external_ip(NEW_IP))
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, with_aaaa, while_stopped=lambda: igd.set_external_ip(NEW_IP))
     await poll(hass, freezer, timedelta(hours=1))
     assert dns(he) == [(RECORD_NAME, NEW_IP)]
     assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
@@ -437,10 +448,9 @@ async def test_nohost_raises_a_repair_and_stops_that_record(
     assert found.translation_placeholders["name"] == RECORD_NAME
     assert shown(hass, RECORD_STATUS) == "refused"
     assert shown(hass, RECORD_ADDRESS) == WAN_IP  # what HE last confirmed
-    event = hass.states.get(RECORD_EVENT)
-    assert event is not None
-    assert event.attributes["event_type"] == "failed"
-    assert event.attributes["result"] == "nohost"
+    event = fired(hass)
+    assert event["event_type"] == "failed"
+    assert event["result"] == "nohost"
     # Nothing automatic afterwards, not even for a new address.
     await poll(hass, freezer, MIN_UPDATE_INTERVAL)
     await wan_change(hass, igd, freezer, OTHER_IP)
@@ -451,12 +461,7 @@ async def test_nohost_raises_a_repair_and_stops_that_record(
     assert issue(hass, "record_not_found", OTHER_RECORD_NAME) is None
     # The user ticks "dynamic" again and presses the record's button: the issue goes.
     he.record(RECORD_NAME).dynamic = True
-    await hass.services.async_call(
-        "button",
-        "press",
-        {"entity_id": "button.home_example_org_update_record"},
-        blocking=True,
-    )
+    await press_record_button(hass)
     assert replies(he)[-1] == f"good {OTHER_IP}"
     assert issue(hass, "record_not_found") is None
     assert shown(hass, RECORD_STATUS) == "in_sync"
@@ -486,14 +491,6 @@ async def test_badauth_starts_reauth_and_stops_sending(
     flows = list(loaded.async_get_active_flows(hass, {SOURCE_REAUTH}))
     assert [f["context"]["entry_id"] for f in flows] == [loaded.entry_id]
     assert replies(he, OTHER_RECORD_NAME)[-1] == f"good {OTHER_IP}"
-
-
-def _he_blocks_the_record(he: HeSimulator) -> None:
-    """HE's own rule: the record is blocked already (updated too often elsewhere)."""
-    he.state.dns_abuse = AbuseRule()
-    he.state.dns_abuse.blocked_until[RECORD_NAME] = (
-        time.time() + ABUSE_INITIAL.total_seconds()
-    )
 
 
 def _he_answers_abuse(he: HeSimulator) -> None:
@@ -624,9 +621,8 @@ async def test_a_lost_reply_is_sent_again_and_settles(
         "in_sync",
         NEW_IP,
     )
-    event = hass.states.get(RECORD_EVENT)
-    assert event is not None
-    assert event.attributes["event_type"] == "unchanged"
+    event = fired(hass)
+    assert event["event_type"] == "unchanged"
 
 
 async def test_a_lost_reply_then_a_flap_back_is_sent(
@@ -692,13 +688,9 @@ async def test_refusals_and_blocks_outlive_a_restart(
 ) -> None:
     """One record refused (nohost), the other blocked: neither is sent again by a restart."""
     he.record(RECORD_NAME).dynamic = False
-    he.state.dns_abuse = AbuseRule()
-    he.state.dns_abuse.blocked_until[OTHER_RECORD_NAME] = (
-        time.time() + ABUSE_INITIAL.total_seconds()
-    )
+    _he_blocks_the_record(he, OTHER_RECORD_NAME)
     await wan_change(hass, igd, freezer, NEW_IP)
-    await restart(hass, loaded)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await restarted(hass, loaded)
     assert len(he.dns_requests) == 2
     assert issue(hass, "record_not_found") is not None
     assert issue(hass, "record_abuse_blocked", OTHER_RECORD_NAME) is not None
@@ -790,8 +782,7 @@ async def test_removing_the_router_forgets_its_records(
         record_subentry(),
         record_subentry(OTHER_RECORD_NAME, OTHER_RECORD_KEY),
     )
-    await setup_entry(hass, again)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, again)
     assert sorted(replies(he) + replies(he, OTHER_RECORD_NAME)) == [
         f"nochg {WAN_IP}",
         f"nochg {WAN_IP}",
@@ -811,9 +802,7 @@ async def test_one_types_success_keeps_the_other_types_issue(
     # An answer that fits the AAAA's request only (an IPv6 address for the A's).
     he.force_dns_reply(f"good {host}")
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            "button", "press", {"entity_id": RECORD_BUTTON}, blocking=True
-        )
+        await press_record_button(hass)
     assert err.value.translation_key == "update_failed"
     assert shown(hass, RECORD_STATUS) == "retrying"
     assert shown(hass, RECORD_IPV6_STATUS) == "in_sync"
@@ -855,9 +844,7 @@ async def test_automatic_update_off_leaves_it_to_the_action(
     entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, he=he)
-    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
+    he_holds_everything(hass_storage, he)
     await setup_entry(hass, entry, options={CONF_AUTOMATIC_UPDATE: False})
     await wan_change(hass, igd, freezer, NEW_IP)
     await poll(hass, freezer, timedelta(hours=1))

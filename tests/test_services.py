@@ -31,19 +31,16 @@ from simulators.he import HeSimulator
 from simulators.igd import Fault, IgdSimulator
 
 from .conftest import (
-    OTHER_RECORD_KEY,
     OTHER_RECORD_NAME,
     RECORD_NAME,
     ROUTER_UDN,
     TUNNEL_ID,
     WAN_IP,
     find_device,
-    record_subentry,
-    router_entry,
+    records_loaded,
+    routed_host,
     seed_endpoint,
-    seed_record,
     setup_entry,
-    tunnel_subentry,
 )
 from .support.entity_ids import RECORD_ADDRESS
 
@@ -61,6 +58,17 @@ def device_id(hass: HomeAssistant, identifier: str) -> str:
     device = find_device(hass, identifier)
     assert device is not None
     return device.id
+
+
+@pytest.fixture
+async def records_entry(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    igd: IgdSimulator,
+    he: HeSimulator,
+) -> MockConfigEntry:
+    """The tunnel and both records, HE holding all three."""
+    return await records_loaded(hass, hass_storage, igd, he)
 
 
 async def test_unchanged_address_is_not_sent(
@@ -294,45 +302,16 @@ async def test_forced_sends_are_not_repeated_within_the_interval(
 NEW_IP = "84.17.2.2"
 
 
-async def _with_records(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
-    he: HeSimulator,
-    ipv6: str | None = None,
-) -> MockConfigEntry:
-    """The tunnel and both records (home.example.org with an AAAA at `ipv6`), all held."""
-    seed_endpoint(hass_storage, WAN_IP, he=he)
-    seed_record(hass_storage, RECORD_NAME, aaaa=ipv6, he=he)
-    seed_record(hass_storage, OTHER_RECORD_NAME, he=he)
-    entry = router_entry(
-        igd.location,
-        tunnel_subentry(),
-        record_subentry(ipv6=ipv6),
-        record_subentry(OTHER_RECORD_NAME, OTHER_RECORD_KEY),
-    )
-    await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert he.dns_requests == []
-    return entry
-
-
-def _routed_host(he: HeSimulator) -> str:
-    return he.tunnel(TUNNEL_ID).routed_64.split("/")[0].rstrip(":") + "::10"
-
-
 def _good(ip: str) -> dict[str, Any]:
     return {"ip": ip, "result": "good", "sent": True, "message": f"good {ip}"}
 
 
 async def test_router_entry_updates_its_tunnels_and_records(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    entry = await _with_records(hass, hass_storage, igd, he)
-    response = await call(hass, config_entry_id=entry.entry_id)
+    response = await call(hass, config_entry_id=records_entry.entry_id)
     unchanged = {"ip": WAN_IP, "result": "unchanged", "sent": False}
     assert response == {
         "tunnels": [{"tunnel_id": TUNNEL_ID, **unchanged}],
@@ -342,7 +321,7 @@ async def test_router_entry_updates_its_tunnels_and_records(
         ],
     }
     assert he.dns_requests == []
-    response = await call(hass, config_entry_id=entry.entry_id, ip=NEW_IP)
+    response = await call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP)
     assert response == {
         "tunnels": [{"tunnel_id": TUNNEL_ID, **_good(NEW_IP)}],
         "records": [
@@ -356,11 +335,9 @@ async def test_router_entry_updates_its_tunnels_and_records(
 
 async def test_record_device_updates_that_record_only(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    await _with_records(hass, hass_storage, igd, he)
     response = await call(
         hass, device_id=device_id(hass, f"record_{RECORD_NAME}"), force=True
     )
@@ -388,8 +365,8 @@ async def test_an_ip_given_goes_to_the_a_not_the_aaaa(
     he: HeSimulator,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    host = _routed_host(he)
-    await _with_records(hass, hass_storage, igd, he, ipv6=host)
+    host = routed_host(he)
+    await records_loaded(hass, hass_storage, igd, he, ipv6=host)
     record = device_id(hass, f"record_{RECORD_NAME}")
     response = await call(hass, device_id=record, ip=NEW_IP)
     assert response["records"] == [
@@ -416,14 +393,12 @@ async def test_an_ip_given_goes_to_the_a_not_the_aaaa(
 
 async def test_two_calls_at_once_cost_one_request_per_record(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    entry = await _with_records(hass, hass_storage, igd, he)
     first, second = await asyncio.gather(
-        call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
-        call(hass, config_entry_id=entry.entry_id, ip=NEW_IP),
+        call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP),
+        call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP),
     )
     assert sorted((r.hostname, r.myip) for r in he.dns_requests) == [
         (RECORD_NAME, NEW_IP),
@@ -442,14 +417,12 @@ async def test_two_calls_at_once_cost_one_request_per_record(
 
 async def test_a_record_he_refuses_fails_the_call_in_words(
     hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    igd: IgdSimulator,
     he: HeSimulator,
+    records_entry: MockConfigEntry,
 ) -> None:
-    entry = await _with_records(hass, hass_storage, igd, he)
     he.record(OTHER_RECORD_NAME).dynamic = False
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, config_entry_id=entry.entry_id, ip=NEW_IP)
+        await call(hass, config_entry_id=records_entry.entry_id, ip=NEW_IP)
     assert err.value.translation_key == "update_failed"
     assert f"Record {OTHER_RECORD_NAME} A" in str(err.value)
     assert "nohost" in str(err.value)
