@@ -81,8 +81,8 @@ async def async_setup_entry(
 class AttemptEvent(EventEntity):
     """Fires after every update attempt, with the address and HE's answer.
 
-    Also "unchanged" when HE's tunnel information showed it held the address already (then
-    nothing was sent).
+    Also "unchanged" when HE's tunnel information showed a tunnel's endpoint held already
+    (then nothing was sent; records have no such information).
     """
 
     coordinator: StatePublisher[Any]
